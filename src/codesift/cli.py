@@ -1,0 +1,104 @@
+"""`codesift ...`: a thin argparse layer; every command calls into the library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+
+from codesift import __version__
+from codesift.config import RecipeError, load_recipe
+from codesift.log import get_logger, setup_logging
+from codesift.runs import RunDir, StageNotBuilt
+from codesift.stages import PIPELINE, STAGES, select
+
+log = get_logger("codesift")
+
+# Commands that are tools rather than pipeline stages, with the issue that builds each.
+TOOLS: dict[str, tuple[str, int]] = {
+    "mine": ("mine hard negatives for a checkpoint with an ANN index", 6),
+    "search": ("semantic search over code folders (like grep, by meaning)", 8),
+    "serve": ("HTTP embedding and search service", 9),
+    "bench": ("speed and quality benchmarks that write BENCHMARKS.md figures", 7),
+}
+
+
+def _add_recipe_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("recipe", help="recipe YAML, e.g. recipes/tiny.yaml")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe value, e.g. --set train.lr=3e-4 (repeatable)")
+    p.add_argument("--run-dir", help="parent folder of run directories (default: the recipe's run_dir)")
+    p.add_argument("--force", action="store_true", help="rerun even when the stage's manifest is up to date")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="codesift", description="Train code embedding models and search code.")
+    parser.add_argument("--version", action="version", version=f"codesift {__version__}")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run the pipeline stages in order", description="Run the recipe's stages in order.")
+    _add_recipe_args(p)
+    p.add_argument("--from", dest="start", metavar="STAGE", help="first stage to run")
+    p.add_argument("--until", metavar="STAGE", help="last stage to run")
+    p.set_defaults(handler=cmd_run)
+
+    for stage in PIPELINE:
+        p = sub.add_parser(stage.name, help=stage.help, description=f"Stage '{stage.name}': {stage.help}.")
+        _add_recipe_args(p)
+        p.set_defaults(handler=cmd_stage, stage=stage.name)
+
+    for name, (text, issue) in TOOLS.items():
+        p = sub.add_parser(name, help=text, description=f"{text}.")
+        p.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the command")
+        p.set_defaults(handler=_not_built(name, issue))
+    return parser
+
+
+def _not_built(name: str, issue: int) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        log.error("`codesift %s` is not built yet (tracked in issue #%d); nothing was done", name, issue)
+        return 2
+
+    return handler
+
+
+def _run_stages(args: argparse.Namespace, names: list[str]) -> int:
+    recipe = load_recipe(args.recipe, args.overrides)
+    run = RunDir(recipe, args.run_dir)
+    t0 = time.perf_counter()
+    for name in names:
+        log.info("stage %s: starting (run %s)", name, run.root)
+        outcome = run.run_stage(STAGES[name], force=args.force, log=log.info)
+        if not outcome.skipped:
+            m = outcome.manifest
+            facts = ", ".join(f"{k}={v}" for k, v in m["summary"].items())
+            log.info("stage %s: done in %.1fs, %d files; %s", name, m["duration_s"], len(m["outputs"]), facts)
+    log.info("finished %d stage(s) in %.1fs; artifacts in %s", len(names), time.perf_counter() - t0, run.root)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return _run_stages(args, [s.name for s in select(args.start, args.until)])
+
+
+def cmd_stage(args: argparse.Namespace) -> int:
+    return _run_stages(args, [args.stage])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        return args.handler(args)
+    except (RecipeError, StageNotBuilt, FileNotFoundError, ValueError) as e:
+        log.error("%s", e)
+        return 2
+    except KeyboardInterrupt:
+        log.error("interrupted; completed stages keep their artifacts, the current one resumes or reruns next time")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

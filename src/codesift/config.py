@@ -1,0 +1,259 @@
+"""Typed recipe schema: one YAML file drives every stage.
+
+Every section is a frozen pydantic model that forbids unknown keys, so a typo in a recipe
+fails loudly with the file, the key and what is allowed instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+LANGUAGES = ("python", "typescript", "javascript", "go", "java", "rust")
+DEFAULT_LICENSES = (
+    "MIT", "BSD-2-Clause", "BSD-3-Clause", "Apache-2.0", "ISC", "PSF-2.0", "0BSD",
+    "Unlicense", "CC0-1.0", "Zlib", "BSL-1.0", "MIT-0", "Python-2.0",
+)
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be used; the message names the file, the key and what is allowed."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceConfig(Section):
+    """One place code comes from; `kind` picks the reader (see codesift.data.sources)."""
+
+    kind: Literal["local", "python", "debian-go", "debian-rust", "debian-java", "npm", "stack", "hf"]
+    path: str | None = Field(None, description="folder or file to read (local, debian-*, npm, stack)")
+    name: str | None = Field(None, description="dataset name (hf) or a label for the source")
+    split: str = "train"
+
+
+class DataConfig(Section):
+    sources: list[SourceConfig] = Field(default_factory=list)
+    languages: list[Literal[LANGUAGES]] = Field(default_factory=lambda: list(LANGUAGES))  # type: ignore[valid-type]
+    max_file_bytes: int = Field(1_000_000, gt=0)
+    min_file_chars: int = Field(32, ge=0)
+    max_line_length: int = Field(1000, gt=0, description="files with longer average lines count as minified")
+    licenses: list[str] = Field(default_factory=lambda: list(DEFAULT_LICENSES))
+    allow_unknown_license: bool = False
+    keep_tests_for_pairs: bool = False
+    near_dup_threshold: float = Field(0.85, gt=0, le=1)
+    minhash_permutations: int = Field(128, ge=16)
+    shingle_size: int = Field(5, ge=1)
+    exclusion_list: str = "data/exclusions.txt"
+    executor: Literal["local", "ray"] = "local"
+    workers: int = Field(2, ge=1)
+
+
+class PairsConfig(Section):
+    min_tokens: int = Field(3, ge=1)
+    max_tokens: int = Field(256, ge=1)
+    val_fraction: float = Field(0.02, ge=0, lt=0.5)
+    test_fraction: float = Field(0.02, ge=0, lt=0.5)
+    hard_positive_rate: float = Field(0.0, ge=0, le=1, description="share of bodies with the signature stripped")
+    types: list[Literal["doc-body", "signature-body", "readme-file"]] = ["doc-body", "signature-body", "readme-file"]
+
+    @model_validator(mode="after")
+    def _tokens_ordered(self) -> PairsConfig:
+        if self.min_tokens > self.max_tokens:
+            raise ValueError(f"min_tokens ({self.min_tokens}) must not exceed max_tokens ({self.max_tokens})")
+        return self
+
+
+class TokenizerConfig(Section):
+    kind: Literal["unigram", "bpe"] = "bpe"
+    vocab_size: int = Field(32768, ge=512, le=262144)
+    max_training_chars: int = Field(200_000_000, gt=0)
+
+    @field_validator("vocab_size")
+    @classmethod
+    def _multiple_of_64(cls, v: int) -> int:
+        if v % 64:
+            raise ValueError(f"must be a multiple of 64 (tensor-core friendly), e.g. {(v // 64 + 1) * 64}")
+        return v
+
+
+class ModelConfig(Section):
+    arch: Literal["modernbert", "bert"] = "modernbert"
+    layers: int = Field(ge=1, le=48)
+    hidden: int = Field(ge=16)
+    heads: int = Field(ge=1)
+    intermediate: int = Field(ge=16)
+    max_seq_len: int = Field(256, ge=16, le=8192)
+    embedding_dim: int | None = Field(None, ge=8, description="optional linear projection after pooling")
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self) -> ModelConfig:
+        if self.hidden % self.heads:
+            raise ValueError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
+        return self
+
+
+class PretrainConfig(Section):
+    steps: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    grad_accum: int = Field(1, ge=1)
+    seq_len: int = Field(256, ge=16)
+    lr: float = Field(5e-4, gt=0, lt=1)
+    warmup_steps: int = Field(100, ge=0)
+    weight_decay: float = Field(0.01, ge=0)
+    objective: Literal["mlm", "rtd"] = "mlm"
+    mask_rate: float = Field(0.3, ge=0.05, le=0.5)
+    dobf_fraction: float = Field(0.5, ge=0, le=1, description="share of examples using identifier deobfuscation")
+    bf16: bool = True
+    checkpoint_every: int = Field(500, ge=1)
+
+
+class TrainConfig(Section):
+    steps: int = Field(ge=1)
+    batch_size: int = Field(ge=2, description="effective contrastive batch: every query sees all of it")
+    chunk_size: int = Field(32, ge=1, description="GradCache mini-batch; memory, not negatives")
+    lr: float = Field(1e-4, gt=0, lt=1)
+    warmup_steps: int = Field(50, ge=0)
+    temperature: float | Literal["learned"] = 0.05
+    hard_negatives: int = Field(1, ge=0)
+    rounds: int = Field(1, ge=1, description="training rounds; mining runs between them")
+    matryoshka_dims: list[int] = Field(default_factory=list)
+    consistency_top_k: int | None = Field(None, ge=1)
+    bf16: bool = True
+
+    @field_validator("temperature")
+    @classmethod
+    def _temperature_range(cls, v: float | str) -> float | str:
+        if isinstance(v, float) and not 0.02 <= v <= 0.07:
+            raise ValueError("must be between 0.02 and 0.07, or 'learned'")
+        return v
+
+
+class MineConfig(Section):
+    rank_window: tuple[int, int] = (3, 100)
+    margin: float = Field(0.95, gt=0, le=1, description="drop candidates scoring above margin x positive")
+    per_query: int = Field(1, ge=1)
+
+    @field_validator("rank_window")
+    @classmethod
+    def _window_ordered(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if not 0 <= v[0] < v[1]:
+            raise ValueError(f"must be [start, end) with 0 <= start < end, got {list(v)}")
+        return v
+
+
+class EvalConfig(Section):
+    benchmarks: list[Literal["heldout", "cosqa-dev", "cosqa-test", "csn-ruby", "repo"]] = ["heldout", "cosqa-dev"]
+    baselines: list[str] = ["bm25"]
+    select_metric: Literal["mrr", "ndcg@10", "recall@1", "recall@10"] = "mrr"
+    benchmarks_dir: str = "../shared/benchmarks"
+    max_seq_len: int = Field(256, ge=16)
+
+
+class ExportConfig(Section):
+    opset: int = Field(17, ge=17)
+    int8: bool = True
+    min_cosine_fp32: float = Field(0.999, gt=0, le=1)
+    min_cosine_int8: float = Field(0.99, gt=0, le=1)
+    max_mrr_drop: float = Field(1.0, ge=0)
+
+
+class IndexConfig(Section):
+    m: int = Field(16, ge=2, description="HNSW graph degree")
+    ef_construction: int = Field(200, ge=1)
+    ef_search: int = Field(64, ge=1)
+    int8_vectors: bool = False
+    paths: list[str] = Field(default_factory=list, description="code folders the index stage embeds")
+
+
+class Recipe(Section):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="run name: runs/<name>/")
+    seed: int = 0
+    run_dir: str = "runs"
+    data: DataConfig = DataConfig()
+    pairs: PairsConfig = PairsConfig()
+    tokenizer: TokenizerConfig = TokenizerConfig()
+    model: ModelConfig
+    pretrain: PretrainConfig
+    train: TrainConfig
+    mine: MineConfig = MineConfig()
+    eval: EvalConfig = EvalConfig()
+    export: ExportConfig = ExportConfig()
+    index: IndexConfig = IndexConfig()
+
+    @model_validator(mode="after")
+    def _lengths_fit_model(self) -> Recipe:
+        if self.pretrain.seq_len > self.model.max_seq_len:
+            raise ValueError(
+                f"pretrain.seq_len ({self.pretrain.seq_len}) exceeds model.max_seq_len ({self.model.max_seq_len})"
+            )
+        return self
+
+    def section(self, name: str) -> Section:
+        return getattr(self, name)
+
+
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Read and validate a YAML recipe; `overrides` are `dotted.key=value` strings parsed as YAML."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RecipeError(f"{path}: no such recipe file") from None
+    except yaml.YAMLError as e:
+        raise RecipeError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a recipe must be a YAML mapping of sections, got {type(data).__name__}")
+    for item in overrides:
+        _apply_override(data, item, path)
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as e:
+        raise RecipeError(_describe(path, e)) from None
+
+
+def _apply_override(data: dict, item: str, path: Path) -> None:
+    key, sep, raw = item.partition("=")
+    if not sep or not re.fullmatch(r"[A-Za-z_][\w.]*", key):
+        raise RecipeError(f"{path}: override {item!r} must look like section.key=value")
+    *parents, leaf = key.split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise RecipeError(f"{path}: override {item!r}: '{part}' is not a section")
+    node[leaf] = yaml.safe_load(raw)
+
+
+def _describe(path: Path, error: ValidationError) -> str:
+    lines = []
+    for err in error.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            allowed = ", ".join(_allowed_keys(err["loc"][:-1]))
+            lines.append(f"{path}: unknown key '{loc}'; allowed here: {allowed}")
+        elif err["type"] == "missing":
+            lines.append(f"{path}: missing required key '{loc}'")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{path}: {loc}: {msg} (got {err.get('input')!r})")
+    return "\n".join(lines)
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = Recipe
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        annotation = model.model_fields[part].annotation
+        args = getattr(annotation, "__args__", None)
+        candidates = args if args else (annotation,)
+        model = next((a for a in candidates if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if model is None:
+            return []
+    return sorted(model.model_fields)
