@@ -50,6 +50,7 @@ class DataConfig(Section):
     minhash_permutations: int = Field(128, ge=16)
     shingle_size: int = Field(5, ge=1)
     exclusion_list: str = "data/exclusions.txt"
+    decontaminate_against: str = Field("../shared/benchmarks", description="external benchmark folder")
     executor: Literal["local", "ray"] = "local"
     workers: int = Field(2, ge=1)
 

@@ -1,0 +1,1 @@
+"""Data pipeline: sources -> files -> cleaned, deduplicated code units -> training pairs."""

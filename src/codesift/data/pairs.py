@@ -1,0 +1,180 @@
+"""Training pairs from code units and README sections, with train/val/test held out by repository.
+
+Three pair types teach three kinds of query: a doc summary (what the code does), a signature
+(what it is called and takes) and a README section (how a project describes a piece of itself).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import random
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+
+from codesift.config import PairsConfig
+from codesift.records import CodeUnit, DocSection, Pair
+
+URL = re.compile(r"https?://\S+|www\.\S+")
+HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
+DOC_TAG = re.compile(r"^\s*(?:@\w+|:param|:return|:raises|:type|:rtype|Args:|Returns:|Raises:|Parameters\b|Examples?:)")
+WORD = re.compile(r"\w+|[^\w\s]")
+INLINE_CODE = re.compile(r"`([A-Za-z_][\w.]*)(?:\(\))?`")
+
+
+def clean_query(text: str) -> str:
+    """Strip URLs and HTML, collapse whitespace: queries should read like what a person types."""
+    text = html.unescape(HTML_TAG.sub(" ", URL.sub(" ", text)))
+    return " ".join(text.split())
+
+
+def doc_summary(doc: str) -> str:
+    """The first paragraph of a doc, stopping at parameter/return sections and tags."""
+    lines: list[str] = []
+    for line in doc.strip().splitlines():
+        if not line.strip():
+            if lines:
+                break
+            continue
+        if DOC_TAG.match(line):
+            break
+        lines.append(line.strip())
+    return clean_query(" ".join(lines))
+
+
+def strip_signature(body: str, signature: str) -> str | None:
+    """The body without its declaration header, or None when no line of the body starts the signature.
+
+    The header is found by walking the signature's non-space characters, so it may span lines and
+    follow decorators or attributes, which are dropped with it.
+    """
+    wanted = [c for c in signature if not c.isspace()]
+    if not wanted:
+        return None
+    offset = 0
+    for line in body.splitlines(keepends=True)[:20]:
+        if line.lstrip().startswith(wanted[0]):
+            end = _walk(body, offset, wanted)
+            if end is not None:
+                rest = body[end:].lstrip(" \t").removeprefix("{").removeprefix(":").strip("\n")
+                return rest if rest.strip() else None
+        offset += len(line)
+    return None
+
+
+def _walk(body: str, start: int, wanted: list[str]) -> int | None:
+    i = 0
+    for pos in range(start, len(body)):
+        char = body[pos]
+        if char.isspace():
+            continue
+        if char != wanted[i]:
+            return None
+        i += 1
+        if i == len(wanted):
+            return pos + 1
+    return None
+
+
+def token_count(text: str) -> int:
+    return len(WORD.findall(text))
+
+
+def _fits(query: str, cfg: PairsConfig) -> bool:
+    return cfg.min_tokens <= token_count(query) <= cfg.max_tokens
+
+
+def unit_pairs(unit: CodeUnit, cfg: PairsConfig, rng: random.Random) -> Iterator[Pair]:
+    """doc -> body (the doc removed, sometimes the signature too) and signature -> body (header removed)."""
+    if "doc-body" in cfg.types and unit.doc:
+        query = doc_summary(unit.doc)
+        if _fits(query, cfg):
+            code = unit.body
+            if rng.random() < cfg.hard_positive_rate:
+                code = strip_signature(unit.body, unit.signature) or unit.body
+            yield _pair(unit, query, code, "doc-body")
+    if "signature-body" in cfg.types and unit.signature and unit.kind != "class":
+        query = " ".join(unit.signature.split())
+        code = strip_signature(unit.body, unit.signature)
+        if code and _fits(query, cfg) and len(code.strip().splitlines()) >= 2:
+            yield _pair(unit, query, code, "signature-body")
+
+
+def readme_pairs(section: DocSection, units_by_symbol: dict[str, CodeUnit], cfg: PairsConfig) -> Iterator[Pair]:
+    """A README section that names a symbol of its own repository (in `backticks`) -> that symbol's code."""
+    if "readme-file" not in cfg.types:
+        return
+    query = clean_query(f"{section.heading.split(' > ')[-1]}: {_prose(section.text)}")
+    if not _fits(query, cfg):
+        query = " ".join(WORD.findall(query)[: cfg.max_tokens]) if token_count(query) > cfg.max_tokens else ""
+    if not query:
+        return
+    for name in dict.fromkeys(m.group(1).split(".")[-1] for m in INLINE_CODE.finditer(section.text)):
+        unit = units_by_symbol.get(name)
+        if unit is not None:
+            yield _pair(unit, query, unit.code, "readme-file")
+            return
+
+
+def _prose(markdown: str) -> str:
+    """Markdown text without fenced code blocks (they would leak the answer into the query) or backticks."""
+    return re.sub(r"```.*?```|~~~.*?~~~", " ", markdown, flags=re.DOTALL).replace("`", "")
+
+
+def _pair(unit: CodeUnit, query: str, code: str, pair_type: str) -> Pair:
+    return Pair(query=query, code=code, pair_type=pair_type, language=unit.language, repo=unit.repo,
+                path=unit.path, symbol=unit.symbol, split="train")
+
+
+def assign_splits(pair_counts: Counter[str], cfg: PairsConfig, seed: int) -> dict[str, str]:
+    """Repository -> split. Repos are visited in a seeded hash order and fill test, then val, up to their
+    share of pairs; a repo that would overshoot a split's share by half goes on to the next split, so one
+    huge repository never swallows the test set."""
+    total = sum(pair_counts.values())
+    targets = [("test", cfg.test_fraction * total), ("val", cfg.val_fraction * total)]
+    filled = {"test": 0, "val": 0}
+    order = sorted(pair_counts, key=lambda r: hashlib.sha256(f"{seed}:{r}".encode()).hexdigest())
+    splits = {}
+    for repo in order:
+        n = pair_counts[repo]
+        splits[repo] = "train"
+        for name, target in targets:
+            if filled[name] < target and filled[name] + n <= target * 1.5:
+                splits[repo] = name
+                filled[name] += n
+                break
+    return splits
+
+
+def build_pairs(units: Iterable[CodeUnit], sections: Iterable[DocSection], cfg: PairsConfig, seed: int,
+                keep_tests: bool = False) -> tuple[list[Pair], Counter[str]]:
+    """All pairs with splits assigned, plus counters of what was dropped and why."""
+    rng = random.Random(seed)
+    stats: Counter[str] = Counter()
+    pairs: list[Pair] = []
+    by_repo: dict[str, dict[str, CodeUnit]] = {}
+    for unit in units:
+        if unit.is_test and not keep_tests:
+            stats["drop:test-unit"] += 1
+            continue
+        by_repo.setdefault(unit.repo, {}).setdefault(unit.symbol, unit)
+        made = list(unit_pairs(unit, cfg, rng))
+        stats["drop:no-pair"] += not made
+        pairs.extend(made)
+    for section in sections:
+        pairs.extend(readme_pairs(section, by_repo.get(section.repo, {}), cfg))
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for pair in pairs:
+        key = (pair.query, pair.code)
+        if key in seen:
+            stats["drop:duplicate-pair"] += 1
+            continue
+        seen.add(key)
+        unique.append(pair)
+    splits = assign_splits(Counter(p.repo for p in unique), cfg, seed)
+    for pair in unique:
+        pair.split = splits[pair.repo]
+        stats[f"pairs:{pair.split}"] += 1
+    return unique, stats
