@@ -19,9 +19,9 @@ def test_english_docs(doc):
 
 @pytest.mark.parametrize(
     "doc",
-    ["Return x.", "HTTP GET wrapper", "init rng seed", "dtype of the tensor", "Get the tensor dtype.", "Alias for field number 0",
-     "Implement setattr(self, name, value).", "Args:\n    x: tensor\nReturns:\n    Tensor", "", "返回两个数的和。",
-     "Setze den Wert zurück."],
+    ["Return x.", "HTTP GET wrapper", "init rng seed", "dtype of the tensor", "Get the tensor dtype.",
+     "Alias for field number 0", "Implement setattr(self, name, value).", "Args:\n    x: tensor\nReturns:\n    Tensor",
+     "", "返回两个数的和。", "Setze den Wert zurück."],
 )  # fmt: skip
 def test_short_or_technical_text_is_kept(doc):
     assert is_english(doc)

@@ -154,18 +154,16 @@ def test_java_classes_methods_and_javadoc():
     assert [u.symbol for u in found if u.is_test] == ["checksArea"]  # JUnit @Test
 
 
+TRAIT_IMPL_FMT = (
+    "impl<T: fmt::Debug> fmt::Display for Point<T> { fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result }"
+)
+
+
 def test_rust_items_impls_attributes_and_tests():
     found = units("point.rs", "rust")
     assert table(found) == [
         ("Point", "class", None, "pub struct Point<T>", 4, 8),
-        (
-            "fmt",
-            "method",
-            "Point",
-            "impl<T: fmt::Debug> fmt::Display for Point<T> { fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result }",
-            12,
-            14,
-        ),
+        ("fmt", "method", "Point", TRAIT_IMPL_FMT, 12, 14),  # the trait impl is noted in the signature
         ("new", "method", "Point", "pub fn new(x: T) -> Self", 19, 22),
         ("Shape", "class", None, "pub trait Shape", 25, 28),
         ("name", "method", "Shape", "fn name(&self) -> &str", 27, 27),  # area() has no body
@@ -243,6 +241,18 @@ def test_empty_and_garbage_files(language):
     assert extract_file("", language, repo="r", path="x", license=None).units == []
     garbage = extract_file("\x00\xff }{ ))) def fn func \ud800", language, repo="r", path="x", license=None)
     assert garbage.units == [] and garbage.syntax_errors
+
+
+@pytest.mark.parametrize(
+    ("name", "language"),
+    [("sample.py", "python"), ("widget.ts", "typescript"), ("legacy.js", "javascript"), ("stack.go", "go"),
+     ("Shapes.java", "java"), ("point.rs", "rust")],
+)  # fmt: skip
+def test_every_truncation_extracts_without_crashing(name, language):
+    text = (FIXTURES / name).read_text("utf-8")
+    for cut in range(0, len(text), 4):
+        for unit in extract_units(text[:cut], language, repo="r", path=name, license=None):
+            assert text.encode()[unit.start_byte : unit.end_byte].decode() == unit.code and unit.symbol
 
 
 def test_signatures_drop_comments_and_collapse_whitespace():

@@ -62,7 +62,8 @@ def _unit(
         at = cut_end
     body.append(src[at:end])
     end_point = found.last.end_point
-    end_line = end_point.row if end_point.column == 0 and end_point.row > found.first.start_point.row else end_point.row + 1
+    ends_on_newline = end_point.column == 0 and end_point.row > found.first.start_point.row
+    end_line = end_point.row if ends_on_newline else end_point.row + 1
     return CodeUnit(
         repo=repo,
         path=path,

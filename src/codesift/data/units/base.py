@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -23,8 +22,6 @@ _GRAMMARS = {
     "java": tree_sitter_java.language,
     "rust": tree_sitter_rust.language,
 }
-_OPEN_SPACE = re.compile(r"([(\[]) ")
-_SPACE_CLOSE = re.compile(r" ([)\]])")
 
 
 @dataclass
@@ -66,7 +63,7 @@ def header(src: bytes, node: Node, end: int, skip: frozenset[str], markers: byte
             at = e
         raw = b" ".join(pieces) + b" " + src[at:end] if pieces else raw
     one_line = " ".join(raw.decode("utf-8", "surrogatepass").split())
-    return _SPACE_CLOSE.sub(r"\1", _OPEN_SPACE.sub(r"\1", one_line))
+    return one_line.replace("( ", "(").replace("[ ", "[").replace(" )", ")").replace(" ]", "]")
 
 
 def _spans(node: Node, end: int, skip: frozenset[str]) -> list[tuple[int, int]]:

@@ -33,12 +33,12 @@ def _walk(node: Node, src: bytes, cls: str | None) -> Iterator[Found]:
             if not unit.has_error:
                 yield _unit(src, first, unit, "method" if cls else "function", cls)
         elif kind == "class_definition":
-            name = text(src, unit.child_by_field_name("name"))
+            name, body = unit.child_by_field_name("name"), unit.child_by_field_name("body")
+            if name is None or body is None:
+                continue
             if not unit.has_error:
                 yield _unit(src, first, unit, "class", cls)
-            body = unit.child_by_field_name("body")
-            if body is not None:
-                yield from _walk(body, src, f"{cls}.{name}" if cls else name)
+            yield from _walk(body, src, f"{cls}.{text(src, name)}" if cls else text(src, name))
         elif kind in _CONTAINERS:
             yield from _walk(unit, src, cls)
 
@@ -52,11 +52,10 @@ def _unit(src: bytes, first: Node, unit: Node, kind: str, parent: str | None) ->
 
 def _docstring(src: bytes, body: Node) -> tuple[str, tuple[tuple[int, int, bytes], ...]]:
     """The first statement's string, cleaned, and the cut that removes that statement from the body."""
-    statements = [s for s in body.named_children if s.type != "comment"]
-    if not statements or statements[0].type != "expression_statement" or statements[0].named_child_count != 1:
+    statement = _next_statement(body.named_child(0) if body.named_child_count else None)
+    if statement is None or statement.type != "expression_statement" or statement.named_child_count != 1:
         return "", ()
-    statement = statements[0]
-    literal = statement.named_children[0]
+    literal = statement.named_child(0)
     if literal.type not in ("string", "concatenated_string"):
         return "", ()
     raw = text(src, literal)
@@ -64,9 +63,16 @@ def _docstring(src: bytes, body: Node) -> tuple[str, tuple[tuple[int, int, bytes
     if "b" in prefix or "f" in prefix or "t" in prefix:  # bytes and f/t-strings are not docstrings
         return "", ()
     value = _string_value(raw, literal.type == "string", prefix)
-    if len(statements) == 1:  # a docstring-only body still needs a statement
+    if _next_statement(statement.next_named_sibling) is None:  # a docstring-only body still needs a statement
         return inspect.cleandoc(value), (line_cut(src, statement.start_byte, statement.end_byte, b"..."),)
     return inspect.cleandoc(value), (_statement_cut(src, statement),)
+
+
+def _next_statement(node: Node | None) -> Node | None:
+    """`node` or the first statement after it, skipping comments (bodies can be long: no child lists)."""
+    while node is not None and node.type == "comment":
+        node = node.next_named_sibling
+    return node
 
 
 def _string_value(raw: str, single: bool, prefix: str) -> str:

@@ -42,7 +42,7 @@ def _items(src: bytes, block: Node, scope: _Scope) -> Iterator[Found]:
                 yield from _items(src, node.child_by_field_name("body"), _Scope(name, "", scope.in_tests))
         elif kind == "impl_item":
             body = node.child_by_field_name("body")
-            if body is not None:
+            if body is not None and node.child_by_field_name("type") is not None:
                 trait_impl = _header(src, node) if node.child_by_field_name("trait") is not None else ""
                 yield from _items(src, body, _Scope(_type_name(src, node), trait_impl, scope.in_tests))
         elif kind == "mod_item":
