@@ -115,8 +115,10 @@ def test_javascript_units_and_commonjs_idioms():
         ("Counter", "class", None, "class Counter", 13, 16),
         ("ids", "method", "Counter", "*ids()", 14, 14),
         ("count", "method", "Counter", "static count = () =>", 15, 15),
+        ("main", "function", None, "module.exports = function main(argv)", 19, 19),
     ]
     assert found[0].doc == "Greets." and found[4].code == "double = (x) => x * 2"
+    assert found[-1].doc == "The default export."
 
 
 def test_go_functions_methods_and_types():

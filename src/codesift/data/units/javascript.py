@@ -91,14 +91,18 @@ def _variables(src: bytes, first: Node, node: Node) -> Iterator[Found]:
 
 
 def _assignment(src: bytes, statement: Node, assignment: Node) -> Iterator[Found]:
-    """CommonJS and pre-class idioms: `exports.f = function`, `module.exports.f = ...`, `A.prototype.m = ...`."""
+    """CommonJS and pre-class idioms: `exports.f = function`, `module.exports.f = ...`, `A.prototype.m = ...`,
+    and `module.exports = function f() {}`."""
     if statement.has_error:
         return
     left, value = assignment.child_by_field_name("left"), assignment.child_by_field_name("right")
     if left is None or left.type != "member_expression" or value is None or value.type not in _VALUES:
         return
     owner, name = text(src, left.child_by_field_name("object")), text(src, left.child_by_field_name("property"))
-    if owner in _EXPORTS:
+    own_name = value.child_by_field_name("name")
+    if text(src, left) == "module.exports" and own_name is not None:
+        yield _unit(src, statement, statement, value, text(src, own_name), "function", None)
+    elif owner in _EXPORTS:
         yield _unit(src, statement, statement, value, name, "function", None)
     elif owner.endswith(".prototype"):
         yield _unit(src, statement, statement, value, name, "method", owner.removesuffix(".prototype"))
