@@ -1,0 +1,597 @@
+"""Sources: one interface over every place code comes from, yielding SourceFile records.
+
+Each reader finds packages (a repository, distribution, Go module, crate, npm package, Debian source tree)
+and their files. Every file goes through one guarded read, so bad input (binary, too large, invalid UTF-8,
+unreadable, special files, symlinks that leave the root or loop) is counted in `stats` as `skip:<reason>`
+and skipped. Only a misconfigured source (missing path, unknown dataset library) raises SourceError.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import errno
+import gzip
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import stat
+import sysconfig
+import tomllib
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pathspec
+
+from codesift.config import SourceConfig
+from codesift.data.languages import detect_language
+from codesift.data.licenses import (
+    is_license_file, license_from_cargo, license_from_dep5, license_from_files, license_from_metadata,
+    license_from_package_json, license_from_paths, normalize_license,
+)
+from codesift.records import SourceFile
+
+KEEP_LANGUAGES = {"python", "typescript", "javascript", "go", "java", "rust", "markdown"}
+# Never package source: VCS metadata, caches, installed dependencies of the package being read.
+PRUNE_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".tox", ".venv", ".mypy_cache", ".pytest_cache"}
+# The stdlib's own test suites, IDLE, the deprecated lib2to3 and bundled wheels/configs teach little.
+STDLIB_PRUNE = {"site-packages", "dist-packages", "test", "tests", "idlelib", "lib2to3", "turtledemo", "ensurepip",
+                "lib-dynload"}
+GO_PRUNE = {"testdata", "vendor"}  # the go tool ignores both; vendor/ copies other modules
+RUST_PRUNE = {"target"}
+JAVA_PRUNE = {"debian", ".pc"}  # packaging, and quilt's copies of the files its patches touch
+GOCODE = "/usr/share/gocode/src"
+CARGO_REGISTRY = "/usr/share/cargo/registry"
+STACK_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json", ".json.gz")
+
+
+class SourceError(ValueError):
+    """A source that cannot be read at all as configured; the message names the kind and the value."""
+
+
+@dataclass(frozen=True)
+class Package:
+    """What files are attributed to: `name` becomes SourceFile.repo, paths are relative to `root`."""
+
+    name: str
+    root: Path
+    license: str | None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Reader:
+    """The guarded file read shared by every source, with the skip counters."""
+
+    max_bytes: int
+    stats: Counter[str]
+
+    def skip(self, reason: str) -> None:
+        self.stats[f"skip:{reason}"] += 1
+
+    def read(self, path: Path) -> str | None:
+        try:
+            st = path.stat()
+        except OSError:
+            return self.skip("unreadable")
+        if not stat.S_ISREG(st.st_mode):
+            return self.skip("special-file")  # a FIFO or device would block or never end
+        if st.st_size > self.max_bytes:
+            return self.skip("too-large")
+        try:
+            with path.open("rb") as f:
+                data = f.read(self.max_bytes + 1)
+        except OSError:
+            return self.skip("unreadable")
+        return self.decode(data)
+
+    def decode(self, data: bytes) -> str | None:
+        if len(data) > self.max_bytes:
+            return self.skip("too-large")
+        if b"\0" in data[:8192]:
+            return self.skip("binary")
+        try:
+            return data.decode("utf-8").removeprefix("\ufeff")
+        except UnicodeDecodeError:
+            return self.skip("invalid-utf8")
+
+    def source_file(self, pkg: Package, path: Path, kind: str) -> SourceFile | None:
+        """Read `path` as a file of `pkg` when it is in a kept language."""
+        rel = path.relative_to(pkg.root).as_posix()
+        lang = detect_language(rel)
+        text = None
+        if lang is None and not PurePosixPath(rel).suffix:  # an extensionless script names itself by shebang
+            if (text := self.read(path)) is None:
+                return None
+            lang = detect_language(rel, text.partition("\n")[0])
+        if lang is None or lang.name not in KEEP_LANGUAGES:
+            return self.skip("not-code")
+        if lang.declaration:
+            return self.skip("type-declaration")
+        if text is None and (text := self.read(path)) is None:
+            return None
+        return SourceFile(pkg.name, rel, lang.name, pkg.license, kind, text, dict(pkg.meta))
+
+
+def read_source(cfg: SourceConfig, *, max_file_bytes: int, stats: Counter[str]) -> Iterator[SourceFile]:
+    """Every kept file of one configured source; skipped files are counted in `stats` as skip:<reason>."""
+    return READERS[cfg.kind](cfg, _Reader(max_file_bytes, stats))
+
+
+# --- local directories and git checkouts ---------------------------------------------------------------------
+
+
+def read_local(cfg: SourceConfig, reader: _Reader) -> Iterator[SourceFile]:
+    """A directory or git checkout as one repository, honouring its .gitignore files."""
+    root = _root(cfg)
+    pkg = Package(cfg.name or root.name, root, license_from_files(root))
+    ignore = _GitIgnore(root)
+    for path in _walk(reader, root, prune=lambda d: ignore.ignored(d, directory=True)):
+        if ignore.ignored(path):
+            reader.skip("gitignored")
+        elif f := reader.source_file(pkg, path, "local"):
+            yield f
+
+
+class _GitIgnore:
+    """.gitignore files at any depth; the deepest file with a matching pattern decides, as in git."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.specs: dict[Path, pathspec.GitIgnoreSpec | None] = {}
+
+    def _spec(self, folder: Path) -> pathspec.GitIgnoreSpec | None:
+        if folder not in self.specs:
+            try:
+                lines = (folder / ".gitignore").read_text(encoding="utf-8", errors="replace").splitlines()
+                self.specs[folder] = pathspec.GitIgnoreSpec.from_lines(lines)
+            except OSError:
+                self.specs[folder] = None
+        return self.specs[folder]
+
+    def ignored(self, path: Path, directory: bool = False) -> bool:
+        folder = path.parent
+        while True:
+            if spec := self._spec(folder):
+                rel = path.relative_to(folder).as_posix() + ("/" if directory else "")
+                if (verdict := spec.check_file(rel).include) is not None:
+                    return verdict
+            if folder == self.root:
+                return False
+            folder = folder.parent
+
+
+# --- installed Python distributions and the stdlib ----------------------------------------------------------
+
+
+def read_python(cfg: SourceConfig, reader: _Reader) -> Iterator[SourceFile]:
+    """name 'stdlib': CPython's stdlib (PSF-2.0); otherwise the distributions in a site-packages folder
+    (`path`, a venv folder, or with name 'site-packages' the running interpreter's)."""
+    if cfg.path is None and cfg.name == "stdlib":
+        return _read_stdlib(reader)
+    if cfg.path is None and cfg.name != "site-packages":
+        raise SourceError("python source needs name 'stdlib', name 'site-packages' or a path to a site-packages")
+    site = _site_packages(_root(cfg)) if cfg.path else Path(sysconfig.get_paths()["purelib"])
+    return _read_distributions(site, reader)
+
+
+def _read_stdlib(reader: _Reader) -> Iterator[SourceFile]:
+    root = Path(sysconfig.get_paths()["stdlib"]).resolve()
+    pkg = Package("cpython", root, "PSF-2.0", {"version": platform.python_version()})
+    for path in _walk(reader, root, prune=lambda d: d.name in STDLIB_PRUNE or d.name.startswith("config-")):
+        if f := reader.source_file(pkg, path, "python"):
+            yield f
+
+
+def _site_packages(path: Path) -> Path:
+    """A venv folder stands for its site-packages."""
+    if (path / "pyvenv.cfg").is_file():
+        found = sorted(path.glob("lib/python3*/site-packages"))
+        if not found:
+            raise SourceError(f"python source: venv {path} has no lib/python3*/site-packages")
+        return found[0]
+    return path
+
+
+def _read_distributions(site: Path, reader: _Reader) -> Iterator[SourceFile]:
+    site = site.resolve()
+    found = {}
+    for dist in importlib.metadata.distributions(path=[str(site)]):
+        metadata = email.parser.Parser().parsestr(dist.read_text("METADATA") or dist.read_text("PKG-INFO") or "")
+        if name := metadata.get("Name"):
+            found.setdefault(name.lower(), (name, dist, metadata))
+    for name, dist, metadata in (found[key] for key in sorted(found)):
+        if dist.files is None:
+            reader.skip("no-record")
+            continue
+        files = [PurePosixPath(f.as_posix()) for f in dist.files]
+        license_files = [site / f for f in files if ".dist-info" in f.parts[0] and is_license_file(f.name)]
+        license = license_from_metadata(metadata) or license_from_paths(license_files)
+        pkg = Package(name, site, license, {"version": metadata.get("Version")})
+        if readme := _metadata_readme(metadata, pkg, reader):
+            yield readme
+        for rel in files:
+            if rel.parts[0] == ".." or rel.parts[0].endswith((".dist-info", ".egg-info")):
+                continue  # scripts installed outside site-packages; the metadata itself
+            path = site / rel
+            if path.is_symlink() and (reason := _link_problem(path, site)):
+                reader.skip(reason)
+            elif f := reader.source_file(pkg, path, "python"):
+                yield f
+
+
+def _metadata_readme(metadata: Any, pkg: Package, reader: _Reader) -> SourceFile | None:
+    """A wheel carries its README as the METADATA body; keep it when it is Markdown."""
+    if not (metadata.get("Description-Content-Type") or "").startswith("text/markdown"):
+        return None
+    body = metadata.get_payload() or metadata.get("Description") or ""
+    if not body.strip() or reader.decode(body.encode("utf-8", errors="replace")) is None:
+        return None
+    return SourceFile(pkg.name, "README.md", "markdown", pkg.license, "python", body, dict(pkg.meta))
+
+
+# --- Debian-installed Go, Rust and Java sources -------------------------------------------------------------
+
+
+def read_debian_go(cfg: SourceConfig, reader: _Reader) -> Iterator[SourceFile]:
+    """Go modules under /usr/share/gocode/src (golang-*-dev) or a GOROOT src; repo = module path."""
+    root = _root(cfg, GOCODE)
+
+    def package_at(folder: Path, parent: Package) -> Package | None:
+        if (folder / "go.mod").is_file():
+            return Package(_go_module_path(folder / "go.mod") or _rel_name(folder, root), folder,
+                           _license_upwards(folder, root))
+        if parent.root == root and folder != root and any(is_license_file(n) for n in _names(folder)):
+            return Package(_rel_name(folder, root), folder, license_from_files(folder))  # a GOPATH-era repo
+        return None
+
+    top = Package(cfg.name or root.name, root, _license_upwards(root, root))
+    return _read_packages(reader, root, "debian-go", top, package_at, _go_prune)
+
+
+def _go_prune(folder: Path) -> bool:
+    """The go tool ignores testdata/, vendor/ and folders starting with '.' or '_'; so do we."""
+    return folder.name in GO_PRUNE or folder.name[0] in "._"
+
+
+def read_debian_rust(cfg: SourceConfig, reader: _Reader) -> Iterator[SourceFile]:
+    """Crates under /usr/share/cargo/registry (librust-*-dev) or a rust-src tree; repo = name-version."""
+    root = _root(cfg, CARGO_REGISTRY)
+
+    def package_at(folder: Path, parent: Package) -> Package | None:
+        manifest = _toml(folder / "Cargo.toml", reader)
+        if not manifest or "package" not in manifest:
+            return None
+        table = manifest["package"]
+        inherits = any(isinstance(table.get(key), dict) for key in ("version", "license"))  # key.workspace = true
+        workspace = _cargo_workspace(folder, root, reader) if inherits else None
+        crate = table.get("name", folder.name)
+        version = table.get("version")
+        if isinstance(version, dict):
+            version = (workspace or {}).get("workspace", {}).get("package", {}).get("version")
+        license = license_from_cargo(manifest, workspace) or _license_upwards(folder, root)
+        name = f"{crate}-{version}" if version else crate
+        return Package(name, folder, license, {"crate": crate, "version": version})
+
+    top = Package(cfg.name or root.name, root, license_from_files(root))
+    return _read_packages(reader, root, "debian-rust", top, package_at, lambda d: d.name in RUST_PRUNE)
+
+
+def read_debian_java(cfg: SourceConfig, reader: _Reader) -> Iterator[SourceFile]:
+    """Trees unpacked by `apt-get source`; repo = Debian source package, license from debian/copyright."""
+    root = _root(cfg)
+
+    def package_at(folder: Path, parent: Package) -> Package | None:
+        copyright_file = folder / "debian" / "copyright"
+        if not copyright_file.is_file():
+            return None
+        text = reader.read(copyright_file) or ""
+        license = license_from_dep5(text) or license_from_files(folder)
+        return Package(_debian_source_name(folder), folder, license)
+
+    top = Package(cfg.name or root.name, root, None)
+    return _read_packages(reader, root, "debian-java", top, package_at, lambda d: d.name in JAVA_PRUNE)
+
+
+def _read_packages(reader: _Reader, root: Path, kind: str, top: Package,
+                   package_at: Callable[[Path, Package], Package | None],
+                   prune: Callable[[Path], bool]) -> Iterator[SourceFile]:
+    """Walk a tree of packages: each folder belongs to the nearest enclosing folder that starts a package."""
+    owners: dict[Path, Package] = {}
+
+    def owner(folder: Path) -> Package:
+        if folder not in owners:
+            parent = top if folder == root else owner(folder.parent)
+            owners[folder] = package_at(folder, parent) or parent
+        return owners[folder]
+
+    for path in _walk(reader, root, prune):
+        if f := reader.source_file(owner(path.parent), path, kind):
+            yield f
+
+
+def _go_module_path(go_mod: Path) -> str | None:
+    try:
+        m = re.search(r"^module\s+\"?([^\s\"]+)", go_mod.read_text(encoding="utf-8", errors="replace"), re.M)
+    except OSError:
+        return None
+    return m.group(1) if m else None
+
+
+def _cargo_workspace(folder: Path, root: Path, reader: _Reader) -> dict[str, Any] | None:
+    """The nearest manifest at or above `folder` (within the source's parent) that declares a [workspace]."""
+    for candidate in (folder, *folder.parents):
+        manifest = _toml(candidate / "Cargo.toml", reader)
+        if manifest and "workspace" in manifest:
+            return manifest
+        if candidate == root.parent:
+            return None
+    return None
+
+
+def _debian_source_name(tree: Path) -> str:
+    """The source package from debian/changelog's first line: 'guava-libraries (31.1-1) unstable; ...'."""
+    try:
+        with (tree / "debian" / "changelog").open(encoding="utf-8", errors="replace") as f:
+            first = f.readline().split()
+    except OSError:
+        first = []
+    return first[0] if first else tree.name
+
+
+# --- npm packages -------------------------------------------------------------------------------------------
+
+
+def read_npm(cfg: SourceConfig, reader: _Reader) -> Iterator[SourceFile]:
+    """Packages in a node_modules folder; where a package ships its TypeScript/JS sources, read only those."""
+    root = _root(cfg)
+    if (root / "node_modules").is_dir():
+        root = root / "node_modules"
+    for folder in _npm_package_dirs(root):
+        manifest = _json(folder / "package.json", reader)
+        if manifest is None:
+            continue
+        name = manifest.get("name") if isinstance(manifest.get("name"), str) else _rel_name(folder, root)
+        license = license_from_package_json(manifest) or license_from_files(folder)
+        pkg = Package(name, folder, license, {"version": manifest.get("version")})
+        paths = list(_walk(reader, folder, prune=lambda d: False))
+        wanted = _npm_wanted(pkg, paths)
+        for path in paths:
+            if not wanted(path.relative_to(folder).as_posix()):
+                reader.skip("compiled")
+            elif f := reader.source_file(pkg, path, "npm"):
+                yield f
+
+
+def _npm_package_dirs(node_modules: Path) -> Iterator[Path]:
+    """node_modules/NAME and node_modules/@SCOPE/NAME, then their own nested node_modules."""
+    for entry in sorted(node_modules.iterdir()):
+        if entry.name.startswith(".") or entry.is_symlink() or not entry.is_dir():
+            continue  # .bin, .package-lock.json; symlinked workspaces point outside the folder
+        scoped = entry.name.startswith("@")
+        for folder in sorted(entry.iterdir()) if scoped else [entry]:
+            if (folder / "package.json").is_file() and not folder.is_symlink():
+                yield folder
+                if (folder / "node_modules").is_dir():
+                    yield from _npm_package_dirs(folder / "node_modules")
+
+
+def _npm_wanted(pkg: Package, paths: Iterable[Path]) -> Callable[[str], bool]:
+    """Prefer what the authors wrote over what a compiler emitted: src/ when it holds TS/JS, else the .ts
+    sources, else all JavaScript. Only TS/JS files are ever turned away; README and the rest pass on."""
+    sources: dict[str, str] = {}
+    for path in paths:
+        rel = path.relative_to(pkg.root).as_posix()
+        lang = detect_language(rel)
+        if lang and lang.name in {"typescript", "javascript"} and not lang.declaration:
+            sources[rel] = lang.name
+    if any(rel.startswith("src/") for rel in sources):
+        return lambda rel: rel not in sources or rel.startswith("src/")
+    if "typescript" in sources.values():
+        return lambda rel: sources.get(rel, "typescript") == "typescript"
+    return lambda rel: True
+
+
+# --- The Stack schema: Parquet / JSONL files and Hugging Face datasets --------------------------------------
+
+
+def read_stack(cfg: SourceConfig, reader: _Reader) -> Iterator[SourceFile]:
+    """Parquet or JSON Lines files (one, or a folder of them) in The Stack's schema."""
+    root = _root(cfg, folder=False)
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.name.endswith(STACK_SUFFIXES))
+    for path in files:
+        rows = _parquet_rows(path, reader) if path.suffix == ".parquet" else _jsonl_rows(path, reader)
+        for row in rows:
+            if f := _stack_file(row, "stack", reader):
+                yield f
+
+
+def read_hf(cfg: SourceConfig, reader: _Reader) -> Iterator[SourceFile]:
+    """A Hugging Face dataset in The Stack's schema, streamed; `path` is passed as data_files (so name
+    'parquet' or 'json' with a local path reads local files)."""
+    if not cfg.name:
+        raise SourceError("hf source needs `name`: a dataset id, or 'parquet'/'json' with `path` as data_files")
+    try:
+        import datasets
+    except ImportError:
+        raise SourceError("hf source needs the `datasets` library: pip install 'codesift[hf]'") from None
+    kwargs = {"data_files": cfg.path} if cfg.path else {}
+    for row in datasets.load_dataset(cfg.name, split=cfg.split, streaming=True, **kwargs):
+        if f := _stack_file(row, "hf", reader):
+            yield f
+
+
+def _parquet_rows(path: Path, reader: _Reader) -> Iterator[dict[str, Any]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+        for batch in parquet.iter_batches(batch_size=512):
+            yield from batch.to_pylist()
+    except (OSError, pa.ArrowException):
+        reader.skip("corrupt-file")
+
+
+def _jsonl_rows(path: Path, reader: _Reader) -> Iterator[dict[str, Any]]:
+    try:
+        with (gzip.open(path) if path.suffix == ".gz" else path.open("rb")) as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except (UnicodeDecodeError, json.JSONDecodeError):
+                    reader.skip("corrupt-row")
+                    continue
+                if isinstance(row, dict):
+                    yield row
+                else:
+                    reader.skip("corrupt-row")
+    except (OSError, EOFError):
+        reader.skip("corrupt-file")
+
+
+def _stack_file(row: dict[str, Any], kind: str, reader: _Reader) -> SourceFile | None:
+    """A Stack row -> SourceFile: content, path (max_stars_repo_path), repo (max_stars_repo_name),
+    license / licenses / max_stars_repo_licenses, lang."""
+    content = row.get("content")
+    path = row.get("path") or row.get("max_stars_repo_path") or ""
+    if not isinstance(content, str) or not isinstance(path, str):
+        return reader.skip("corrupt-row")
+    lang = str(row.get("lang") or "").lower()
+    detected = detect_language(path)
+    if lang not in KEEP_LANGUAGES:
+        lang = detected.name if detected else ""
+    if lang not in KEEP_LANGUAGES:
+        return reader.skip("not-code")
+    if detected and detected.declaration:
+        return reader.skip("type-declaration")
+    text = reader.decode(content.encode("utf-8", errors="surrogatepass"))
+    if text is None:
+        return None
+    repo = row.get("repo") or row.get("max_stars_repo_name") or row.get("repo_name") or "unknown"
+    return SourceFile(str(repo), path, lang, _stack_license(row), kind, text)
+
+
+def _stack_license(row: dict[str, Any]) -> str | None:
+    """The Stack lists the licenses detected in a repository; all must be allowed, so they join with AND."""
+    declared = row.get("license") or row.get("licenses") or row.get("max_stars_repo_licenses")
+    names = [declared] if isinstance(declared, str) else list(declared or [])
+    spdx = [normalize_license(n) if isinstance(n, str) else None for n in names]
+    if not spdx or None in spdx:
+        return None
+    return " AND ".join(f"({s})" if " " in s else s for s in dict.fromkeys(spdx))
+
+
+# --- shared helpers -----------------------------------------------------------------------------------------
+
+
+def _root(cfg: SourceConfig, default: str | None = None, *, folder: bool = True) -> Path:
+    """The configured path, which must exist (and be a folder unless `folder` is False); resolved so
+    symlink checks compare real locations."""
+    raw = cfg.path or default
+    if raw is None:
+        raise SourceError(f"{cfg.kind} source needs `path`")
+    path = Path(raw).expanduser()
+    if not path.exists():
+        raise SourceError(f"{cfg.kind} source: path {path} does not exist")
+    if folder and not path.is_dir():
+        raise SourceError(f"{cfg.kind} source: path {path} is not a folder")
+    return path.resolve()
+
+
+def _walk(reader: _Reader, root: Path, prune: Callable[[Path], bool]) -> Iterator[Path]:
+    """Regular files under `root` in sorted order. Folder symlinks are never followed (duplicates, loops);
+    file symlinks are read only when they resolve inside `root`."""
+    for folder, dirnames, filenames in os.walk(root, onerror=lambda e: reader.skip("unreadable")):
+        here = Path(folder)
+        kept = []
+        for name in sorted(dirnames):
+            sub = here / name
+            if name in PRUNE_DIRS or prune(sub):
+                continue
+            if sub.is_symlink():
+                reader.skip(_link_problem(sub, root) or "symlink-dir")
+                continue
+            kept.append(name)
+        dirnames[:] = kept
+        for name in sorted(filenames):
+            path = here / name
+            if path.is_symlink() and (reason := _link_problem(path, root)):
+                reader.skip(reason)
+            else:
+                yield path
+
+
+def _link_problem(link: Path, root: Path) -> str | None:
+    """Why a symlink must not be read: it loops, dangles, leaves the root, or (a folder) contains itself."""
+    try:
+        target = link.resolve(strict=True)
+    except RuntimeError:
+        return "symlink-loop"
+    except OSError as e:
+        return "symlink-loop" if e.errno == errno.ELOOP else "broken-symlink"
+    if not target.is_relative_to(root):
+        return "symlink-outside-root"
+    if target.is_dir() and link.parent.resolve().is_relative_to(target):
+        return "symlink-loop"
+    return None
+
+
+def _license_upwards(folder: Path, root: Path) -> str | None:
+    """License files in `folder` or above it, up to the source root's parent (GOROOT keeps LICENSE beside src/)."""
+    for candidate in (folder, *folder.parents):
+        if license := license_from_files(candidate):
+            return license
+        if candidate == root.parent:
+            return None
+    return None
+
+
+def _names(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
+
+
+def _rel_name(folder: Path, root: Path) -> str:
+    return folder.relative_to(root).as_posix() if folder != root else root.name
+
+
+def _toml(path: Path, reader: _Reader) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        reader.skip("corrupt-manifest")
+        return None
+
+
+def _json(path: Path, reader: _Reader) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        data = None
+    if not isinstance(data, dict):
+        reader.skip("corrupt-manifest")
+        return None
+    return data
+
+
+READERS: dict[str, Callable[[SourceConfig, _Reader], Iterator[SourceFile]]] = {
+    "local": read_local,
+    "python": read_python,
+    "debian-go": read_debian_go,
+    "debian-rust": read_debian_rust,
+    "debian-java": read_debian_java,
+    "npm": read_npm,
+    "stack": read_stack,
+    "hf": read_hf,
+}
