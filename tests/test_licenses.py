@@ -99,6 +99,14 @@ def test_dep5_files_star_paragraph():
     assert license_from_dep5("This package was debianized by someone. It is GPL.\n") is None
 
 
+def test_dep5_custom_license_name_is_identified_from_its_text():
+    """Debian names Go's license 'Go'; the stand-alone License paragraph holds the text to identify."""
+    body = "\n".join(f" {line}" if line else " ." for line in (LICENSES / "MIT.txt").read_text().splitlines())
+    text = f"Format: x\n\nFiles: *\nCopyright: 2009 Someone\nLicense: Custom\n\nLicense: Custom\n{body}\n"
+    assert license_from_dep5(text) == "MIT"
+    assert license_from_dep5("Format: x\n\nFiles: *\nCopyright: me\nLicense: Custom\n") is None
+
+
 @pytest.mark.parametrize("expr, allowed", [
     ("MIT", True),
     ("mit", True),

@@ -147,7 +147,7 @@ def test_npm_prefers_shipped_sources_over_compiled_output():
 
 
 def test_debian_go_modules():
-    files, _ = read("debian-go", FIXTURES / "gocode" / "src")
+    files, stats = read("debian-go", FIXTURES / "gocode" / "src")
     assert set(files) == {
         ("github.com/acme/kit", "kit.go"), ("github.com/acme/kit/v2", "kit.go"), ("example.org/legacy", "legacy.go"),
     }  # testdata/ and vendor/ are not read
@@ -155,6 +155,7 @@ def test_debian_go_modules():
     assert files["github.com/acme/kit/v2", "kit.go"].license == "MIT"  # LICENSE one folder up
     assert files["example.org/legacy", "legacy.go"].license == "Apache-2.0"
     assert {f.language for f in files.values()} == {"go"}
+    assert stats["skip:generated-tree"] == 1  # github.com/aws/aws-sdk-go is never read
 
 
 def test_debian_go_root_finds_license_beside_src():

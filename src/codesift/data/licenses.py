@@ -80,7 +80,8 @@ _GNU_SHORT = re.compile(r"^(a|l)?gpl-?v?(\d)(?:\.(\d))?(\+|-or-later|-only)?$")
 _FILLER = {"the", "license", "licence", "licensed", "version", "ver", "v", "software", "under", "terms", "of"}
 _OPERATORS = {"and": "AND", "or": "OR", "with": "WITH"}
 _LICENSE_FILE = re.compile(r"^(licen[cs]e|copying|unlicense)([-._].*)?$", re.IGNORECASE)
-ASKALONO_MIN_SCORE = 0.9
+ASKALONO_MIN_SCORE = 0.9  # below this, LICENSE files bundling several texts get misread (numpy's as GPL-3.0)
+DEP5_MIN_SCORE = 0.7  # a DEP-5 License paragraph holds one text; Go's BSD-3-Clause variant scores 0.73
 
 
 def normalize_license(declared: str | None) -> str | None:
@@ -140,15 +141,26 @@ def license_from_cargo(manifest: Mapping[str, Any], workspace: Mapping[str, Any]
 
 
 def license_from_dep5(text: str) -> str | None:
-    """The license of the `Files: *` paragraph of a machine-readable debian/copyright (DEP-5)."""
-    for paragraph in re.split(r"\n\s*\n", text):
-        fields = _dep5_fields(paragraph)
+    """The license of the `Files: *` paragraph of a machine-readable debian/copyright (DEP-5). A name that
+    is not SPDX ('License: Go') is identified from the text of its stand-alone License paragraph."""
+    paragraphs = [_dep5_fields(p) for p in re.split(r"\n\s*\n", text)]
+    for fields in paragraphs:
         if "*" in fields.get("files", "").split() and fields.get("license"):
-            return normalize_license(fields["license"].splitlines()[0])
+            name = fields["license"].splitlines()[0]
+            return normalize_license(name) or _dep5_license_text(paragraphs, name)
     return None
 
 
-def identify_license_text(text: str) -> str | None:
+def _dep5_license_text(paragraphs: list[dict[str, str]], name: str) -> str | None:
+    for fields in paragraphs:
+        short, _, body = fields.get("license", "").partition("\n")
+        if "files" not in fields and short.strip() == name.strip() and body:
+            text = "\n".join("" if line == "." else line for line in body.splitlines())
+            return identify_license_text(text, DEP5_MIN_SCORE)
+    return None
+
+
+def identify_license_text(text: str, min_score: float = ASKALONO_MIN_SCORE) -> str | None:
     """The license a LICENSE file's text matches (askalono), when the match is confident.
 
     askalono scores some lightly edited Apache-2.0 texts as 'Pixar' (Apache-2.0 with a changed trademark
@@ -163,7 +175,7 @@ def identify_license_text(text: str) -> str | None:
         match = askalono.identify(text)
     except Exception:  # askalono raises on texts it cannot tokenize; that is "unknown", not a crash
         return None
-    if match.score < ASKALONO_MIN_SCORE:
+    if match.score < min_score:
         return None
     if match.name == "Pixar" and "pixar" not in text.lower():
         return "Apache-2.0" if re.search(r"Apache License,?\s+Version 2\.0", text) else None

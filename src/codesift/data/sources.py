@@ -28,6 +28,7 @@ from typing import Any
 import pathspec
 
 from codesift.config import SourceConfig
+from codesift.data.debian import package_license
 from codesift.data.languages import detect_language
 from codesift.data.licenses import (
     is_license_file, license_from_cargo, license_from_dep5, license_from_files, license_from_metadata,
@@ -42,6 +43,8 @@ PRUNE_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".tox", ".ve
 STDLIB_PRUNE = {"site-packages", "dist-packages", "test", "tests", "idlelib", "lib2to3", "turtledemo", "ensurepip",
                 "lib-dynload"}
 GO_PRUNE = {"testdata", "vendor"}  # the go tool ignores both; vendor/ copies other modules
+# Module trees that are almost all generated code (aws-sdk-go alone once brought 209k generated functions).
+GENERATED_GO_TREES = {"github.com/aws/aws-sdk-go", "github.com/aws/aws-sdk-go-v2", "google.golang.org/genproto"}
 RUST_PRUNE = {"target"}
 JAVA_PRUNE = {"debian", ".pc"}  # packaging, and quilt's copies of the files its patches touch
 GOCODE = "/usr/share/gocode/src"
@@ -238,24 +241,26 @@ def _metadata_readme(metadata: Any, pkg: Package, reader: _Reader) -> SourceFile
 
 
 def read_debian_go(cfg: SourceConfig, reader: _Reader) -> Iterator[SourceFile]:
-    """Go modules under /usr/share/gocode/src (golang-*-dev) or a GOROOT src; repo = module path."""
+    """Go modules under /usr/share/gocode/src (golang-*-dev) or a GOROOT src; repo = module path.
+    Licenses come from LICENSE files, else from the installing Debian package's copyright file."""
     root = _root(cfg, GOCODE)
 
     def package_at(folder: Path, parent: Package) -> Package | None:
         if (folder / "go.mod").is_file():
-            return Package(_go_module_path(folder / "go.mod") or _rel_name(folder, root), folder,
-                           _license_upwards(folder, root))
+            license = _license_upwards(folder, root) or package_license(folder, root)
+            return Package(_go_module_path(folder / "go.mod") or _rel_name(folder, root), folder, license)
         if parent.root == root and folder != root and any(is_license_file(n) for n in _names(folder)):
             return Package(_rel_name(folder, root), folder, license_from_files(folder))  # a GOPATH-era repo
         return None
 
-    top = Package(cfg.name or root.name, root, _license_upwards(root, root))
-    return _read_packages(reader, root, "debian-go", top, package_at, _go_prune)
+    def prune(folder: Path) -> bool:
+        if folder.relative_to(root).as_posix() in GENERATED_GO_TREES:
+            reader.skip("generated-tree")
+            return True
+        return folder.name in GO_PRUNE or folder.name[0] in "._"  # the go tool skips these too
 
-
-def _go_prune(folder: Path) -> bool:
-    """The go tool ignores testdata/, vendor/ and folders starting with '.' or '_'; so do we."""
-    return folder.name in GO_PRUNE or folder.name[0] in "._"
+    top = Package(cfg.name or root.name, root, _license_upwards(root, root) or package_license(root, root))
+    return _read_packages(reader, root, "debian-go", top, package_at, prune)
 
 
 def read_debian_rust(cfg: SourceConfig, reader: _Reader) -> Iterator[SourceFile]:
@@ -273,7 +278,8 @@ def read_debian_rust(cfg: SourceConfig, reader: _Reader) -> Iterator[SourceFile]
         version = table.get("version")
         if isinstance(version, dict):
             version = (workspace or {}).get("workspace", {}).get("package", {}).get("version")
-        license = license_from_cargo(manifest, workspace) or _license_upwards(folder, root)
+        license = (license_from_cargo(manifest, workspace) or _license_upwards(folder, root)
+                   or package_license(folder, root))
         name = f"{crate}-{version}" if version else crate
         return Package(name, folder, license, {"crate": crate, "version": version})
 
