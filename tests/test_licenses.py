@@ -71,8 +71,8 @@ def test_metadata_prefers_expression_then_license_then_classifiers():
     assert license_from_metadata(meta("License-Expression: BSD-3-Clause\nLicense: MIT\n")) == "BSD-3-Clause"
     assert license_from_metadata(meta("License: Apache 2.0\nClassifier: License :: OSI Approved :: MIT License\n")) \
         == "Apache-2.0"
-    assert license_from_metadata(meta("License: UNKNOWN\nClassifier: License :: OSI Approved :: ISC License (ISCL)\n")) \
-        == "ISC"
+    isc = "License: UNKNOWN\nClassifier: License :: OSI Approved :: ISC License (ISCL)\n"
+    assert license_from_metadata(meta(isc)) == "ISC"
     assert license_from_metadata(meta("Name: x\n")) is None
 
 

@@ -43,7 +43,8 @@ _ALIASES = {
         "bsd simplified", "2-clause")},
     **{k: "0BSD" for k in ("0bsd", "zero-clause bsd", "bsd zero clause")},
     **{k: "PSF-2.0" for k in (
-        "psf", "psfl", "psf-2.0", "psf 2.0", "psf-2", "python foundation", "python foundation 2", "python foundation 2.0")},
+        "psf", "psfl", "psf-2.0", "psf 2.0", "psf-2", "python foundation", "python foundation 2",
+        "python foundation 2.0")},
     **{k: "Python-2.0" for k in ("python", "python-2.0", "cnri-python")},
     **{k: "ISC" for k in ("isc", "iscl")},
     **{k: "Unlicense" for k in ("unlicense", "unlicensed public domain")},
