@@ -56,11 +56,15 @@ def _unit(
     found: Found, src: bytes, language: str, repo: str, path: str, license: str | None, test_file: bool
 ) -> CodeUnit:
     start, end = found.first.start_byte, found.last.end_byte
-    body, at = [], start
-    for cut_start, cut_end, replacement in found.cuts:
-        body += [src[at:cut_start], replacement]
-        at = cut_end
-    body.append(src[at:end])
+    code = src[start:end].decode("utf-8", "surrogatepass")
+    body = code
+    if found.cuts:
+        pieces, at = [], start
+        for cut_start, cut_end, replacement in found.cuts:
+            pieces += [src[at:cut_start], replacement]
+            at = cut_end
+        pieces.append(src[at:end])
+        body = b"".join(pieces).decode("utf-8", "surrogatepass")
     end_point = found.last.end_point
     ends_on_newline = end_point.column == 0 and end_point.row > found.first.start_point.row
     end_line = end_point.row if ends_on_newline else end_point.row + 1
@@ -74,8 +78,8 @@ def _unit(
         parent=found.parent,
         signature=found.signature,
         doc=found.doc,
-        body=b"".join(body).decode("utf-8", "surrogatepass"),
-        code=src[start:end].decode("utf-8", "surrogatepass"),
+        body=body,
+        code=code,
         start_line=found.first.start_point.row + 1,
         end_line=end_line,
         start_byte=start,
