@@ -15,6 +15,9 @@ from codesift.stages import PIPELINE, STAGES, select
 
 log = get_logger("codesift")
 
+EVAL_BENCHMARKS = "cosqa-test,csn-ruby"
+EVAL_OUT = "runs/eval"
+
 # Commands that are tools rather than pipeline stages, with the issue that builds each.
 TOOLS: dict[str, tuple[str, int]] = {
     "mine": ("mine hard negatives for a checkpoint with an ANN index", 6),
@@ -24,8 +27,8 @@ TOOLS: dict[str, tuple[str, int]] = {
 }
 
 
-def _add_recipe_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("recipe", help="recipe YAML, e.g. recipes/tiny.yaml")
+def _add_recipe_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
+    p.add_argument("recipe", nargs="?" if optional else None, help="recipe YAML, e.g. recipes/tiny.yaml")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe value, e.g. --set train.lr=3e-4 (repeatable)")
     p.add_argument("--run-dir", help="parent folder of run directories (default: the recipe's run_dir)")
@@ -46,14 +49,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     for stage in PIPELINE:
         p = sub.add_parser(stage.name, help=stage.help, description=f"Stage '{stage.name}': {stage.help}.")
-        _add_recipe_args(p)
+        _add_recipe_args(p, optional=stage.name == "eval")
         p.set_defaults(handler=cmd_stage, stage=stage.name)
+        if stage.name == "eval":
+            _add_eval_args(p)
 
     for name, (text, issue) in TOOLS.items():
         p = sub.add_parser(name, help=text, description=f"{text}.")
         p.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the command")
         p.set_defaults(handler=_not_built(name, issue))
     return parser
+
+
+def _add_eval_args(p: argparse.ArgumentParser) -> None:
+    p.description += " Give a recipe to run the stage, or --systems to evaluate without one."
+    g = p.add_argument_group("standalone (no recipe)")
+    g.add_argument("--systems", help="comma-separated: bm25, minilm, hybrid:A+B (weights: hybrid:A@0.3+B@0.7), "
+                   "or a sentence-transformers model folder")
+    g.add_argument("--benchmarks", help="comma-separated: cosqa-dev, cosqa-test, csn-ruby, repo:FOLDER:QUERIES.json, "
+                   f"heldout:PAIRS.parquet (default: {EVAL_BENCHMARKS})")
+    g.add_argument("--out", help=f"report folder (default: {EVAL_OUT})")
+    g.add_argument("--benchmarks-dir", help="folder with cosqa/ and csn-ruby/ (default: $CODESIFT_BENCHMARKS, "
+                   "else ../shared/benchmarks next to the repository)")
+    p.set_defaults(handler=cmd_eval)
 
 
 def _not_built(name: str, issue: int) -> Callable[[argparse.Namespace], int]:
@@ -85,6 +103,31 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_stage(args: argparse.Namespace) -> int:
     return _run_stages(args, [args.stage])
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """`codesift eval RECIPE` runs the stage; `codesift eval --systems ...` evaluates without a recipe."""
+    standalone = [f"--{k.replace('_', '-')}" for k in ("systems", "benchmarks", "out", "benchmarks_dir")
+                  if getattr(args, k) is not None]
+    if args.recipe is not None:
+        if standalone:
+            log.error("codesift eval: %s cannot be combined with a RECIPE (they are for runs without one)",
+                      ", ".join(standalone))
+            return 2
+        return _run_stages(args, ["eval"])
+    if args.systems is None:
+        log.error("codesift eval: give a RECIPE to run the stage, or --systems to evaluate without one")
+        return 2
+    from codesift.eval.benchmarks import benchmarks_dir
+    from codesift.eval.stage import evaluate_specs
+
+    evaluate_specs(_csv(args.systems), _csv(args.benchmarks or EVAL_BENCHMARKS), args.out or EVAL_OUT,
+                   benchmarks_dir(args.benchmarks_dir))
+    return 0
+
+
+def _csv(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:

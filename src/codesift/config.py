@@ -154,6 +154,14 @@ class EvalConfig(Section):
     select_metric: Literal["mrr", "ndcg@10", "recall@1", "recall@10"] = "mrr"
     benchmarks_dir: str = "../shared/benchmarks"
     max_seq_len: int = Field(256, ge=16)
+    repo_folder: str | None = Field(None, description="code folder searched by the 'repo' benchmark")
+    repo_queries: str | None = Field(None, description="its queries JSON (format: codesift.eval.benchmarks)")
+
+    @model_validator(mode="after")
+    def _repo_needs_files(self) -> EvalConfig:
+        if "repo" in self.benchmarks and not (self.repo_folder and self.repo_queries):
+            raise ValueError("benchmark 'repo' needs eval.repo_folder and eval.repo_queries")
+        return self
 
 
 class ExportConfig(Section):

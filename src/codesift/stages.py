@@ -28,7 +28,8 @@ PIPELINE: tuple[Stage, ...] = (
     Stage("tokenizer", ("tokenizer",), ("data",), None, 5, "train tokenizer.json on the cleaned corpus"),
     Stage("pretrain", ("model", "pretrain"), ("data", "tokenizer"), None, 5, "MLM + DOBF encoder pretraining"),
     Stage("train", ("train", "mine"), ("pairs", "pretrain"), None, 6, "contrastive training with mining rounds"),
-    Stage("eval", ("eval",), ("pairs", "train"), None, 4, "retrieval metrics against baselines"),
+    Stage("eval", ("eval",), ("pairs", "train"), _lazy("codesift.eval.stage:run"), 4,
+          "retrieval metrics against baselines"),
     Stage("export", ("export",), ("train", "pairs"), None, 7, "ONNX fp32/int8 export behind a quality gate"),
     Stage("index", ("index",), ("export",), None, 8, "HNSW index over the configured code folders"),
 )

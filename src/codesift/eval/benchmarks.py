@@ -150,7 +150,10 @@ def by_language(bench: Benchmark) -> list[Benchmark]:
 
 def load_repo_benchmark(folder: str | Path, queries_json: str | Path) -> Benchmark:
     """Repository search: queries against the chunks of a code folder. A chunk is relevant when its path is a
-    target's and, if the target gives a line span, its lines overlap that span (binary relevance)."""
+    target's and, if the target gives a line span, its lines overlap that span (binary relevance).
+
+    `queries_json` holds `[{"query": "...", "relevant": ["a/b.py", {"path": "c.go", "start_line": 3,
+    "end_line": 9}]}, ...]`: paths relative to `folder`, lines 1-based and inclusive."""
     folder, queries_json = Path(folder), Path(queries_json)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: repository folder not found")
