@@ -35,6 +35,8 @@ def _items(src: bytes, block: Node, scope: _Scope) -> Iterator[Found]:
             if not node.has_error:
                 yield _function(src, node, scope)
         elif kind in _CLASSES:
+            if node.child_by_field_name("name") is None:
+                continue
             name = text(src, node.child_by_field_name("name"))
             if not node.has_error:
                 yield _unit(src, node, name, "class", None, _header(src, node), scope)
