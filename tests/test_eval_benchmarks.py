@@ -72,7 +72,7 @@ def test_benchmarks_dir_precedence(monkeypatch, tmp_path):
 def test_benchmark_refuses_queries_without_relevant_documents():
     with pytest.raises(ValueError, match="no relevant document"):
         Benchmark("b", {"q": "x"}, {"d": "y"}, {"q": set()})
-    with pytest.raises(ValueError, match="unknown documents"):
+    with pytest.raises(ValueError, match="unknown docs"):
         Benchmark("b", {"q": "x"}, {"d": "y"}, {"q": {"e"}})
 
 
