@@ -2,7 +2,7 @@ import random
 from collections import Counter
 
 from codesift.config import PairsConfig
-from codesift.data.pairs import assign_splits, build_pairs, clean_query, doc_summary, strip_signature, unit_pairs
+from codesift.data.pairs import assign_splits, build_pairs, clean_query, strip_signature, unit_pairs
 from codesift.records import CodeUnit, DocSection
 
 BODY = "@cache\ndef area(width, height):\n    product = width * height\n    return product\n"
@@ -17,12 +17,6 @@ def unit(repo="r1", symbol="area", doc="Compute the area of a rectangle.\n\nArgs
 
 def test_clean_query_strips_urls_and_html():
     assert clean_query("See <b>docs</b> at https://x.io/a?b=1 &amp; more") == "See docs at & more"
-
-
-def test_doc_summary_first_paragraph_without_tags():
-    assert doc_summary("Fetch rows.\nFrom the table.\n\nMore detail.") == "Fetch rows. From the table."
-    assert doc_summary("Parse it.\n@param x the input\n@return y") == "Parse it."
-    assert doc_summary("Load data.\n:param path: where") == "Load data."
 
 
 def test_strip_signature_handles_decorators_and_multiline_headers():

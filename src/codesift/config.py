@@ -38,6 +38,8 @@ class SourceConfig(Section):
 
 
 class DataConfig(Section):
+    corpus: str | None = Field(None, description="corpus spec (e.g. data/corpus.yaml) installed, then read")
+    corpus_cache: str = Field("runs/.corpus", description="where the corpus spec's installs go")
     sources: list[SourceConfig] = Field(default_factory=list)
     languages: list[Literal[LANGUAGES]] = Field(default_factory=lambda: list(LANGUAGES))  # type: ignore[valid-type]
     max_file_bytes: int = Field(1_000_000, gt=0)

@@ -23,8 +23,10 @@ def _lazy(target: str) -> StageFn:
 
 
 PIPELINE: tuple[Stage, ...] = (
-    Stage("data", ("data",), (), None, 3, "read sources, clean, dedup and extract code units -> Parquet"),
-    Stage("pairs", ("pairs",), ("data",), None, 3, "build (query, code) training pairs with repo-held-out splits"),
+    Stage("data", ("data",), (), _lazy("codesift.data.pipeline:run_data"), 3,
+          "read sources, clean, dedup and extract code units -> Parquet"),
+    Stage("pairs", ("pairs", "data"), ("data",), _lazy("codesift.data.pipeline:run_pairs"), 3,
+          "build (query, code) training pairs with repo-held-out splits"),
     Stage("tokenizer", ("tokenizer",), ("data",), None, 5, "train tokenizer.json on the cleaned corpus"),
     Stage("pretrain", ("model", "pretrain"), ("data", "tokenizer"), None, 5, "MLM + DOBF encoder pretraining"),
     Stage("train", ("train", "mine"), ("pairs", "pretrain"), None, 6, "contrastive training with mining rounds"),

@@ -14,11 +14,11 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 
 from codesift.config import PairsConfig
+from codesift.data.doccomments import doc_summary
 from codesift.records import CodeUnit, DocSection, Pair
 
 URL = re.compile(r"https?://\S+|www\.\S+")
 HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
-DOC_TAG = re.compile(r"^\s*(?:@\w+|:param|:return|:raises|:type|:rtype|Args:|Returns:|Raises:|Parameters\b|Examples?:)")
 WORD = re.compile(r"\w+|[^\w\s]")
 INLINE_CODE = re.compile(r"`([A-Za-z_][\w.]*)(?:\(\))?`")
 
@@ -27,20 +27,6 @@ def clean_query(text: str) -> str:
     """Strip URLs and HTML, collapse whitespace: queries should read like what a person types."""
     text = html.unescape(HTML_TAG.sub(" ", URL.sub(" ", text)))
     return " ".join(text.split())
-
-
-def doc_summary(doc: str) -> str:
-    """The first paragraph of a doc, stopping at parameter/return sections and tags."""
-    lines: list[str] = []
-    for line in doc.strip().splitlines():
-        if not line.strip():
-            if lines:
-                break
-            continue
-        if DOC_TAG.match(line):
-            break
-        lines.append(line.strip())
-    return clean_query(" ".join(lines))
 
 
 def strip_signature(body: str, signature: str) -> str | None:
