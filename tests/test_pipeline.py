@@ -54,7 +54,8 @@ def make_repos(root):
 def recipe(tmp_path, executor="local"):
     sources = [{"kind": "local", "path": str(p), "name": p.name} for p in make_repos(tmp_path / "src")]
     overrides = [f"data.sources={json.dumps(sources)}", f"data.executor={executor}",
-                 f"data.decontaminate_against={BENCHMARKS}", "pairs.test_fraction=0.3", "pairs.val_fraction=0.0"]
+                 f"data.decontaminate_against={BENCHMARKS}", "pairs.test_fraction=0.3", "pairs.val_fraction=0.0",
+                 "tokenizer.vocab_size=1024"]
     return load_recipe(REPO / "recipes" / "tiny.yaml", overrides)
 
 
@@ -79,6 +80,9 @@ def test_data_and_pairs_stages(tmp_path):
     assert {r["split"] for r in rows} <= {"train", "test"}
     assert (run.stage_dir("pairs") / "report.md").exists()
     assert run.run_stage(STAGES["data"], log=lambda _: None).skipped
+
+    tok = run.run_stage(STAGES["tokenizer"], log=lambda _: None).manifest
+    assert {"tokenizer.json", "tokenizer_config.json", "validation.json", "report.md"} <= set(tok["outputs"])
 
 
 def test_ray_executor_gives_identical_units(tmp_path, monkeypatch):

@@ -27,7 +27,7 @@ PIPELINE: tuple[Stage, ...] = (
           "read sources, clean, dedup and extract code units -> Parquet"),
     Stage("pairs", ("pairs", "data"), ("data",), _lazy("codesift.data.pipeline:run_pairs"), 3,
           "build (query, code) training pairs with repo-held-out splits"),
-    Stage("tokenizer", ("tokenizer",), ("data",), None, 5, "train tokenizer.json on the cleaned corpus"),
+    Stage("tokenizer", ("tokenizer",), ("data",), _lazy("codesift.tokenizer:run"), 5, "train tokenizer.json on the cleaned corpus"),
     Stage("pretrain", ("model", "pretrain"), ("data", "tokenizer"), None, 5, "MLM + DOBF encoder pretraining"),
     Stage("train", ("train", "mine"), ("pairs", "pretrain"), None, 6, "contrastive training with mining rounds"),
     Stage("eval", ("eval",), ("pairs", "train"), _lazy("codesift.eval.stage:run"), 4,
