@@ -1,6 +1,3 @@
-import shutil
-import tempfile
-
 import pytest
 
 from codesift.data.dedup import exact_key
@@ -16,17 +13,9 @@ def test_local_executor_keeps_task_order(workers):
     assert run_tasks(square, list(range(10)), "local", workers) == [x * x for x in range(10)]
 
 
-def test_ray_executor_matches_local(monkeypatch):
-    pytest.importorskip("ray")
-    ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Unix socket paths must stay under 107 bytes
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
-    monkeypatch.setenv("RAY_TMPDIR", ray_tmp)
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    try:
-        texts = [f"def f{i}(): pass" for i in range(10)]
-        assert run_tasks(exact_key, texts, "ray", 2) == [exact_key(t) for t in texts]
-    finally:
-        shutil.rmtree(ray_tmp, ignore_errors=True)
+def test_ray_executor_matches_local(local_ray):
+    texts = [f"def f{i}(): pass" for i in range(10)]
+    assert run_tasks(exact_key, texts, "ray", 2) == [exact_key(t) for t in texts]
 
 
 def test_unknown_executor():

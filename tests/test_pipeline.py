@@ -2,7 +2,6 @@
 
 import json
 import shutil
-import tempfile
 
 import pyarrow.parquet as pq
 import pytest
@@ -85,19 +84,11 @@ def test_data_and_pairs_stages(tmp_path):
     assert {"tokenizer.json", "tokenizer_config.json", "validation.json", "report.md"} <= set(tok["outputs"])
 
 
-def test_ray_executor_gives_identical_units(tmp_path, monkeypatch):
-    pytest.importorskip("ray")
-    ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Unix socket paths must stay under 107 bytes
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
-    monkeypatch.setenv("RAY_TMPDIR", ray_tmp)
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    try:
-        local = RunDir(recipe(tmp_path / "a"), tmp_path / "runs-local")
-        ray = RunDir(recipe(tmp_path / "b", "ray"), tmp_path / "runs-ray")
-        local.run_stage(STAGES["data"], log=lambda _: None)
-        ray.run_stage(STAGES["data"], log=lambda _: None)
-    finally:
-        shutil.rmtree(ray_tmp, ignore_errors=True)
+def test_ray_executor_gives_identical_units(tmp_path, local_ray):
+    local = RunDir(recipe(tmp_path / "a"), tmp_path / "runs-local")
+    ray = RunDir(recipe(tmp_path / "b", "ray"), tmp_path / "runs-ray")
+    local.run_stage(STAGES["data"], log=lambda _: None)
+    ray.run_stage(STAGES["data"], log=lambda _: None)
     rows = [pq.read_table(r.stage_dir("data") / "units.parquet").select(["symbol", "code"]).to_pylist()
             for r in (local, ray)]
     assert rows[0] == rows[1] and rows[0]
