@@ -4,7 +4,6 @@ import json
 import shutil
 
 import pyarrow.parquet as pq
-import pytest
 
 from codesift.config import load_recipe
 from codesift.runs import RunDir
