@@ -6,8 +6,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+class Row:
+    """A record that is one Parquet row."""
+
+    def to_row(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+
 @dataclass
-class SourceFile:
+class SourceFile(Row):
     """One file as a source yields it, before cleaning. `repo` is the repository or package it belongs to."""
 
     repo: str
@@ -18,12 +25,9 @@ class SourceFile:
     text: str
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def to_row(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass
-class CodeUnit:
+class CodeUnit(Row):
     """A function, method or class extracted from a file, with its doc split from its body."""
 
     repo: str
@@ -43,12 +47,9 @@ class CodeUnit:
     end_byte: int
     is_test: bool = False
 
-    def to_row(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass
-class DocSection:
+class DocSection(Row):
     """A README/Markdown section: its heading path ('Install > From source') and text."""
 
     repo: str
@@ -59,12 +60,9 @@ class DocSection:
     start_line: int
     end_line: int
 
-    def to_row(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass
-class Pair:
+class Pair(Row):
     """A training/eval pair: a natural-language or signature query and the code it should retrieve."""
 
     query: str
@@ -75,6 +73,3 @@ class Pair:
     path: str
     symbol: str
     split: str  # train | val | test
-
-    def to_row(self) -> dict[str, Any]:
-        return asdict(self)

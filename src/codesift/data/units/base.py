@@ -13,6 +13,8 @@ import tree_sitter_rust
 import tree_sitter_typescript
 from tree_sitter import Language, Node, Parser
 
+from codesift.data.doccomments import block_doc
+
 _GRAMMARS = {
     "python": tree_sitter_python.language,
     "javascript": tree_sitter_javascript.language,
@@ -91,3 +93,11 @@ def line_cut(src: bytes, start: int, end: int, replacement: bytes = b"") -> tupl
     if not replacement and not src[line_start:start].strip() and not src[end:line_end].strip():
         return line_start, line_end, b""
     return start, end, replacement
+
+
+def doc_block_above(src: bytes, comment: Node | None, node: Node, comment_type: str) -> str:
+    """The `/** ... */` comment right above `node` (Javadoc, JSDoc), cleaned; '' when there is none."""
+    if comment is None or comment.type != comment_type or not adjacent(src, comment, node):
+        return ""
+    raw = text(src, comment)
+    return block_doc(raw) if raw.startswith("/**") and raw != "/**/" else ""

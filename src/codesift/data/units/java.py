@@ -6,8 +6,7 @@ from collections.abc import Iterator
 
 from tree_sitter import Node
 
-from codesift.data.doccomments import block_doc
-from codesift.data.units.base import Found, adjacent, header, text
+from codesift.data.units.base import Found, doc_block_above, header, text
 
 _CLASSES = frozenset(
     {"class_declaration", "interface_declaration", "enum_declaration", "record_declaration",
@@ -47,7 +46,8 @@ def _members(src: bytes, body: Node, cls: str | None) -> Iterator[Found]:
 
 def _unit(src: bytes, node: Node, body: Node, symbol: str, kind: str, parent: str | None) -> Found:
     signature = header(src, node, body.start_byte, _SKIP, _MARKERS)
-    return Found(symbol, kind, parent, node, node, signature, _javadoc(src, node), is_test=_is_junit_test(src, node))
+    doc = doc_block_above(src, node.prev_named_sibling, node, "block_comment")
+    return Found(symbol, kind, parent, node, node, signature, doc, is_test=_is_junit_test(src, node))
 
 
 def _is_junit_test(src: bytes, node: Node) -> bool:
@@ -60,11 +60,3 @@ def _is_junit_test(src: bytes, node: Node) -> bool:
             if name.rpartition(".")[2] in _TEST_ANNOTATIONS:
                 return True
     return False
-
-
-def _javadoc(src: bytes, node: Node) -> str:
-    comment = node.prev_named_sibling
-    if comment is None or comment.type != "block_comment" or not adjacent(src, comment, node):
-        return ""
-    raw = text(src, comment)
-    return block_doc(raw) if raw.startswith("/**") and raw != "/**/" else ""

@@ -6,8 +6,7 @@ from collections.abc import Iterator
 
 from tree_sitter import Node
 
-from codesift.data.doccomments import block_doc
-from codesift.data.units.base import Found, adjacent, header, text
+from codesift.data.units.base import Found, doc_block_above, header, text
 
 _FUNCTIONS = frozenset({"function_declaration", "generator_function_declaration"})
 _CLASSES = frozenset({"class_declaration", "abstract_class_declaration"})
@@ -113,7 +112,7 @@ def _unit(src: bytes, first: Node, last: Node, function: Node, symbol: str, kind
     body = function if function.type == "class_body" else function.child_by_field_name("body")
     signature = header(src, last if first.type == "export_statement" else first, body.start_byte, _SKIP, _MARKERS)
     first = _decorated_start(first)
-    return Found(symbol, kind, parent, first, last, signature, _jsdoc(src, first))
+    return Found(symbol, kind, parent, first, last, signature, doc_block_above(src, first.prev_sibling, first, "comment"))
 
 
 def _decorated_start(node: Node) -> Node:
@@ -121,11 +120,3 @@ def _decorated_start(node: Node) -> Node:
     while (previous := node.prev_named_sibling) is not None and previous.type == "decorator":
         node = previous
     return node
-
-
-def _jsdoc(src: bytes, node: Node) -> str:
-    comment = node.prev_sibling
-    if comment is None or comment.type != "comment" or not adjacent(src, comment, node):
-        return ""
-    raw = text(src, comment)
-    return block_doc(raw) if raw.startswith("/**") and raw != "/**/" else ""
