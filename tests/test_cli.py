@@ -1,9 +1,9 @@
 import pytest
 
-from codesift.cli import TOOLS, build_parser, main
+from codesift.cli import BENCHES, TOOLS, build_parser, main
 from codesift.stages import PIPELINE, select
 
-COMMANDS = ["run", *(s.name for s in PIPELINE), *TOOLS]
+COMMANDS = ["run", *(s.name for s in PIPELINE if s.name not in TOOLS), *TOOLS, "bench"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -12,6 +12,14 @@ def test_help_for_every_subcommand(command, capsys):
         build_parser().parse_args([command, "--help"])
     assert e.value.code == 0
     assert "usage: codesift " + command in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bench", BENCHES)
+def test_help_for_every_benchmark(bench, capsys):
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args(["bench", bench, "--help"])
+    assert e.value.code == 0
+    assert f"usage: codesift bench {bench}" in capsys.readouterr().out
 
 
 def test_top_level_help_lists_every_command(capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 from collections.abc import Callable
@@ -18,12 +19,21 @@ log = get_logger("codesift")
 EVAL_BENCHMARKS = "cosqa-test,csn-ruby"
 EVAL_OUT = "runs/eval"
 
-# Commands that are tools rather than pipeline stages, with the issue that builds each.
-TOOLS: dict[str, tuple[str, int]] = {
-    "mine": ("mine hard negatives for a checkpoint with an ANN index", 6),
-    "search": ("semantic search over code folders (like grep, by meaning)", 8),
-    "serve": ("HTTP embedding and search service", 9),
-    "bench": ("speed and quality benchmarks that write BENCHMARKS.md figures", 7),
+# Commands that are tools rather than pipeline stages: name -> (help, module, issue that builds it).
+# Each module is light to import and provides `configure(parser)` and `run(args) -> exit code`; heavy
+# dependencies load inside `run`. A module that has not landed yet leaves its command saying so.
+TOOLS: dict[str, tuple[str, str, int]] = {
+    "mine": ("mine hard negatives for a checkpoint with an ANN index", "codesift.train.mine_command", 6),
+    "index": ("build, update or inspect a code search index", "codesift.index.commands", 8),
+    "search": ("semantic search over code folders (like grep, by meaning)", "codesift.index.search_command", 8),
+    "serve": ("HTTP embedding and search service", "codesift.serve.command", 9),
+}
+# `codesift bench NAME`: speed and quality benchmarks that write BENCHMARKS.md figures, same module contract.
+BENCHES: dict[str, tuple[str, str, int]] = {
+    "pretrain": ("matmul peak, pretraining tokens/s and MFU", "codesift.train.bench_pretrain", 5),
+    "encode": ("query latency and docs/s: torch vs ONNX fp32/int8", "codesift.export.bench_encode", 7),
+    "index": ("HNSW efSearch sweep: recall@10, QPS, build time, memory", "codesift.index.bench_index", 8),
+    "serve": ("load test of the service: throughput, tail latency, soak", "codesift.serve.bench_serve", 9),
 }
 
 
@@ -48,16 +58,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_run)
 
     for stage in PIPELINE:
+        if stage.name in TOOLS:  # `codesift index build PATH` is the tool; the stage runs via `run --from index`
+            continue
         p = sub.add_parser(stage.name, help=stage.help, description=f"Stage '{stage.name}': {stage.help}.")
         _add_recipe_args(p, optional=stage.name == "eval")
         p.set_defaults(handler=cmd_stage, stage=stage.name)
         if stage.name == "eval":
             _add_eval_args(p)
 
-    for name, (text, issue) in TOOLS.items():
-        p = sub.add_parser(name, help=text, description=f"{text}.")
-        p.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the command")
-        p.set_defaults(handler=_not_built(name, issue))
+    for name, spec in TOOLS.items():
+        _add_tool(sub, name, *spec)
+    bench = sub.add_parser("bench", help="speed and quality benchmarks that write BENCHMARKS.md figures",
+                           description="Speed and quality benchmarks; each writes its figures and the machine.")
+    bench_sub = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
+    for name, spec in BENCHES.items():
+        _add_tool(bench_sub, name, *spec, label=f"bench {name}")
     return parser
 
 
@@ -72,6 +87,20 @@ def _add_eval_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--benchmarks-dir", help="folder with cosqa/ and csn-ruby/ (default: $CODESIFT_BENCHMARKS, "
                    "else ../shared/benchmarks next to the repository)")
     p.set_defaults(handler=cmd_eval)
+
+
+def _add_tool(sub, name: str, text: str, module: str, issue: int, label: str | None = None) -> None:
+    p = sub.add_parser(name, help=text, description=f"{text}.")
+    try:
+        tool = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name is None or not module.startswith(e.name):
+            raise  # the module exists but one of its imports is missing: a real error
+        p.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the command")
+        p.set_defaults(handler=_not_built(label or name, issue))
+        return
+    tool.configure(p)
+    p.set_defaults(handler=tool.run)
 
 
 def _not_built(name: str, issue: int) -> Callable[[argparse.Namespace], int]:
