@@ -1,0 +1,1 @@
+"""The encoder: a Hugging Face transformers model built from the recipe's `model` section."""
