@@ -103,17 +103,31 @@ class ModelConfig(Section):
 
 class PretrainConfig(Section):
     steps: int = Field(ge=1)
-    batch_size: int = Field(ge=1)
+    batch_size: int = Field(ge=1, description="sequences per optimizer step per process, before grad_accum")
     grad_accum: int = Field(1, ge=1)
     seq_len: int = Field(256, ge=16)
     lr: float = Field(5e-4, gt=0, lt=1)
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="the decay ends at lr x this")
     warmup_steps: int = Field(100, ge=0)
     weight_decay: float = Field(0.01, ge=0)
+    grad_clip: float = Field(1.0, gt=0)
     objective: Literal["mlm", "rtd"] = "mlm"
     mask_rate: float = Field(0.3, ge=0.05, le=0.5)
     dobf_fraction: float = Field(0.5, ge=0, le=1, description="share of examples using identifier deobfuscation")
-    bf16: bool = True
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto", description="auto: bf16 autocast where the hardware runs bf16 natively (CUDA, AMX), else fp32")
     checkpoint_every: int = Field(500, ge=1)
+    eval_every: int = Field(250, ge=1, description="validation loss on held-out repositories every N steps")
+    val_windows: int = Field(256, ge=1, description="held-out sequences in the validation loss")
+    log_every: int = Field(10, ge=1)
+    rtd_generator_ratio: float = Field(0.25, gt=0, le=1, description="RTD: generator width / encoder width")
+    rtd_weight: float = Field(50.0, gt=0, description="RTD: discriminator loss weight (ELECTRA: 50)")
+
+    @model_validator(mode="after")
+    def _warmup_fits(self) -> PretrainConfig:
+        if self.warmup_steps >= self.steps:
+            raise ValueError(f"warmup_steps ({self.warmup_steps}) must be below steps ({self.steps})")
+        return self
 
 
 class TrainConfig(Section):
@@ -175,11 +189,35 @@ class ExportConfig(Section):
 
 
 class IndexConfig(Section):
+    """The code search index (codesift.index): HNSW parameters, filters, updates, hybrid retrieval, chunking."""
+
     m: int = Field(16, ge=2, description="HNSW graph degree")
     ef_construction: int = Field(200, ge=1)
-    ef_search: int = Field(64, ge=1)
-    int8_vectors: bool = False
+    ef_search: int = Field(64, ge=1, description="default search beam; picked from `codesift bench index`")
+    int8_vectors: bool = Field(False, description="SQ8 vectors in the graph, float vectors on disk for rescoring")
+    rescore_factor: int = Field(4, ge=1, description="int8: candidates fetched per result, rescored in float")
     paths: list[str] = Field(default_factory=list, description="code folders the index stage embeds")
+    backend: Literal["hnsw", "qdrant"] = Field("hnsw", description="local faiss HNSW, or a Qdrant collection")
+    qdrant_url: str | None = Field(None, description="Qdrant server/cluster URL; unset: local mode in the index folder")
+    qdrant_collection: str = Field("codesift", pattern=r"^[A-Za-z0-9_-]+$")
+    exact_filter_fraction: float = Field(0.05, ge=0, le=1,
+                                         description="filters keeping at most this share of chunks search exactly")
+    rebuild_tombstone_fraction: float = Field(0.2, gt=0, le=1,
+                                              description="rebuild the graph once this share of it is deleted")
+    hybrid: bool = Field(False, description="fuse BM25 with dense results by reciprocal rank fusion")
+    bm25_weight: float = Field(1.0, ge=0)
+    dense_weight: float = Field(1.0, ge=0)
+    hybrid_candidates: int = Field(100, ge=1, description="results taken from each side before fusion")
+    window_lines: int = Field(40, ge=1, description="lines per chunk for code outside functions and other text")
+    max_file_bytes: int = Field(1_000_000, gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> IndexConfig:
+        if self.hybrid and self.bm25_weight + self.dense_weight <= 0:
+            raise ValueError("hybrid needs bm25_weight or dense_weight above 0")
+        if self.qdrant_url is not None and self.backend != "qdrant":
+            raise ValueError(f"qdrant_url is set but backend is {self.backend!r}; set backend: qdrant")
+        return self
 
 
 class Recipe(Section):
