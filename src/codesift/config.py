@@ -131,17 +131,41 @@ class PretrainConfig(Section):
 
 
 class TrainConfig(Section):
-    steps: int = Field(ge=1)
+    steps: int = Field(ge=1, description="optimizer steps per round")
     batch_size: int = Field(ge=2, description="effective contrastive batch: every query sees all of it")
     chunk_size: int = Field(32, ge=1, description="GradCache mini-batch; memory, not negatives")
     lr: float = Field(1e-4, gt=0, lt=1)
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="each round's cosine decay ends at lr x this")
     warmup_steps: int = Field(50, ge=0)
+    weight_decay: float = Field(0.01, ge=0)
+    grad_clip: float = Field(1.0, gt=0)
     temperature: float | Literal["learned"] = 0.05
-    hard_negatives: int = Field(1, ge=0)
+    symmetric: bool = Field(True, description="add the code->query direction to the InfoNCE loss")
+    hard_negatives: int = Field(1, ge=0, description="mined negatives per query, from round 2 on")
     rounds: int = Field(1, ge=1, description="training rounds; mining runs between them")
-    matryoshka_dims: list[int] = Field(default_factory=list)
-    consistency_top_k: int | None = Field(None, ge=1)
-    bf16: bool = True
+    matryoshka_dims: list[int] = Field(default_factory=list, description="also train these embedding prefixes")
+    consistency_top_k: int | None = Field(
+        None, ge=1, description="after round 1, drop pairs whose code is not in the top k for its own query")
+    init: Literal["pretrained", "random"] = Field(
+        "pretrained", description="random: the pretrained architecture and tokenizer, fresh weights (ablation)")
+    query_max_len: int = Field(64, ge=8, description="tokens kept of a query in training")
+    code_max_len: int | None = Field(None, ge=16, description="tokens kept of a code; default model.max_seq_len")
+    pair_type_weights: dict[Literal["doc-body", "signature-body", "readme-file"], float] = Field(
+        default_factory=dict, description="draw rate per pair of a type, relative (missing types: 1; 0 drops)")
+    language_batches: Literal["mixed", "grouped"] = Field(
+        "mixed", description="grouped: every batch from one language (harder in-batch negatives)")
+    doc_in_code_rate: float = Field(
+        0.3, ge=0, le=1, description="share of doc->body positives shown with their doc written into the code")
+    max_pairs: int | None = Field(None, ge=2, description="train on a seeded sample of this many pairs")
+    eval_benchmarks: list[Literal["val", "cosqa-dev"]] = Field(
+        default_factory=lambda: ["val", "cosqa-dev"], min_length=1, description="scored after every round")
+    eval_max_queries: int | None = Field(500, ge=1, description="per-round eval: queries sampled per benchmark")
+    eval_max_docs: int | None = Field(
+        5000, ge=1, description="per-round eval: documents kept per benchmark (all relevant ones + a sample)")
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto", description="auto: bf16 autocast where the hardware runs bf16 natively (CUDA, AMX), else fp32")
+    checkpoint_every: int = Field(200, ge=1)
+    log_every: int = Field(10, ge=1)
 
     @field_validator("temperature")
     @classmethod
@@ -150,11 +174,37 @@ class TrainConfig(Section):
             raise ValueError("must be between 0.02 and 0.07, or 'learned'")
         return v
 
+    @field_validator("matryoshka_dims")
+    @classmethod
+    def _dims_distinct(cls, v: list[int]) -> list[int]:
+        if any(d < 1 for d in v) or len(set(v)) != len(v):
+            raise ValueError("must be distinct positive sizes, e.g. [384, 256, 128, 64]")
+        return v
+
+    @field_validator("pair_type_weights")
+    @classmethod
+    def _weights_usable(cls, v: dict[str, float]) -> dict[str, float]:
+        if any(w < 0 for w in v.values()):
+            raise ValueError("weights must be >= 0")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        if self.consistency_top_k is not None and self.rounds < 2:
+            raise ValueError("consistency_top_k filters with the round-1 model, so it needs rounds >= 2")
+        if self.max_pairs is not None and self.max_pairs < self.batch_size:
+            raise ValueError(f"max_pairs ({self.max_pairs}) is below batch_size ({self.batch_size})")
+        return self
+
 
 class MineConfig(Section):
-    rank_window: tuple[int, int] = (3, 100)
+    rank_window: tuple[int, int] = Field((3, 100), description="[start, end) ranks candidates are taken from")
     margin: float = Field(0.95, gt=0, le=1, description="drop candidates scoring above margin x positive")
-    per_query: int = Field(1, ge=1)
+    per_query: int = Field(1, ge=1, description="negatives kept per query (the train stage keeps >= train.hard_negatives)")
+    duplicate_cosine: float = Field(0.98, gt=0, le=1, description="a candidate this close to the positive is a copy")
+    pool_size: int | None = Field(50_000, ge=1, description="training pairs mined per round (seeded); null: all")
+    index: Literal["auto", "flat", "hnsw"] = Field("auto", description="auto: exact up to 50k codes, HNSW above")
+    batch_size: int = Field(64, ge=1, description="texts per forward pass when embedding the pool")
 
     @field_validator("rank_window")
     @classmethod
@@ -162,6 +212,12 @@ class MineConfig(Section):
         if not 0 <= v[0] < v[1]:
             raise ValueError(f"must be [start, end) with 0 <= start < end, got {list(v)}")
         return v
+
+    @model_validator(mode="after")
+    def _window_holds_k(self) -> MineConfig:
+        if self.per_query > self.rank_window[1] - self.rank_window[0]:
+            raise ValueError(f"per_query ({self.per_query}) exceeds the rank window's {list(self.rank_window)} size")
+        return self
 
 
 class EvalConfig(Section):
@@ -240,6 +296,13 @@ class Recipe(Section):
         if self.pretrain.seq_len > self.model.max_seq_len:
             raise ValueError(
                 f"pretrain.seq_len ({self.pretrain.seq_len}) exceeds model.max_seq_len ({self.model.max_seq_len})"
+            )
+        dim = self.model.embedding_dim or self.model.hidden
+        if too_big := [d for d in self.train.matryoshka_dims if d > dim]:
+            raise ValueError(f"train.matryoshka_dims {too_big} exceed the embedding size {dim}")
+        if self.train.code_max_len is not None and self.train.code_max_len > self.model.max_seq_len:
+            raise ValueError(
+                f"train.code_max_len ({self.train.code_max_len}) exceeds model.max_seq_len ({self.model.max_seq_len})"
             )
         return self
 
