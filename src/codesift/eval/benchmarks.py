@@ -94,9 +94,10 @@ def load_csn_ruby(root: str | Path) -> Benchmark:
     return Benchmark("csn-ruby", queries, corpus, relevant, meta)
 
 
-def load_heldout(pairs_parquet: str | Path) -> Benchmark:
+def load_heldout(pairs_parquet: str | Path, split: str = "test") -> Benchmark:
     """Test-split pairs: each query against every test unit. Identical code becomes one document, and one query text
-    (per language) with several units is one query with several relevant documents."""
+    (per language) with several units is one query with several relevant documents. `split="val"` gives the same
+    benchmark over the validation repositories (named "val"), which training uses to pick checkpoints."""
     import pyarrow.parquet as pq
 
     path = Path(pairs_parquet)
@@ -107,9 +108,9 @@ def load_heldout(pairs_parquet: str | Path) -> Benchmark:
         table = pq.read_table(path, columns=columns)
     except Exception as e:  # pyarrow raises several types for a bad file or a missing column
         raise ValueError(f"{path}: cannot read columns {columns}: {e}") from None
-    rows = [r for r in table.to_pylist() if r["split"] == "test"]
+    rows = [r for r in table.to_pylist() if r["split"] == split]
     if not rows:
-        raise ValueError(f"{path}: no pairs with split == 'test'")
+        raise ValueError(f"{path}: no pairs with split == {split!r}")
     corpus: dict[str, str] = {}
     doc_ids: dict[str, str] = {}
     doc_meta: dict[str, dict[str, str]] = {}
@@ -126,7 +127,7 @@ def load_heldout(pairs_parquet: str | Path) -> Benchmark:
         queries[qid] = text
         relevant[qid] = {doc_ids[r["code"]] for r in group}
         meta[qid] = {"language": language, "pair_type": "+".join(sorted({r["pair_type"] for r in group}))}
-    return Benchmark("heldout", queries, corpus, relevant, meta, doc_meta)
+    return Benchmark("heldout" if split == "test" else split, queries, corpus, relevant, meta, doc_meta)
 
 
 def by_language(bench: Benchmark) -> list[Benchmark]:
