@@ -1,0 +1,63 @@
+"""Semantic code search: an HNSW index over code chunks, kept up to date incrementally, searched with filters.
+
+The API (everything here takes any `codesift.runtime.base.Encoder`; tests use `HashEncoder`)::
+
+    from codesift.index import CodeIndex, Filters
+    index = CodeIndex.open_or_create("runs/idx", encoder)        # or .open(dir) / .create(dir, encoder, config)
+    report = index.update(["~/src/repo"], encoder)                # scan, chunk, embed what changed, commit
+    hits = index.search(["parse a config file"], top_k=10, encoder=encoder,
+                        filters=Filters(languages=("python",), paths=("src/*",)))
+    hits[0][0].path, .start_line, .end_line, .symbol, .language, .repo, .score   # Hit, best first
+    index.search(texts, vectors=query_vectors)                    # precomputed query vectors (texts feed BM25)
+    index.search_vectors(query_vectors, top_k=10)                 # dense only, no texts
+    index.generation                                              # changes with every committed update
+    index.refresh()                                               # pick up another process's commit
+    index.stats()                                                 # counts, languages, encoder, config, disk
+
+- `CodeIndex` (`code_index`): chunks (`chunking`: the corpus extraction's functions, classes and methods with line
+  spans and symbols, line windows for everything else), a metadata store (repo, path, language, symbol, kind, line
+  span, content hash, text) and a vector backend. `update` re-reads only files whose size or mtime changed,
+  re-chunks only files whose sha256 changed, and embeds only chunk texts the index does not already hold;
+  deletions are tombstones until `rebuild_tombstone_fraction` of the graph is dead, then the graph is rebuilt.
+- Vector backends (`vectors`, `qdrant`): faiss HNSW (M=16, efConstruction=200, efSearch per query; SQ8 with float
+  rescoring as an option) or a Qdrant collection (local mode or a URL), behind one small interface.
+- Filters by repo, language and path glob; a filter that keeps few chunks is answered by exact search.
+- Hybrid retrieval (`lexical`): BM25 (bm25s, the eval harness's code tokens) fused with dense results by weighted
+  reciprocal rank fusion; off by default (see BENCHMARKS.md, "Code search index").
+- Storage (`store`): each commit writes a new checksummed generation folder and then atomically repoints
+  `CURRENT`, under a file lock; a crash leaves the previous generation in use, a damaged file raises
+  `IndexCorruptError` (the CLI then rebuilds), an index from another encoder raises `IndexMismatchError`.
+- Commands: `codesift index build|update|stats` (`commands`), `codesift search` (`search_command`, with a cached
+  index per set of folders), `codesift bench index` (`bench_index`), and the pipeline's `index` stage (`stage`).
+
+This module imports nothing heavy; the names below load their modules on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_EXPORTS = {
+    "CodeIndex": "codesift.index.code_index",
+    "Filters": "codesift.index.code_index",
+    "Hit": "codesift.index.code_index",
+    "UpdateReport": "codesift.index.code_index",
+    "Chunk": "codesift.index.chunking",
+    "chunk_file": "codesift.index.chunking",
+    "HNSWVectors": "codesift.index.vectors",
+    "exact_search": "codesift.index.vectors",
+    "CodeIndexError": "codesift.index.store",
+    "IndexNotFoundError": "codesift.index.store",
+    "IndexCorruptError": "codesift.index.store",
+    "IndexMismatchError": "codesift.index.store",
+    "IndexLockedError": "codesift.index.store",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'codesift.index' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

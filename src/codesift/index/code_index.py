@@ -1,0 +1,606 @@
+"""`CodeIndex`: code folders -> chunks -> vectors + metadata, kept up to date incrementally, searched with filters.
+
+See the package docstring (`codesift.index`) for the API and `store` for the on-disk format.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from codesift.config import IndexConfig
+from codesift.index import store
+from codesift.index.chunking import CHUNKER_VERSION, Chunk, chunk_file, read_file, walk
+from codesift.index.store import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from codesift.log import get_logger
+from codesift.runtime.base import Encoder
+
+log = get_logger(__name__)
+
+STRING_COLUMNS = ("repo", "path", "language", "symbol", "kind", "content_hash", "text")
+INT_COLUMNS = ("id", "start_line", "end_line")
+EMBED_BATCH = 32
+# Settings that only change how a saved index is searched; everything else in IndexConfig is fixed at build time.
+SEARCH_SETTINGS = ("ef_search", "rescore_factor", "exact_filter_fraction", "hybrid", "bm25_weight", "dense_weight",
+                   "hybrid_candidates", "paths")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result; `path` is relative to the root named by `repo`, lines are 1-based and inclusive.
+    `score` is the cosine similarity, or the RRF score when the search was hybrid."""
+
+    id: int
+    repo: str
+    path: str
+    start_line: int
+    end_line: int
+    symbol: str
+    kind: str
+    language: str
+    score: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "start_line": self.start_line, "end_line": self.end_line, "symbol": self.symbol,
+                "language": self.language, "score": round(self.score, 6), "repo": self.repo, "kind": self.kind}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Keep chunks whose repo is one of `repos`, language one of `languages`, and path matches one of `paths`
+    (fnmatch globs against the path relative to its root; `*` also matches '/', and a glob without '/' also
+    matches the file name alone: `*.py`, `src/*`, `test_*`). An empty field does not filter."""
+
+    repos: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.repos or self.languages or self.paths)
+
+
+@dataclass
+class UpdateReport:
+    """What one update did; `skipped` counts files that could not be indexed, by reason."""
+
+    generation: int
+    files_seen: int = 0
+    files_unchanged: int = 0
+    files_added: int = 0
+    files_changed: int = 0
+    files_removed: int = 0
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
+    graph_rebuilt: bool = False
+    committed: bool = False
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    repo: str
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    chunks: int
+
+
+class _Chunks:
+    """The metadata store in memory: one numpy column per field, rows sorted by id."""
+
+    def __init__(self, columns: dict[str, np.ndarray] | None = None):
+        if columns is None:
+            columns = {c: np.zeros(0, dtype=np.int64) for c in INT_COLUMNS}
+            columns |= {c: np.zeros(0, dtype=object) for c in STRING_COLUMNS}
+        self.c = columns
+
+    def __len__(self) -> int:
+        return len(self.c["id"])
+
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.c["id"], ids)
+
+    def append(self, ids: np.ndarray, repos: list[str], chunks: list[Chunk]) -> _Chunks:
+        if not chunks:
+            return self
+        new = {
+            "id": ids, "repo": np.array(repos, dtype=object),
+            "start_line": np.array([c.start_line for c in chunks], dtype=np.int64),
+            "end_line": np.array([c.end_line for c in chunks], dtype=np.int64),
+            "content_hash": np.array([c.content_hash for c in chunks], dtype=object),
+        }
+        for name in ("path", "language", "symbol", "kind", "text"):
+            new[name] = np.array([getattr(c, name) for c in chunks], dtype=object)
+        return _Chunks({k: np.concatenate([v, new[k]]) for k, v in self.c.items()})
+
+    def drop(self, ids: np.ndarray) -> _Chunks:
+        keep = ~np.isin(self.c["id"], ids)
+        return _Chunks({k: v[keep] for k, v in self.c.items()})
+
+    def save(self, path: Path) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table({k: pa.array(list(v) if v.dtype == object else v,
+                                      type=pa.string() if v.dtype == object else pa.int64())
+                          for k, v in self.c.items()})
+        pq.write_table(table, path)
+
+    @classmethod
+    def load(cls, path: Path) -> _Chunks:
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        columns = {}
+        for name in (*INT_COLUMNS, *STRING_COLUMNS):
+            col = table.column(name)
+            columns[name] = (np.array(col.to_pylist(), dtype=object) if name in STRING_COLUMNS
+                             else col.to_numpy().astype(np.int64))
+        return cls(columns)
+
+
+class CodeIndex:
+    """A code search index in one folder (see `codesift.index` for the API and its guarantees)."""
+
+    def __init__(self, directory: str | Path, config: IndexConfig, encoder: dict[str, Any], backend,
+                 chunks: _Chunks | None = None, files: dict[tuple[str, str], FileRecord] | None = None,
+                 roots: dict[str, str] | None = None, generation: int = 0, next_id: int = 0):
+        self.directory = Path(directory)
+        self.config = config
+        self.encoder_info = encoder  # {"revision", "dim", "quantization"} of the encoder the vectors came from
+        self.backend = backend
+        self.chunks = chunks or _Chunks()
+        self.files = files or {}
+        self.roots = roots or {}  # repo name -> absolute root path
+        self.generation = generation  # changes on every committed update (result caches key on it)
+        self.next_id = next_id
+        self._mutex = threading.RLock()
+        self._fresh = True  # not loaded from disk: the first update commits even when it finds nothing
+        self._bm25: tuple[int, Any] | None = None
+        self._masks: dict[tuple[int, Filters], np.ndarray] = {}
+
+    # --- opening ------------------------------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, directory: str | Path, encoder: Encoder, config: IndexConfig | None = None) -> CodeIndex:
+        """A new, empty index for `encoder`'s vectors (nothing is written until the first update)."""
+        config = config or IndexConfig()
+        info = {"revision": encoder.revision, "dim": int(encoder.dim), "quantization": encoder.quantization}
+        return cls(directory, config, info, _new_backend(Path(directory), config, int(encoder.dim)))
+
+    @classmethod
+    def open(cls, directory: str | Path, config: IndexConfig | None = None, *, encoder: Encoder | None = None,
+             verify: bool = True) -> CodeIndex:
+        """The committed index in `directory`. `config` may change search settings (ef_search, hybrid, weights,
+        ...); build settings come from the index. `encoder`, when given, must be the one the index was built
+        with. Raises IndexNotFoundError, IndexCorruptError or IndexMismatchError."""
+        directory = Path(directory)
+        for attempt in range(2):
+            try:
+                return cls._open(directory, config, encoder, verify)
+            except IndexCorruptError:
+                # A writer may have committed and removed this generation while we read it: retry once.
+                if attempt or store.current_generation(directory) is None:
+                    raise
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _open(cls, directory: Path, config: IndexConfig | None, encoder: Encoder | None, verify: bool) -> CodeIndex:
+        name = store.current_generation(directory)
+        if name is None:
+            raise IndexNotFoundError(f"{directory}: no index here (build one with `codesift index build PATH`)")
+        gen_dir = directory / name
+        manifest = store.read_manifest(gen_dir, verify=verify)
+        saved = IndexConfig(**manifest["config"])
+        if config is not None:
+            saved = saved.model_copy(update={k: getattr(config, k) for k in SEARCH_SETTINGS})
+        if manifest.get("chunker") != CHUNKER_VERSION:
+            raise IndexMismatchError(f"{directory}: chunked by chunker v{manifest.get('chunker')}, this codesift "
+                                     f"chunks with v{CHUNKER_VERSION}; rebuild the index")
+        info = manifest["encoder"]
+        if encoder is not None:
+            _check_encoder(directory, info, encoder)
+        try:
+            chunks = _Chunks.load(gen_dir / "chunks.parquet")
+            files = _load_files(gen_dir / "files.parquet")
+            backend = _load_backend(directory, gen_dir / "vectors", saved, manifest)
+        except (OSError, ValueError, KeyError) as e:
+            raise IndexCorruptError(f"{gen_dir}: {e}; rebuild the index") from None
+        if len(backend) != len(chunks):
+            raise IndexCorruptError(f"{gen_dir}: {len(chunks)} chunks but {len(backend)} vectors; rebuild the index")
+        index = cls(directory, saved, info, backend, chunks, files, manifest["roots"], manifest["generation"],
+                    manifest["next_id"])
+        index._fresh = False
+        return index
+
+    @classmethod
+    def open_or_create(cls, directory: str | Path, encoder: Encoder, config: IndexConfig | None = None, *,
+                       rebuild_bad: bool = True) -> CodeIndex:
+        """Open the index, or start an empty one when there is none; with `rebuild_bad`, a corrupt index or one
+        built with another encoder or chunker is replaced by an empty one (the next update fills it) instead of
+        raising. Replacing logs a warning: an index is never dropped silently."""
+        try:
+            return cls.open(directory, config, encoder=encoder)
+        except IndexNotFoundError:
+            return cls.create(directory, encoder, config)
+        except (IndexCorruptError, IndexMismatchError) as e:
+            if not rebuild_bad:
+                raise
+            log.warning("%s -- rebuilding it from the sources", e)
+            fresh = cls.create(directory, encoder, config)
+            fresh.generation = _committed_generation(Path(directory))
+            return fresh
+
+    def refresh(self, verify: bool = True) -> bool:
+        """Load a generation committed by another process since this one was opened; True when it changed."""
+        name = store.current_generation(self.directory)
+        if name is None or name == store.generation_name(self.generation):
+            return False
+        other = CodeIndex.open(self.directory, self.config, verify=verify)
+        with self._mutex:
+            self.__dict__.update({k: v for k, v in other.__dict__.items() if k != "_mutex"})
+        return True
+
+    # --- updating -----------------------------------------------------------------------------------------------
+
+    def update(self, roots: Sequence[str | Path] | None = None, encoder: Encoder | None = None, *,
+               rebuild: bool = False, lock_timeout: float = 600.0,
+               progress: Callable[[int, int], None] | None = None) -> UpdateReport:
+        """Bring the index in line with the files under `roots` (default: the roots it already has) and commit.
+
+        Unchanged files (same size and mtime, or same sha256) are not re-read or re-chunked; chunks whose content
+        hash the index already holds reuse their vectors; only new texts are embedded. Files that vanished, or
+        can no longer be read as text, lose their chunks. `rebuild=True` starts from nothing (every chunk is
+        embedded again). The whole update runs under the folder's write lock and commits one new generation."""
+        t0 = time.perf_counter()
+        if encoder is None:
+            raise ValueError("update needs an encoder to embed new chunks")
+        with store.write_lock(self.directory, lock_timeout):
+            if not rebuild:
+                if not self._fresh:
+                    self.refresh()  # another writer may have committed since we opened
+                _check_encoder(self.directory, self.encoder_info, encoder)
+            base = CodeIndex.create(self.directory, encoder, self.config) if rebuild else self
+            base.generation = max(self.generation, _committed_generation(self.directory))
+            report = base._update(_resolve_roots(roots, self.roots), encoder, progress)
+            if base is not self:
+                old_backend = self.backend
+                with self._mutex:
+                    self.__dict__.update({k: v for k, v in base.__dict__.items() if k != "_mutex"})
+                if report.committed and hasattr(old_backend, "discard"):
+                    old_backend.discard()  # e.g. the previous Qdrant collection, now unreferenced
+        report.seconds = round(time.perf_counter() - t0, 3)
+        return report
+
+    def _update(self, roots: dict[str, Path], encoder: Encoder, progress) -> UpdateReport:
+        report = UpdateReport(self.generation)
+        stats: Counter[str] = Counter()
+        new_files = {k: v for k, v in self.files.items() if k[0] not in roots}  # other roots: untouched
+        added: list[tuple[str, Chunk]] = []  # (repo, chunk) of every new or changed file
+        for repo, root in roots.items():
+            for found in walk(root, stats):
+                key = (repo, found.rel)
+                report.files_seen += 1
+                old = self.files.get(key)
+                if old and (old.size, old.mtime_ns) == (found.size, found.mtime_ns):
+                    new_files[key] = old
+                    report.files_unchanged += 1
+                    continue
+                read = read_file(found, self.config.max_file_bytes, stats)
+                if read is None:
+                    continue  # binary, unreadable, ...: counted; an indexed file that became so loses its chunks
+                data, text, language = read
+                digest = hashlib.sha256(data).hexdigest()
+                if old and old.sha256 == digest:  # touched, not changed
+                    new_files[key] = FileRecord(repo, found.rel, found.size, found.mtime_ns, digest, old.chunks)
+                    report.files_unchanged += 1
+                    continue
+                chunks = chunk_file(found.rel, text, language, self.config.window_lines)
+                new_files[key] = FileRecord(repo, found.rel, found.size, found.mtime_ns, digest, len(chunks))
+                added += [(repo, chunk) for chunk in chunks]
+                report.files_changed += old is not None
+                report.files_added += old is None
+        stale = {k for k, old in self.files.items() if k not in new_files or new_files[k].sha256 != old.sha256}
+        report.files_removed = sum(1 for k in self.files if k not in new_files)
+        report.skipped = {k.removeprefix("skip:"): v for k, v in sorted(stats.items())}
+
+        # Old chunks of changed or removed files go; new chunks reuse a vector when their text is already indexed.
+        c = self.chunks.c
+        stale_ids = c["id"][np.fromiter(((r, p) in stale for r, p in zip(c["repo"], c["path"])), bool, len(c["id"]))]
+        known = dict(zip(c["content_hash"], c["id"]))
+        vectors_by_hash = self._embed(
+            sorted({ch.content_hash: ch.text for _, ch in added if ch.content_hash not in known}.items()),
+            encoder, report, progress)
+        reuse = sorted({int(known[ch.content_hash]) for _, ch in added if ch.content_hash in known})
+        if reuse:
+            by_id = dict(zip(reuse, self.backend.vectors(np.array(reuse, dtype=np.int64))))
+            vectors_by_hash |= {h: by_id[int(i)] for h, i in known.items() if int(i) in by_id}
+        report.chunks_reused = sum(1 for _, ch in added if ch.content_hash in known)
+        report.chunks_embedded = len(added) - report.chunks_reused
+
+        with self._mutex:
+            dirty = (self._fresh or added or len(stale_ids) or new_files != self.files
+                     or not roots.keys() <= set(self.roots))
+            if not dirty:
+                return report
+            ids = np.arange(self.next_id, self.next_id + len(added), dtype=np.int64)
+            if added:
+                self.backend.add(ids, np.stack([vectors_by_hash[ch.content_hash] for _, ch in added]))
+            self.backend.remove(stale_ids)
+            self.chunks = self.chunks.drop(stale_ids).append(ids, [r for r, _ in added], [ch for _, ch in added])
+            self.files, self.next_id = new_files, self.next_id + len(added)
+            self.roots = {**self.roots, **{repo: str(root) for repo, root in roots.items()}}
+            report.chunks_added, report.chunks_removed = len(added), len(stale_ids)
+            tombstones = getattr(self.backend, "tombstones", 0)
+            if tombstones and tombstones > self.config.rebuild_tombstone_fraction * (len(self.backend) + tombstones):
+                self.backend.rebuild()
+                report.graph_rebuilt = True
+            self._save()
+        report.generation, report.committed = self.generation, True
+        return report
+
+    def _embed(self, items: list[tuple[str, str]], encoder: Encoder, report: UpdateReport,
+               progress) -> dict[str, np.ndarray]:
+        """Vectors for (content_hash, text) items, longest texts first so each batch has similar lengths."""
+        out: dict[str, np.ndarray] = {}
+        t0 = time.perf_counter()
+        order = sorted(items, key=lambda kv: len(kv[1]), reverse=True)
+        for start in range(0, len(order), EMBED_BATCH):
+            batch = order[start : start + EMBED_BATCH]
+            encoded = encoder.encode([text for _, text in batch], kind="document")
+            vectors = np.asarray(encoded.vectors, dtype=np.float32)
+            if vectors.shape != (len(batch), self.backend.dim):
+                raise ValueError(f"encoder returned vectors of shape {vectors.shape} for {len(batch)} texts; "
+                                 f"the index holds dim {self.backend.dim}")
+            out.update(zip((h for h, _ in batch), vectors))
+            if progress:
+                progress(min(start + EMBED_BATCH, len(order)), len(order))
+        report.embed_seconds = round(time.perf_counter() - t0, 3)
+        return out
+
+    def _save(self) -> None:
+        """Commit the in-memory state as the next generation; on failure, fall back to the committed one."""
+        generation = self.generation + 1
+        tmp = store.begin(self.directory, generation)
+        try:
+            self.chunks.save(tmp / "chunks.parquet")
+            _save_files(tmp / "files.parquet", self.files)
+            self.backend.save(tmp / "vectors")
+            manifest = {
+                "encoder": self.encoder_info, "config": self.config.model_dump(mode="json"), "roots": self.roots,
+                "next_id": self.next_id, "chunker": CHUNKER_VERSION, "chunks": len(self.chunks),
+                "files_indexed": len(self.files), "saved_at": time.time(),
+            }
+            store.commit(self.directory, tmp, generation, manifest)
+        except BaseException:
+            store.abort(tmp)
+            self._reload_committed()
+            raise
+        self.generation, self._fresh = generation, False
+        self.backend.committed()
+
+    def _reload_committed(self) -> None:
+        try:
+            other = CodeIndex.open(self.directory, self.config)
+        except store.CodeIndexError:
+            return  # nothing committed yet (or unreadable): keep the in-memory state
+        self.__dict__.update({k: v for k, v in other.__dict__.items() if k != "_mutex"})
+
+    # --- searching ----------------------------------------------------------------------------------------------
+
+    def search(self, queries: Sequence[str], top_k: int = 10, *, encoder: Encoder | None = None,
+               vectors: np.ndarray | None = None, filters: Filters | None = None, ef_search: int | None = None,
+               hybrid: bool | None = None) -> list[list[Hit]]:
+        """The best `top_k` chunks for each query, best first.
+
+        Query vectors come from `vectors` (n x dim, L2-normalized) when given, else from `encoder` (kind="query").
+        `hybrid` (default: the config's) fuses BM25 over the query texts with the dense results (RRF)."""
+        if top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {top_k}")
+        queries = list(queries)
+        if vectors is None:
+            if encoder is None:
+                raise ValueError("search needs query vectors or an encoder")
+            _check_encoder(self.directory, self.encoder_info, encoder)
+            vectors = encoder.encode(queries, kind="query").vectors if queries else np.zeros((0, self.backend.dim))
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(queries), self.backend.dim):
+            raise ValueError(f"expected {len(queries)} query vectors of dim {self.backend.dim}, got {vectors.shape}")
+        hybrid = self.config.hybrid if hybrid is None else hybrid
+        ef = ef_search or self.config.ef_search
+        with self._mutex:
+            if len(self.chunks) == 0:
+                return [[] for _ in queries]
+            mask = self._mask(filters) if filters else None
+            allowed = None if mask is None else self.chunks.c["id"][mask]
+            if allowed is not None and len(allowed) == 0:
+                return [[] for _ in queries]
+            if not hybrid:
+                ids, scores = self.backend.search(vectors, top_k, ef, allowed)
+                return [self._hits(i, s) for i, s in zip(ids, scores)]
+            return [self._hybrid(q, v, top_k, ef, mask, allowed) for q, v in zip(queries, vectors)]
+
+    def search_vectors(self, vectors: np.ndarray, top_k: int = 10, *, filters: Filters | None = None,
+                       ef_search: int | None = None) -> list[list[Hit]]:
+        """Dense-only search with precomputed query vectors (no query texts, so no BM25)."""
+        return self.search([""] * len(vectors), top_k, vectors=vectors, filters=filters, ef_search=ef_search,
+                           hybrid=False)
+
+    def _hybrid(self, query: str, vector: np.ndarray, top_k: int, ef: int, mask, allowed) -> list[Hit]:
+        from codesift.index.lexical import fuse, top_candidates
+
+        n = max(top_k, self.config.hybrid_candidates)
+        dense_ids, _ = self.backend.search(vector[None], n, ef, allowed)
+        bm25 = self._bm25_index()
+        lexical = bm25.scores(query)
+        lexical_rows = top_candidates(lexical, n, mask)
+        ids = np.union1d(dense_ids[0][dense_ids[0] >= 0], self.chunks.c["id"][lexical_rows])
+        if len(ids) == 0:
+            return []
+        dense = self.backend.vectors(ids) @ vector
+        fused = fuse(dense, lexical[self.chunks.rows(ids)], self.config.dense_weight, self.config.bm25_weight)
+        order = np.lexsort((ids, -fused))[:top_k]
+        return self._hits(ids[order], fused[order])
+
+    def _bm25_index(self):
+        from codesift.index.lexical import BM25Index
+
+        if self._bm25 is None or self._bm25[0] != self.generation:
+            t0 = time.perf_counter()
+            self._bm25 = (self.generation, BM25Index(list(self.chunks.c["text"])))
+            log.debug("BM25 over %d chunks built in %.2fs", len(self.chunks), time.perf_counter() - t0)
+        return self._bm25[1]
+
+    def _mask(self, filters: Filters) -> np.ndarray:
+        key = (self.generation, filters)
+        if key not in self._masks:
+            c = self.chunks.c
+            mask = np.ones(len(self.chunks), dtype=bool)
+            if filters.repos:
+                mask &= np.isin(c["repo"], list(filters.repos))
+            if filters.languages:
+                mask &= np.isin(c["language"], list(filters.languages))
+            if filters.paths:
+                ok = {p: _glob_match(p, filters.paths) for p in set(c["path"][mask])}
+                mask &= np.array([ok.get(p, False) for p in c["path"]], dtype=bool)
+            if len(self._masks) > 64:
+                self._masks.clear()
+            self._masks[key] = mask
+        return self._masks[key]
+
+    def _hits(self, ids: np.ndarray, scores: np.ndarray) -> list[Hit]:
+        c = self.chunks.c
+        rows = np.minimum(self.chunks.rows(ids), max(len(self.chunks) - 1, 0))
+        keep = (ids >= 0) & (c["id"][rows] == ids) if len(self.chunks) else np.zeros(len(ids), bool)
+        rows, scores = rows[keep], scores[keep]  # ids no committed chunk has (a backend's stray points) are dropped
+        return [Hit(int(c["id"][r]), c["repo"][r], c["path"][r], int(c["start_line"][r]), int(c["end_line"][r]),
+                    c["symbol"][r], c["kind"][r], c["language"][r], float(s)) for r, s in zip(rows, scores)]
+
+    def chunk_text(self, hit: Hit) -> str:
+        """The indexed text of a hit's chunk."""
+        return self.chunks.c["text"][self.chunks.rows(np.array([hit.id]))[0]]
+
+    # --- facts --------------------------------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        c = self.chunks.c
+        return {
+            "directory": str(self.directory), "generation": self.generation, "roots": self.roots,
+            "files": len(self.files), "chunks": len(self.chunks),
+            "languages": dict(Counter(c["language"]).most_common()), "kinds": dict(Counter(c["kind"]).most_common()),
+            "encoder": self.encoder_info, "vectors": self.backend.stats(),
+            "config": {k: v for k, v in self.config.model_dump(mode="json").items() if k != "paths"},
+            "disk_bytes": _disk_bytes(self.directory),
+        }
+
+
+# --- helpers ----------------------------------------------------------------------------------------------------
+
+
+def _check_encoder(directory: Path, info: dict[str, Any], encoder: Encoder) -> None:
+    if info["revision"] != encoder.revision or int(info["dim"]) != int(encoder.dim):
+        raise IndexMismatchError(
+            f"{directory}: built with encoder {info['revision']} (dim {info['dim']}), not {encoder.revision} "
+            f"(dim {encoder.dim}); rebuild the index with this encoder"
+        )
+
+
+def _glob_match(path: str, globs: tuple[str, ...]) -> bool:
+    name = PurePosixPath(path).name
+    return any(fnmatch.fnmatchcase(path, g) or ("/" not in g and fnmatch.fnmatchcase(name, g)) for g in globs)
+
+
+def _group(flat: list[tuple[str, Chunk]]) -> list[tuple[str, list[Chunk]]]:
+    groups: list[tuple[str, list[Chunk]]] = []
+    for repo, chunk in flat:
+        if not groups or groups[-1][0] != repo:
+            groups.append((repo, []))
+        groups[-1][1].append(chunk)
+    return groups
+
+
+def _resolve_roots(roots: Sequence[str | Path] | None, known: dict[str, str]) -> dict[str, Path]:
+    """Repo name -> absolute root. A root the index already has keeps its name; a new one is named after its
+    folder (with -2, -3, ... when that name is taken by another root)."""
+    if roots is None:
+        return {repo: Path(path) for repo, path in known.items()}
+    by_path = {path: repo for repo, path in known.items()}
+    out: dict[str, Path] = {}
+    for raw in roots:
+        root = Path(raw).expanduser().resolve()
+        if not root.exists():
+            raise FileNotFoundError(f"{raw}: no such file or folder")
+        repo = by_path.get(str(root))
+        if repo is None:
+            base = root.name or "root"
+            repo, n = base, 2
+            while repo in known or repo in out:
+                repo, n = f"{base}-{n}", n + 1
+        out[repo] = root
+    return out
+
+
+def _new_backend(directory: Path, config: IndexConfig, dim: int):
+    if config.backend == "qdrant":
+        from codesift.index.qdrant import QdrantVectors
+
+        return QdrantVectors.connect(directory, config, dim)
+    from codesift.index.vectors import HNSWVectors
+
+    return HNSWVectors(dim, config.m, config.ef_construction, config.int8_vectors, config.rescore_factor,
+                       config.exact_filter_fraction)
+
+
+def _load_backend(directory: Path, folder: Path, config: IndexConfig, manifest: dict[str, Any]):
+    if config.backend == "qdrant":
+        from codesift.index.qdrant import QdrantVectors
+
+        return QdrantVectors.load(directory, folder, config)
+    from codesift.index.vectors import HNSWVectors
+
+    return HNSWVectors.load(folder, config.rescore_factor, config.exact_filter_fraction)
+
+
+def _save_files(path: Path, files: dict[tuple[str, str], FileRecord]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    records = list(files.values())
+    schema = pa.schema([("repo", pa.string()), ("path", pa.string()), ("size", pa.int64()),
+                        ("mtime_ns", pa.int64()), ("sha256", pa.string()), ("chunks", pa.int64())])
+    pq.write_table(pa.Table.from_pylist([asdict(r) for r in records], schema=schema), path)
+
+
+def _load_files(path: Path) -> dict[tuple[str, str], FileRecord]:
+    import pyarrow.parquet as pq
+
+    return {(r["repo"], r["path"]): FileRecord(**r) for r in pq.read_table(path).to_pylist()}
+
+
+def _committed_generation(directory: Path) -> int:
+    """The highest generation number in the folder (0 when none), so a replacement index continues the count."""
+    numbers = [0]
+    if directory.is_dir():
+        numbers += [int(p.name[1:]) for p in directory.iterdir() if p.name[:1] == "g" and p.name[1:].isdigit()]
+    return max(numbers)
+
+
+def _disk_bytes(directory: Path) -> int:
+    return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file()) if directory.is_dir() else 0

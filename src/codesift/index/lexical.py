@@ -1,0 +1,54 @@
+"""BM25 over an index's chunks and its fusion with dense results (the eval harness's tokens and RRF).
+
+BM25 is the eval harness's (`codesift.eval.systems`: bm25s, Lucene variant, k1=1.2, b=0.75, `code_tokens`), built
+over the chunk texts of one index generation. Fusion is the harness's weighted reciprocal rank fusion (`rrf`, k=60)
+over the union of each side's top candidates: a candidate's rank on each side is its rank within the union, which
+equals its full-corpus rank for every candidate that side returned (everything scoring above it is in the union),
+and is below every returned candidate's otherwise. With as many candidates as chunks this is exactly the
+harness's `hybrid:bm25@w+dense` system.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from codesift.eval.systems import RRF_K, code_tokens, rrf
+
+
+class BM25Index:
+    """BM25 over a fixed list of texts; scores come back for every text, in list order."""
+
+    def __init__(self, texts: list[str], k1: float = 1.2, b: float = 0.75):
+        import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.NOTSET)  # bm25s forces DEBUG on import; follow --log-level
+        self.size = len(texts)
+        self._model = bm25s.BM25(k1=k1, b=b, method="lucene") if texts else None
+        if self._model is not None:
+            self._model.index([code_tokens(t) for t in texts], show_progress=False)
+
+    def scores(self, query: str) -> np.ndarray:
+        out = np.zeros(self.size, dtype=np.float32)
+        if self._model is not None:
+            ids = self._model.get_tokens_ids(code_tokens(query))
+            if ids:  # a query with no known token scores 0 everywhere
+                out[:] = self._model.get_scores_from_ids(ids)
+        return out
+
+
+def top_candidates(scores: np.ndarray, n: int, allowed: np.ndarray | None = None) -> np.ndarray:
+    """Positions of the `n` best positive scores (BM25 gives 0 to texts sharing no word with the query)."""
+    if allowed is not None:
+        scores = np.where(allowed, scores, 0.0)
+    positive = np.flatnonzero(scores > 0)
+    if len(positive) > n:
+        positive = positive[np.argpartition(-scores[positive], n - 1)[:n]]
+    return positive[np.argsort(-scores[positive], kind="stable")]
+
+
+def fuse(dense_scores: np.ndarray, lexical_scores: np.ndarray, dense_weight: float, lexical_weight: float,
+         k: int = RRF_K) -> np.ndarray:
+    """Weighted RRF of two score vectors over the same candidates (higher is better on both)."""
+    return rrf([dense_scores[None, :], lexical_scores[None, :]], [dense_weight, lexical_weight], k)[0]
