@@ -6,7 +6,7 @@ The API (everything here takes any `codesift.runtime.base.Encoder`; tests use `H
     index = CodeIndex.open_or_create("runs/idx", encoder)        # or .open(dir) / .create(dir, encoder, config)
     report = index.update(["~/src/repo"], encoder)                # scan, chunk, embed what changed, commit
     hits = index.search(["parse a config file"], top_k=10, encoder=encoder,
-                        filters=Filters(languages=("python",), paths=("src/*",)))
+                        filters=Filters(languages=("python",), paths=("*.py",)))
     hits[0][0].path, .start_line, .end_line, .symbol, .language, .repo, .score   # Hit, best first
     index.search(texts, vectors=query_vectors)                    # precomputed query vectors (texts feed BM25)
     index.search_vectors(query_vectors, top_k=10)                 # dense only, no texts

@@ -171,21 +171,22 @@ def _found(path: Path, rel: str, root: Path, stats: Counter[str]) -> FoundFile |
     return FoundFile(path, rel, st.st_size, st.st_mtime_ns)
 
 
-def read_file(found: FoundFile, max_bytes: int, stats: Counter[str]) -> tuple[bytes, str, str] | None:
-    """(raw bytes, text, language) of a found file, or None (counted in `stats`) when it cannot be indexed:
-    binary, invalid UTF-8, too large, unreadable, or an extensionless file that is not a known script."""
-    reader = _Reader(max_bytes, stats)
+def read_file(found: FoundFile, max_bytes: int) -> tuple[bytes, str, str] | str:
+    """(raw bytes, text, language) of a found file, or why it cannot be indexed: 'binary', 'invalid-utf8',
+    'too-large', 'unreadable', or 'not-text' (an extensionless file that is not a known script)."""
+    why: Counter[str] = Counter()
+    reader = _Reader(max_bytes, why)
     if found.size > max_bytes:
-        return reader.skip("too-large")
+        return "too-large"
     try:
         with found.path.open("rb") as fh:
             data = fh.read(max_bytes + 1)
     except OSError:
-        return reader.skip("unreadable")
+        return "unreadable"
     text = reader.decode(data)
     if text is None:
-        return None
+        return next(iter(why)).removeprefix("skip:")
     language = file_language(found.rel, text.partition("\n")[0])
     if language is None:
-        return reader.skip("not-text")
+        return "not-text"
     return data, text, language

@@ -98,8 +98,9 @@ class FileRecord:
     path: str
     size: int
     mtime_ns: int
-    sha256: str
+    sha256: str  # '' when skipped
     chunks: int
+    skipped: str = ""  # why the file is not indexed (binary, invalid-utf8, too-large, ...), '' when it is
 
 
 class _Chunks:
@@ -248,6 +249,15 @@ class CodeIndex:
             fresh.generation = _committed_generation(Path(directory))
             return fresh
 
+    @property
+    def indexed_files(self) -> int:
+        return sum(1 for f in self.files.values() if not f.skipped)
+
+    @property
+    def on_disk(self) -> bool:
+        """True once this index's state is a committed generation (opened, or updated since created)."""
+        return not self._fresh
+
     def refresh(self, verify: bool = True) -> bool:
         """Load a generation committed by another process since this one was opened; True when it changed."""
         name = store.current_generation(self.directory)
@@ -301,11 +311,16 @@ class CodeIndex:
                 old = self.files.get(key)
                 if old and (old.size, old.mtime_ns) == (found.size, found.mtime_ns):
                     new_files[key] = old
-                    report.files_unchanged += 1
+                    if old.skipped:
+                        stats[f"skip:{old.skipped}"] += 1
+                    else:
+                        report.files_unchanged += 1
                     continue
-                read = read_file(found, self.config.max_file_bytes, stats)
-                if read is None:
-                    continue  # binary, unreadable, ...: counted; an indexed file that became so loses its chunks
+                read = read_file(found, self.config.max_file_bytes)
+                if isinstance(read, str):  # binary, unreadable, ...: remembered, so it is not re-read until it
+                    stats[f"skip:{read}"] += 1  # changes; an indexed file that became so loses its chunks
+                    new_files[key] = FileRecord(repo, found.rel, found.size, found.mtime_ns, "", 0, read)
+                    continue
                 data, text, language = read
                 digest = hashlib.sha256(data).hexdigest()
                 if old and old.sha256 == digest:  # touched, not changed
@@ -318,6 +333,7 @@ class CodeIndex:
                 report.files_changed += old is not None
                 report.files_added += old is None
         stale = {k for k, old in self.files.items() if k not in new_files or new_files[k].sha256 != old.sha256}
+        stale = {k for k in stale if not self.files[k].skipped}
         report.files_removed = sum(1 for k in self.files if k not in new_files)
         report.skipped = {k.removeprefix("skip:"): v for k, v in sorted(stats.items())}
 
@@ -503,7 +519,9 @@ class CodeIndex:
         c = self.chunks.c
         return {
             "directory": str(self.directory), "generation": self.generation, "roots": self.roots,
-            "files": len(self.files), "chunks": len(self.chunks),
+            "files": self.indexed_files, "files_skipped": dict(Counter(f.skipped for f in self.files.values()
+                                                                        if f.skipped)),
+            "chunks": len(self.chunks),
             "languages": dict(Counter(c["language"]).most_common()), "kinds": dict(Counter(c["kind"]).most_common()),
             "encoder": self.encoder_info, "vectors": self.backend.stats(),
             "config": {k: v for k, v in self.config.model_dump(mode="json").items() if k != "paths"},
@@ -584,7 +602,8 @@ def _save_files(path: Path, files: dict[tuple[str, str], FileRecord]) -> None:
 
     records = list(files.values())
     schema = pa.schema([("repo", pa.string()), ("path", pa.string()), ("size", pa.int64()),
-                        ("mtime_ns", pa.int64()), ("sha256", pa.string()), ("chunks", pa.int64())])
+                        ("mtime_ns", pa.int64()), ("sha256", pa.string()), ("chunks", pa.int64()),
+                        ("skipped", pa.string())])
     pq.write_table(pa.Table.from_pylist([asdict(r) for r in records], schema=schema), path)
 
 

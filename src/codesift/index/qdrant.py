@@ -15,8 +15,10 @@ Filters reach Qdrant as the list of allowed chunk ids (a HasId condition), searc
 
 from __future__ import annotations
 
+import atexit
 import json
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +34,16 @@ def _client(location: str):
     from qdrant_client import QdrantClient
 
     if location == ":memory:":
-        return QdrantClient(":memory:")
-    if location not in _CLIENTS:
-        if location.startswith(("http://", "https://")):
-            _CLIENTS[location] = QdrantClient(url=location)
-        else:
-            Path(location).mkdir(parents=True, exist_ok=True)
-            _CLIENTS[location] = QdrantClient(path=location)
-    return _CLIENTS[location]
+        client = QdrantClient(":memory:")
+    elif location in _CLIENTS:
+        return _CLIENTS[location]
+    elif location.startswith(("http://", "https://")):
+        client = _CLIENTS[location] = QdrantClient(url=location)
+    else:
+        Path(location).mkdir(parents=True, exist_ok=True)
+        client = _CLIENTS[location] = QdrantClient(path=location)
+    atexit.register(client.close)  # before interpreter teardown, when closing still works
+    return client
 
 
 class QdrantVectors:
@@ -173,7 +177,10 @@ class QdrantVectors:
         out_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
         if len(self) == 0 or not len(queries):
             return out_ids, out_scores
-        for row, response in enumerate(self.client.query_batch_points(self.collection, requests=requests)):
+        with warnings.catch_warnings():  # local mode searches exactly and warns that search_params do nothing
+            warnings.filterwarnings("ignore", message="Local mode performs exact")
+            responses = self.client.query_batch_points(self.collection, requests=requests)
+        for row, response in enumerate(responses):
             for col, point in enumerate(response.points[:k]):
                 out_ids[row, col], out_scores[row, col] = int(point.id), point.score
         return out_ids, out_scores

@@ -1,0 +1,119 @@
+"""`codesift search QUERY [PATH...]`: like grep, but by meaning.
+
+The first search over a set of folders builds an index in the cache (`~/.cache/codesift/index/<key>`, key = the
+folders + the encoder); every later search refreshes it first (files whose size/mtime changed are re-hashed, only
+changed chunks are embedded), so results always reflect the files on disk. `--queries FILE.jsonl` answers many
+queries in one process. JSON output is one line per query::
+
+    {"query": "...", "results": [{"path", "start_line", "end_line", "symbol", "language", "score", "repo", "kind"}]}
+
+with paths relative to the searched folder (`repo` names the folder when several are searched).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from codesift.index.commands import (
+    add_model_args, index_dir, load_model, open_and_update, quiet_libraries, resolve_paths,
+)
+
+SNIPPET_LINES = 3
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.description = ("Semantic search over code folders: builds or refreshes a cached index of the PATHs "
+                     "(default '.') and prints the chunks closest to the query.")
+    p.add_argument("args", nargs="*", metavar="QUERY [PATH...]",
+                   help="the query, then code folders or files (with --queries, all arguments are PATHs)")
+    p.add_argument("--queries", metavar="FILE.jsonl",
+                   help="answer every {\"query\": ...} line of this file (\"-\" reads stdin)")
+    p.add_argument("-k", "--top-k", type=int, default=10, help="results per query (default 10)")
+    p.add_argument("--format", choices=["text", "json"], default="text",
+                   help="text (readable, with snippets) or json (one line per query)")
+    add_model_args(p)
+    g = p.add_argument_group("filters (repeatable; a result must match one value of each given filter)")
+    g.add_argument("--lang", action="append", default=[], metavar="LANGUAGE", help="e.g. python, go, markdown")
+    g.add_argument("--glob", action="append", default=[], metavar="GLOB",
+                   help="path glob relative to the searched folder, e.g. 'src/*' or '*.py'")
+    g.add_argument("--repo", action="append", default=[], metavar="NAME", help="searched folder name")
+    g = p.add_argument_group("search settings (default: the index's)")
+    g.add_argument("--ef-search", type=int, help="HNSW search beam")
+    g.add_argument("--hybrid", action=argparse.BooleanOptionalAction, default=None,
+                   help="fuse BM25 with dense results (reciprocal rank fusion)")
+    g.add_argument("--bm25-weight", type=float, help="BM25's weight in the fusion (dense has 1)")
+    p.add_argument("--no-refresh", action="store_true",
+                   help="search the cached index as it is (build it only if there is none)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from codesift.index.code_index import Filters
+    from codesift.log import get_logger
+
+    log = get_logger("codesift.search")
+    quiet_libraries()
+    positional = list(args.args)
+    if args.queries:
+        queries = _read_queries(args.queries)
+    elif positional:
+        queries = [positional.pop(0)]
+    else:
+        log.error("codesift search: give a QUERY (or --queries FILE.jsonl)")
+        return 2
+    if args.top_k < 1:
+        log.error("codesift search: --top-k must be at least 1, got %d", args.top_k)
+        return 2
+    roots = resolve_paths(positional or ([] if args.index else ["."]))
+    encoder = load_model(args.model)
+    directory = index_dir(args, roots, encoder)
+    index, _ = open_and_update(directory, roots, encoder, refresh=not args.no_refresh)
+    overrides = {k: v for k, v in (("ef_search", args.ef_search), ("bm25_weight", args.bm25_weight)) if v is not None}
+    if overrides:
+        index.config = index.config.model_copy(update=overrides)
+    filters = Filters(tuple(args.repo), tuple(args.lang), tuple(args.glob))
+    hits = index.search(queries, args.top_k, encoder=encoder, filters=filters or None, hybrid=args.hybrid)
+    out = sys.stdout
+    for query, found in zip(queries, hits):
+        if args.format == "json":
+            out.write(json.dumps({"query": query, "results": [h.to_json() for h in found]}) + "\n")
+        else:
+            _print_text(out, index, query, found, several=len(queries) > 1, repos=len(index.roots) > 1)
+    out.flush()
+    return 0
+
+
+def _read_queries(source: str) -> list[str]:
+    lines = sys.stdin.read().splitlines() if source == "-" else Path(source).read_text(encoding="utf-8").splitlines()
+    queries = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{source}:{n}: not JSON ({e.msg})") from None
+        if not isinstance(item, dict) or not isinstance(item.get("query"), str) or not item["query"].strip():
+            raise ValueError(f"{source}:{n}: expected {{\"query\": \"...\"}} with a non-empty string")
+        queries.append(item["query"])
+    if not queries:
+        raise ValueError(f"{source}: no queries")
+    return queries
+
+
+def _print_text(out, index, query: str, hits, several: bool, repos: bool) -> None:
+    if several:
+        out.write(f"== {query}\n")
+    if not hits:
+        out.write("(no results)\n")
+    for hit in hits:
+        where = f"{hit.repo}/{hit.path}" if repos else hit.path
+        symbol = f"  {hit.symbol}" if hit.symbol else ""
+        out.write(f"{where}:{hit.start_line}-{hit.end_line}{symbol}  [{hit.language}, {hit.score:.3f}]\n")
+        lines = [ln for ln in index.chunk_text(hit).splitlines() if ln.strip()][:SNIPPET_LINES]
+        for line in lines:
+            out.write(f"    {line[:116]}\n")
+    if several:
+        out.write("\n")

@@ -1,0 +1,115 @@
+"""HNSW vectors against exact search: recall, reload, filters, tombstones, SQ8 rescoring."""
+
+import numpy as np
+import pytest
+
+from codesift.index.vectors import HNSWVectors, exact_search
+
+
+def clustered(n: int, dim: int = 32, centers: int = 20, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    c = rng.standard_normal((centers, dim))
+    x = c[rng.integers(0, centers, n)] + 0.5 * rng.standard_normal((n, dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def recall(found: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean([len(set(f[f >= 0]) & set(t[t >= 0])) / max(1, (t >= 0).sum()) for f, t in zip(found, truth)]))
+
+
+@pytest.fixture(scope="module")
+def data():
+    x = clustered(3000)
+    q = clustered(100, seed=1)
+    ids = np.arange(3000, dtype=np.int64) * 3 + 7  # caller ids need not be positions
+    return x, q, ids
+
+
+@pytest.fixture(scope="module")
+def built(data):
+    x, _, ids = data
+    index = HNSWVectors(32)
+    index.add(ids[:1000], x[:1000])
+    index.add(ids[1000:], x[1000:])  # incremental adds land in the same graph
+    return index
+
+
+def test_exact_search_matches_a_full_sort(data):
+    x, q, ids = data
+    found, scores = exact_search(x, ids, q, 10)
+    order = np.argsort(-(q @ x.T), axis=1, kind="stable")[:, :10]
+    assert (found == ids[order]).all()
+    assert np.allclose(scores, np.take_along_axis(q @ x.T, order, axis=1))
+    few, _ = exact_search(x[:4], ids[:4], q[:2], 10)  # fewer vectors than k: padded with -1
+    assert (few[:, 4:] == -1).all() and (few[:, :4] >= 0).all()
+
+
+def test_hnsw_recall_against_exact_and_equal_after_reload(data, built, tmp_path):
+    x, q, ids = data
+    truth, _ = exact_search(x, ids, q, 10)
+    found, scores = built.search(q, 10, ef=64)
+    assert recall(found, truth) >= 0.95
+    assert (np.diff(scores, axis=1) <= 1e-6).all()  # best first
+    built.save(tmp_path / "v")
+    again = HNSWVectors.load(tmp_path / "v")
+    found2, scores2 = again.search(q, 10, ef=64)
+    assert (found2 == found).all() and np.allclose(scores2, scores)
+    assert np.allclose(again.vectors(ids[[5, 2000]]), x[[5, 2000]])
+
+
+def test_filters_return_only_allowed_ids_exactly_or_through_the_graph(data, built):
+    x, q, ids = data
+    for allowed in (ids[::500], ids[::2]):  # 6 ids: exact search; 1500 ids: graph search with a selector
+        found, _ = built.search(q, 10, ef=64, allowed=allowed)
+        assert np.isin(found[found >= 0], allowed).all()
+        sel = np.isin(ids, allowed)
+        truth, _ = exact_search(x[sel], ids[sel], q, 10)
+        assert recall(found, truth) >= (1.0 if len(allowed) < 10 else 0.95)
+    found, _ = built.search(q[:3], 10, ef=64, allowed=ids[:3])
+    assert (found[:, 3:] == -1).all() and set(found[0, :3]) == set(ids[:3])
+
+
+def test_tombstones_are_never_returned_and_rebuild_keeps_results(data):
+    x, q, ids = data
+    index = HNSWVectors(32)
+    index.add(ids, x)
+    gone = ids[::3]
+    index.remove(gone)
+    assert len(index) == len(ids) - len(gone) and index.tombstones == len(gone)
+    found, _ = index.search(q, 10, ef=64)
+    assert not np.isin(found, gone).any()
+    keep = ~np.isin(ids, gone)
+    truth, _ = exact_search(x[keep], ids[keep], q, 10)
+    assert recall(found, truth) >= 0.95
+    index.rebuild()
+    assert index.tombstones == 0 and len(index) == keep.sum()
+    found, _ = index.search(q, 10, ef=64)
+    assert recall(found, truth) >= 0.95
+    with pytest.raises(ValueError, match="increasing"):
+        index.add(ids[:1], x[:1])  # ids are never reused
+
+
+def test_int8_vectors_rescored_in_float(data, tmp_path):
+    x, q, ids = data
+    index = HNSWVectors(32, int8=True, rescore_factor=4)
+    index.add(ids, x)
+    truth, truth_scores = exact_search(x, ids, q, 10)
+    found, scores = index.search(q, 10, ef=64)
+    assert recall(found, truth) >= 0.95
+    hit = found == truth
+    assert np.allclose(scores[hit], truth_scores[hit], atol=1e-5)  # float scores, not quantized ones
+    index.save(tmp_path / "sq8")
+    again = HNSWVectors.load(tmp_path / "sq8")
+    assert (again.search(q, 10, ef=64)[0] == found).all()
+    assert again.stats()["kind"] == "HNSWSQ8"
+
+
+def test_empty_index_and_bad_files(tmp_path):
+    index = HNSWVectors(8)
+    found, scores = index.search(np.ones((2, 8), np.float32), 5, ef=16)
+    assert (found == -1).all() and np.isinf(scores).all()
+    index.save(tmp_path / "e")
+    assert len(HNSWVectors.load(tmp_path / "e")) == 0
+    (tmp_path / "e" / "ids.npy").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="unreadable HNSW index"):
+        HNSWVectors.load(tmp_path / "e")
