@@ -26,7 +26,7 @@ from codesift.log import get_logger
 from codesift.runtime.base import Encoder
 from codesift.serve import schemas as s
 from codesift.serve.auth import KeyRing, Scope
-from codesift.serve.batcher import Batcher
+from codesift.serve.batcher import Batcher, QueuedEncoder
 from codesift.serve.caches import GenerationCache, normalize_query
 from codesift.serve.errors import InvalidInput, NotFound, ServeError, TooLarge, Unavailable, to_response
 from codesift.serve.metrics import Metrics
@@ -55,6 +55,7 @@ class Service:
         self.backend: SearchBackend | None = None
         self.index_error: str | None = None
         self.draining = threading.Event()  # set on SIGTERM: /readyz fails so balancers stop sending traffic
+        self._drain_started = 0.0
         self._update_lock: asyncio.Lock | None = None
         self._search_pool = ThreadPoolExecutor(settings.search_threads, thread_name_prefix="codesift-search")
 
@@ -74,11 +75,22 @@ class Service:
             self.index_error = f"{type(e).__name__}: {e}"
             log.exception("index failed to load; /search answers 503 and /readyz stays unready")
 
+    def begin_drain(self) -> None:
+        """SIGTERM: /readyz fails from now on; the server stops accepting and the deadline starts."""
+        if not self.draining.is_set():
+            self._drain_started = time.monotonic()
+            self.draining.set()
+
     async def stop(self) -> None:
-        self.draining.set()
-        failed = await self.batcher.stop(self.settings.drain_seconds)
+        """Lifespan shutdown (after uvicorn has waited for open requests): finish the queue within what is left
+        of the drain deadline, answer the rest 503."""
+        self.begin_drain()
+        left = self.settings.drain_seconds - (time.monotonic() - self._drain_started)
+        failed = await self.batcher.stop(max(left, 0.5))
         if failed:
             log.warning("shutdown deadline passed with %d texts still queued; they were answered 503", failed)
+        else:
+            log.info("stopped: every queued text was answered")
         self._search_pool.shutdown(wait=False, cancel_futures=True)
 
     def unready_reasons(self) -> list[str]:
@@ -199,7 +211,7 @@ class Service:
         backend = self._ready_backend()
         generation = backend.generation
         filters = req.filters.to_filters()
-        key = (normalize_query(query), filters.key(), req.top_k, req.hybrid)
+        key = (normalize_query(query), filters, req.top_k, req.hybrid)
         hits = self.search_cache.get_at(generation, key)
         self.metrics.hit("search", hits is not None)
         cached = hits is not None
@@ -246,7 +258,9 @@ class Service:
         async with self._update_lock:  # one update at a time; searches go on meanwhile
             before = backend.generation
             t0 = time.perf_counter()
-            stats = await asyncio.to_thread(backend.update, req.paths)
+            # the update embeds through the bulk lane, so live queries keep going first
+            encoder = QueuedEncoder(self.batcher, asyncio.get_running_loop())
+            stats = await asyncio.to_thread(backend.update, req.paths, encoder)
             seconds = time.perf_counter() - t0
         log.info("index updated in %.1fs: %s (generation %s -> %s)", seconds, stats, before, backend.generation)
         return Response(s.dumps({"generation": backend.generation, "previous_generation": before,
@@ -331,3 +345,20 @@ def create_app(encoder: Encoder, settings: ServeSettings | None = None,
         return to_response(InvalidInput(str(exc.errors()), code="invalid_value"))
 
     return app
+
+
+def make_server(app: FastAPI, host: str = "127.0.0.1", port: int = 8000):
+    """A uvicorn server for `app` whose SIGTERM/SIGINT first fails /readyz, then lets uvicorn stop accepting and
+    wait (up to the drain deadline) for open requests before the lifespan shutdown drains the queue."""
+    import uvicorn
+
+    service: Service = app.state.service
+
+    class DrainingServer(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            service.begin_drain()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
+                            timeout_graceful_shutdown=max(1, round(service.settings.drain_seconds)))
+    return DrainingServer(config)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from codesift.log import get_logger
-from codesift.runtime.base import Encoder, InputKind
+from codesift.runtime.base import Encoded, Encoder, InputKind
 from codesift.serve.caches import LRU, normalize_query
 from codesift.serve.errors import InferenceFailed, Overloaded, Unavailable
 from codesift.serve.metrics import Metrics
@@ -186,7 +186,6 @@ class Batcher:
             counts = await self._count_tokens(unique)
             with self._cond:
                 if self._queued + len(unique) > self.settings.max_queue_items:
-                    self.metrics.rejections.labels("queue_full").inc()
                     raise Overloaded(f"the queue is full ({self._queued} texts waiting, limit "
                                      f"{self.settings.max_queue_items}); retry later", self._retry_after())
             now = time.perf_counter()
@@ -397,3 +396,27 @@ class Batcher:
             loop.call_soon_threadsafe(self._deliver, batch, vectors, counts, truncated, error)
         except RuntimeError:  # the loop closed between the check and the call (shutdown)
             pass
+
+
+class QueuedEncoder:
+    """An `Encoder` whose `encode` goes through the batcher's queue, for callers on other threads (index updates):
+    their documents take the bulk lane, so interactive queries keep their priority. A full queue is waited out."""
+
+    def __init__(self, batcher: Batcher, loop: asyncio.AbstractEventLoop):
+        self._batcher, self._loop, inner = batcher, loop, batcher.encoder
+        self.dim, self.max_seq_len = inner.dim, inner.max_seq_len
+        self.revision, self.quantization = inner.revision, inner.quantization
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self._batcher.encoder.count_tokens(texts)
+
+    def encode(self, texts: Sequence[str], kind: InputKind = "document") -> Encoded:
+        while True:
+            call = asyncio.run_coroutine_threadsafe(self._batcher.embed(list(texts), kind), self._loop)
+            try:
+                results = call.result()
+                break
+            except Overloaded as e:
+                time.sleep(min(1.0, float(e.headers.get("Retry-After", 1))))
+        return Encoded(np.stack([r.vector for r in results]), [r.tokens for r in results],
+                       [r.truncated for r in results])

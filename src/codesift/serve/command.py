@@ -21,11 +21,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.description += (" Routes: POST /v1/embeddings (OpenAI), /embed, /search, /admin/index/update; "
                       "GET /healthz, /readyz, /metrics, /info. SIGTERM drains the queue before exiting.")
     m = p.add_argument_group("model and index")
-    m.add_argument("--model", metavar="DIR", help=f"ONNX export folder (default: {DEFAULT_MODEL}/ in the "
-                   "current folder or the checkout)")
-    m.add_argument("--debug-encoder", action="store_true",
-                   help="serve a weightless hashing encoder instead of a model (service tests and overhead "
-                   "benchmarks; vectors carry no meaning)")
+    m.add_argument("--model", metavar="DIR", help=f"ONNX export folder (default: $CODESIFT_MODEL, else "
+                   f"{DEFAULT_MODEL}/ here or in the checkout); 'hash:DIM' serves a weightless hashing encoder "
+                   "(service tests and overhead benchmarks: its vectors carry no meaning)")
     m.add_argument("--threads", type=int, default=None, help="encoder intra-op threads (default: the runtime's)")
     m.add_argument("--index", metavar="DIR", help="index folder for /search (from `codesift index build`)")
     m.add_argument("--model-name", default=None, help="the name /v1/embeddings reports (default: the folder name)")
@@ -57,9 +55,10 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def resolve_model_dir(model: str | None) -> Path:
-    """--model, else models/default/ here or in the checkout; a clear error when there is none."""
+    """--model, else $CODESIFT_MODEL, else models/default/ here or in the checkout; a clear error if none."""
+    model = model or os.environ.get("CODESIFT_MODEL")
     if model is not None:
-        path = Path(model)
+        path = Path(model).expanduser()
         if not path.is_dir():
             raise FileNotFoundError(f"--model {model}: no such folder (give an export folder from `codesift export`)")
         return path
@@ -67,20 +66,22 @@ def resolve_model_dir(model: str | None) -> Path:
         if path.is_dir():
             return path
     raise FileNotFoundError(f"no default model: {DEFAULT_MODEL}/ does not exist yet (it ships with issue #10); "
-                            "pass --model DIR with an ONNX export folder (`codesift export`), or --debug-encoder "
+                            "pass --model DIR with an ONNX export folder (`codesift export`), or --model hash:384 "
                             "to run the service with a weightless hashing encoder")
 
 
-def load_encoder(args: argparse.Namespace):
-    if args.debug_encoder:
+def load_encoder(model: str | None, threads: int | None):
+    """(encoder, name): `hash:DIM` or an ONNX export folder."""
+    if model and model.startswith("hash:"):
         from codesift.runtime.fake import HashEncoder
 
-        return HashEncoder(dim=384, max_seq_len=256)
+        dim = int(model.removeprefix("hash:") or 64)
+        return HashEncoder(dim), f"hash-{dim}"
+    path = resolve_model_dir(model)
     from codesift.runtime.onnx import load_encoder as load_onnx
 
-    path = resolve_model_dir(args.model)
-    kwargs = {"threads": args.threads} if args.threads is not None else {}
-    return load_onnx(path, **kwargs)
+    kwargs = {"threads": threads} if threads is not None else {}
+    return load_onnx(path, **kwargs), path.resolve().name
 
 
 def api_keys(args: argparse.Namespace) -> dict[str, str]:
@@ -106,19 +107,12 @@ def settings_from(args: argparse.Namespace, model_name: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.model is not None and args.debug_encoder:
-        log.error("codesift serve: give --model DIR or --debug-encoder, not both")
-        return 2
-    model_dir = None if args.debug_encoder else resolve_model_dir(args.model)  # fail before the heavy imports
     if args.index is not None and not Path(args.index).is_dir():
         raise FileNotFoundError(f"--index {args.index}: no such folder (build one with `codesift index build`)")
-    import uvicorn
+    encoder, name = load_encoder(args.model, args.threads)
+    from codesift.serve.app import create_app, make_server
 
-    from codesift.serve.app import create_app
-
-    encoder = load_encoder(args)
-    name = args.model_name or ("hash-debug" if model_dir is None else model_dir.resolve().name)
-    settings = settings_from(args, name)
+    settings = settings_from(args, args.model_name or name)
     if not settings.api_keys and args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("serving on %s without API keys: anyone who can reach it can embed, search and update the "
                     "index (give --api-key KEY:admin)", args.host)
@@ -128,16 +122,8 @@ def run(args: argparse.Namespace) -> int:
 
         loader = index_loader(args.index, encoder)
     app = create_app(encoder, settings, loader)
-    service = app.state.service
-
-    class DrainingServer(uvicorn.Server):
-        def handle_exit(self, sig, frame) -> None:  # SIGTERM/SIGINT: fail /readyz at once, then uvicorn drains
-            service.draining.set()
-            super().handle_exit(sig, frame)
-
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False,
-                            timeout_graceful_shutdown=max(1, round(settings.drain_seconds)), lifespan="on")
-    log.info("codesift serve: model %s (revision %s, dim %d, %s), index %s, http://%s:%d", name, encoder.revision,
-             encoder.dim, encoder.quantization, args.index or "none", args.host, args.port)
-    DrainingServer(config).run()
+    server = make_server(app, args.host, args.port)
+    log.info("codesift serve: model %s (revision %s, dim %d, %s), index %s, http://%s:%d", settings.model_name,
+             encoder.revision, encoder.dim, encoder.quantization, args.index or "none", args.host, args.port)
+    server.run()
     return 0

@@ -42,15 +42,17 @@ class EmbedRequest(_Body):
 
 
 class FiltersBody(_Body):
+    """Each field takes one value or a list; `path` globs match the path relative to its root (`src/*`, `*.py`)."""
+
     repo: str | list[str] | None = None
     language: str | list[str] | None = None
-    path: str | None = Field(None, description="glob over the indexed path, e.g. 'src/**/*.py'")
+    path: str | list[str] | None = None
 
     def to_filters(self) -> Filters:
-        def tup(v: str | list[str] | None) -> tuple[str, ...] | None:
-            return None if v is None else tuple(sorted({v} if isinstance(v, str) else set(v)))
+        def tup(v: str | list[str] | None) -> tuple[str, ...]:
+            return () if v is None else tuple(sorted({v} if isinstance(v, str) else set(v)))
 
-        return Filters(tup(self.repo), tup(self.language), self.path)
+        return Filters(tup(self.repo), tup(self.language), tup(self.path))
 
 
 class SearchRequest(_Body):

@@ -1,45 +1,35 @@
-"""What the /search route needs from an index, as a small protocol, plus the request's filter type.
+"""What the /search route needs from an index, as a small protocol, and the request's filters.
 
 The service embeds the query itself (through the batcher, so query caching and batching apply) and hands the
-vector and the text (for the BM25 half of hybrid search) to the backend.
+vector and the text (for the BM25 half of hybrid search) to the backend. `search_index.CodeIndexBackend` adapts
+`codesift.index.CodeIndex` to it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from codesift.runtime.base import Encoder
+
 
 @dataclass(frozen=True)
 class Filters:
-    """Restrict hits to some repositories, languages or a path glob (all optional; None: no restriction)."""
+    """Keep hits from these repositories, languages and path globs (an empty tuple does not filter)."""
 
-    repo: tuple[str, ...] | None = None
-    language: tuple[str, ...] | None = None
-    path: str | None = None
-
-    def key(self) -> tuple:
-        return (self.repo, self.language, self.path)
+    repos: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
-        return any(v is not None for v in self.key())
+        return bool(self.repos or self.languages or self.paths)
 
 
-@dataclass(frozen=True)
-class Hit:
-    path: str
-    start_line: int
-    end_line: int
-    symbol: str | None
-    language: str | None
-    score: float
-    repo: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+class Hit(Protocol):
+    def to_json(self) -> dict[str, Any]: ...
 
 
 @runtime_checkable
@@ -50,13 +40,13 @@ class SearchBackend(Protocol):
     def generation(self) -> Hashable: ...
 
     def search(self, query: str, vector: np.ndarray, top_k: int, filters: Filters, hybrid: bool | None) -> list[Hit]:
-        """Best `top_k` hits for the query; `hybrid` None means the index's default."""
+        """Best `top_k` hits for one query, best first; `hybrid` None means the index's default."""
         ...
 
-    def update(self, paths: Sequence[str] | None) -> dict[str, Any]:
-        """Re-read `paths` (None: every indexed root) and apply what changed; returns counts for the caller."""
+    def update(self, paths: Sequence[str] | None, encoder: Encoder) -> dict[str, Any]:
+        """Re-read `paths` (None: every indexed root), embed what changed with `encoder`, commit; returns counts."""
         ...
 
     def info(self) -> dict[str, Any]:
-        """Parameters and size for GET /info (kind, M, efSearch, vectors, ...)."""
+        """Parameters and size for GET /info (M, efSearch, vectors, chunks, ...)."""
         ...
