@@ -33,7 +33,8 @@ PIPELINE: tuple[Stage, ...] = (
     Stage("eval", ("eval",), ("pairs", "train"), _lazy("codesift.eval.stage:run"), 4,
           "retrieval metrics against baselines"),
     Stage("export", ("export",), ("train", "pairs"), None, 7, "ONNX fp32/int8 export behind a quality gate"),
-    Stage("index", ("index",), ("export",), None, 8, "HNSW index over the configured code folders"),
+    Stage("index", ("index",), ("export",), _lazy("codesift.index.stage:run"), 8,
+          "HNSW index over the configured code folders"),
 )
 STAGES = {stage.name: stage for stage in PIPELINE}
 
