@@ -260,8 +260,9 @@ class IndexConfig(Section):
                                          description="filters keeping at most this share of chunks search exactly")
     rebuild_tombstone_fraction: float = Field(0.2, gt=0, le=1,
                                               description="rebuild the graph once this share of it is deleted")
-    hybrid: bool = Field(False, description="fuse BM25 with dense results by reciprocal rank fusion")
-    bm25_weight: float = Field(1.0, ge=0)
+    hybrid: bool = Field(False, description="fuse BM25 with dense results by reciprocal rank fusion; off: it did "
+                                           "not help on CoSQA or the repo fixture (BENCHMARKS.md)")
+    bm25_weight: float = Field(0.1, ge=0, description="0.1: the best measured weight (CoSQA, CSN Ruby)")
     dense_weight: float = Field(1.0, ge=0)
     hybrid_candidates: int = Field(100, ge=1, description="results taken from each side before fusion")
     window_lines: int = Field(40, ge=1, description="lines per chunk for code outside functions and other text")
