@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -114,16 +116,29 @@ def _not_built(name: str, issue: int) -> Callable[[argparse.Namespace], int]:
 def _run_stages(args: argparse.Namespace, names: list[str]) -> int:
     recipe = load_recipe(args.recipe, args.overrides)
     run = RunDir(recipe, args.run_dir)
+    world = _torchrun_world()
     t0 = time.perf_counter()
     for name in names:
         log.info("stage %s: starting (run %s)", name, run.root)
-        outcome = run.run_stage(STAGES[name], force=args.force, log=log.info)
-        if not outcome.skipped:
+        outcome = run.run_stage(STAGES[name], force=args.force, log=log.info, world=world)
+        if not outcome.skipped and outcome.manifest:
             m = outcome.manifest
             facts = ", ".join(f"{k}={v}" for k, v in m["summary"].items())
             log.info("stage %s: done in %.1fs, %d files; %s", name, m["duration_s"], len(m["outputs"]), facts)
     log.info("finished %d stage(s) in %.1fs; artifacts in %s", len(names), time.perf_counter() - t0, run.root)
     return 0
+
+
+def _torchrun_world():
+    """This process's place under `torchrun` (None when run alone); only rank 0 logs below WARNING."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    from codesift.train.distributed import current_world
+
+    world = current_world()
+    if not world.is_main:
+        logging.getLogger().setLevel(logging.WARNING)
+    return world
 
 
 def cmd_run(args: argparse.Namespace) -> int:

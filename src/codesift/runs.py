@@ -127,6 +127,7 @@ class Stage:
     fn: StageFn | None = None
     issue: int | None = None
     help: str = ""
+    distributed: bool = False  # its function runs on every rank under torchrun (training stages)
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         if self.fn is None:
@@ -176,8 +177,39 @@ class RunDir:
         fingerprint = json_sha256({"config": config, "seed": self.recipe.seed, "inputs": inputs})
         return fingerprint, {"config": config, "inputs": inputs}
 
-    def run_stage(self, stage: Stage, force: bool = False, log: Callable[[str], None] = print) -> StageOutcome:
+    def run_stage(
+        self, stage: Stage, force: bool = False, log: Callable[[str], None] = print, world: Any = None,
+    ) -> StageOutcome:
+        """Run `stage` unless up to date. Under torchrun, pass the `World` (codesift.train.distributed): rank 0
+        alone decides, prepares the folder and writes the manifest; a `distributed` stage's function runs on
+        every rank, any other stage on rank 0 while the others wait."""
+        if world is not None and world.distributed:
+            return self._run_distributed(stage, force, log, world)
         fingerprint, basis = self.fingerprint(stage)
+        decision = self._prepare(stage, fingerprint, force, log)
+        if isinstance(decision, StageOutcome):
+            return decision
+        return self._execute(stage, fingerprint, basis, *decision)
+
+    def _run_distributed(self, stage: Stage, force: bool, log: Callable[[str], None], world: Any) -> StageOutcome:
+        if not stage.distributed:
+            outcome = self.run_stage(stage, force, log) if world.is_main else None
+            world.barrier()
+            return outcome or StageOutcome(stage.name, skipped=True, manifest=self.manifest(stage.name) or {})
+        fingerprint, basis = self.fingerprint(stage)
+        decision = self._prepare(stage, fingerprint, force, log) if world.is_main else None
+        decision = world.broadcast(decision)
+        if isinstance(decision, StageOutcome):
+            return decision
+        if world.is_main:
+            return self._execute(stage, fingerprint, basis, *decision)
+        stage.run(StageContext(self.recipe, self.stage_dir(stage.name), self._input_dirs(stage), decision[0]))
+        return StageOutcome(stage.name, skipped=False)
+
+    def _prepare(
+        self, stage: Stage, fingerprint: str, force: bool, log: Callable[[str], None]
+    ) -> StageOutcome | tuple[bool, str]:
+        """Skip (an outcome), or make the stage folder ready: (resuming, start time)."""
         out = self.stage_dir(stage.name)
         current = self.manifest(stage.name)
         if current and current.get("fingerprint") == fingerprint and not force:
@@ -198,8 +230,16 @@ class RunDir:
         out.mkdir(parents=True, exist_ok=True)
         started = _now()
         write_json(partial, {"fingerprint": fingerprint, "started_at": started})
+        return resuming, started
 
-        ctx = StageContext(self.recipe, out, {d: self.stage_dir(d) for d in stage.inputs}, resuming)
+    def _input_dirs(self, stage: Stage) -> dict[str, Path]:
+        return {d: self.stage_dir(d) for d in stage.inputs}
+
+    def _execute(
+        self, stage: Stage, fingerprint: str, basis: dict[str, Any], resuming: bool, started: str
+    ) -> StageOutcome:
+        out = self.stage_dir(stage.name)
+        ctx = StageContext(self.recipe, out, self._input_dirs(stage), resuming)
         summary = stage.run(ctx)
 
         outputs = {
@@ -224,7 +264,7 @@ class RunDir:
             "duration_s": round(_seconds_between(started, finished), 3),
         }
         write_json(out / MANIFEST, manifest)
-        partial.unlink(missing_ok=True)
+        (out / PARTIAL).unlink(missing_ok=True)
         return StageOutcome(stage.name, skipped=False, manifest=manifest)
 
 

@@ -1,0 +1,378 @@
+"""The `pretrain` stage: MLM + identifier-deobfuscation (or RTD) pretraining of the encoder.
+
+One plain loop (nanoGPT-style): bf16 autocast where native, gradient accumulation, AdamW with warmup and
+cosine decay, clipping, packed windows (no padding), a seeded data order that is a pure function of the step,
+atomic safetensors checkpoints, resume to the same step and batch after a kill, TensorBoard logs and a
+validation loss on held-out repositories. Under `torchrun` it trains with DDP unchanged.
+
+Output: `encoder/` (a Hugging Face folder + our tokenizer: `AutoModel.from_pretrained` gives the encoder the
+contrastive stage starts from), `metrics.jsonl`, `summary.json`, `report.md`, `loss.png`, `tb/`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from codesift.config import ModelConfig, PretrainConfig
+from codesift.log import get_logger
+from codesift.model.encoder import CLS_ID, MASK_ID, PAD_ID, SEP_ID, build_mlm, count_parameters
+from codesift.runs import StageContext, atomic_write, write_json
+from codesift.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from codesift.train.distributed import World, current_world
+from codesift.train.masking import IGNORE, mask_batch
+from codesift.train.precision import autocast, matmul_peak, resolve_precision
+from codesift.train.pretrain_data import Windows, held_out_repos, pack_windows, split_files, window_indices
+from codesift.train.schedule import lr_at
+
+log = get_logger(__name__)
+
+FIRST_REGULAR_ID = 5  # ids below are special tokens; random replacements never draw them
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
+@dataclass
+class StepStats:
+    step: int
+    loss: float
+    lr: float
+    grad_norm: float
+    seconds: float
+    tokens: int
+    extra: dict[str, float]
+
+
+class Pretrainer:
+    """Owns the model, optimizer and data order; `train()` runs (or resumes) the loop to `cfg.steps`."""
+
+    def __init__(
+        self, model_cfg: ModelConfig, cfg: PretrainConfig, vocab_size: int, train: Windows, val: Windows,
+        out_dir: Path, seed: int, world: World | None = None,
+    ):
+        self.cfg, self.model_cfg, self.vocab_size, self.seed = cfg, model_cfg, vocab_size, seed
+        self.train_windows, self.val_windows, self.out_dir = train, val, out_dir
+        self.world = world or current_world()
+        self.device = self.world.device
+        self.precision = resolve_precision(cfg.precision, self.device)
+        torch.manual_seed(seed)  # identical initial weights on every rank and every rerun
+        self.model = self._build_model().to(self.device)
+        self.optimizer = torch.optim.AdamW(self._param_groups(), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+        self.ddp = None
+        if self.world.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        self.step = 0
+        self.flops_per_token = training_flops_per_token(self.model, cfg)
+
+    # --- setup ----------------------------------------------------------------------------------------------
+
+    def _build_model(self) -> torch.nn.Module:
+        if self.cfg.objective == "rtd":
+            from codesift.train.rtd import ReplacedTokenDetection
+
+            return ReplacedTokenDetection(self.model_cfg, self.vocab_size, self.cfg.rtd_generator_ratio,
+                                          self.cfg.rtd_weight)
+        model = build_mlm(self.model_cfg, self.vocab_size)
+        if hasattr(model.config, "sparse_prediction"):
+            model.config.sparse_prediction = True  # the MLM head runs on masked positions only
+        return model
+
+    def _param_groups(self) -> list[dict[str, Any]]:
+        """No weight decay on norms, biases and embeddings (standard for BERT-style pretraining)."""
+        decay, no_decay = [], []
+        for name, p in self.model.named_parameters():
+            (no_decay if p.ndim < 2 or "embeddings" in name or "norm" in name else decay).append(p)
+        return [{"params": decay, "weight_decay": self.cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+    @property
+    def encoder(self) -> torch.nn.Module:
+        """The part downstream stages keep: the MLM model (its base loads with AutoModel) or RTD's encoder."""
+        return self.model.encoder if self.cfg.objective == "rtd" else self.model
+
+    # --- batches ----------------------------------------------------------------------------------------------
+
+    def batch(self, windows: Windows, indices: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        ids = windows.ids[indices]
+        special = (ids == CLS_ID) | (ids == SEP_ID) | (ids == PAD_ID)
+        inputs, labels, is_dobf = mask_batch(
+            ids, windows.owners[indices], special, rate=self.cfg.mask_rate, dobf_fraction=self.cfg.dobf_fraction,
+            rng=rng, mask_id=MASK_ID, vocab_size=self.vocab_size, first_regular_id=FIRST_REGULAR_ID,
+        )
+        to = lambda a: torch.from_numpy(a).to(self.device)  # noqa: E731
+        return {"input_ids": to(inputs), "attention_mask": to((ids != PAD_ID).astype(np.int64)),
+                "labels": to(labels), "is_dobf": to(is_dobf)}
+
+    def micro_batch(self, step: int, micro: int) -> dict[str, torch.Tensor]:
+        b, w = self.cfg.batch_size, self.world
+        start = ((step * self.cfg.grad_accum + micro) * w.size + w.rank) * b
+        indices = window_indices(self.seed, len(self.train_windows), start, b)
+        return self.batch(self.train_windows, indices, np.random.default_rng([self.seed, 1, step, micro, w.rank]))
+
+    def loss(self, batch: dict[str, torch.Tensor], step: int, micro: int) -> tuple[torch.Tensor, dict[str, float]]:
+        model = self.ddp or self.model
+        with autocast(self.precision, self.device):
+            if self.cfg.objective == "rtd":
+                seed = int(np.random.default_rng([self.seed, 3, step + 1, micro, self.world.rank]).integers(2**62))
+                gen = torch.Generator(device=self.device).manual_seed(seed)
+                return model(batch["input_ids"], batch["attention_mask"], batch["labels"], gen)
+            out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+            return out.loss, {}
+
+    # --- loop ---------------------------------------------------------------------------------------------
+
+    def train(self, on_step: Callable[[StepStats], None] | None = None) -> dict[str, Any]:
+        """Run from the latest checkpoint (if any) to `cfg.steps`; returns the summary."""
+        cfg, w = self.cfg, self.world
+        ckpt_dir = self.out_dir / "checkpoints"
+        self._resume(ckpt_dir)
+        writer = self._tensorboard() if w.is_main else None
+        peak = matmul_peak(self.precision, self.device)
+        tokens_per_step = cfg.batch_size * cfg.grad_accum * w.size * self.train_windows.ids.shape[1]
+        history = self._read_history()
+        bar = tqdm(total=cfg.steps, initial=self.step, desc="pretrain", unit="step", disable=not w.is_main or None)
+        train_seconds, trained_steps = 0.0, 0
+        self.model.train()
+        while self.step < cfg.steps:
+            stats = self._optimizer_step(tokens_per_step)
+            train_seconds += stats.seconds
+            trained_steps += 1
+            self.step += 1
+            bar.update(1)
+            record: dict[str, Any] = {}
+            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                tps = stats.tokens / stats.seconds
+                record = {"step": self.step, "loss": w.mean(stats.loss), "lr": stats.lr, "grad_norm": stats.grad_norm,
+                          "tokens_per_s": tps, "mfu": self.flops_per_token * tps / (peak * w.size),
+                          **{k: w.mean(v) for k, v in stats.extra.items()}}
+                bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{tps:.0f}")
+            if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+                record = {"step": self.step, **record, **self.validate()}
+                log.info("step %d: val loss %.4f (mlm %.4f, dobf %.4f)", self.step, record["val_loss"],
+                         record.get("val_mlm_loss", math.nan), record.get("val_dobf_loss", math.nan))
+            if record and w.is_main:
+                history.append(record)
+                self._log(writer, record)
+            if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+                self.checkpoint(ckpt_dir)
+            if on_step is not None:
+                on_step(stats)
+        bar.close()
+        if writer is not None:
+            writer.close()
+        tokens_per_s = tokens_per_step * trained_steps / train_seconds if trained_steps else math.nan
+        final = next((r for r in reversed(history) if "val_loss" in r), {})
+        return {
+            "steps": cfg.steps, "precision": self.precision, "objective": cfg.objective,
+            "parameters": count_parameters(self.encoder), "train_windows": len(self.train_windows),
+            "val_windows": len(self.val_windows), "tokens_seen": tokens_per_step * cfg.steps,
+            "tokens_per_s": round(tokens_per_s, 1), "matmul_peak_tflops": round(peak / 1e12, 4),
+            "mfu": round(self.flops_per_token * tokens_per_s / (peak * w.size), 4) if trained_steps else None,
+            "final_loss": history[-1]["loss"] if history else None, "val_loss": final.get("val_loss"),
+            "world_size": w.size,
+        }
+
+    def _optimizer_step(self, tokens: int) -> StepStats:
+        cfg = self.cfg
+        lr = lr_at(self.step, peak=cfg.lr, warmup=cfg.warmup_steps, total=cfg.steps, min_ratio=cfg.min_lr_ratio)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        start = time.perf_counter()
+        total, extra = 0.0, {}
+        for micro in range(cfg.grad_accum):
+            batch = self.micro_batch(self.step, micro)
+            last = micro == cfg.grad_accum - 1
+            sync = contextlib.nullcontext() if self.ddp is None or last else self.ddp.no_sync()
+            with sync:
+                loss, parts = self.loss(batch, self.step, micro)
+                (loss / cfg.grad_accum).backward()
+            total += loss.item() / cfg.grad_accum
+            for k, v in parts.items():
+                extra[k] = extra.get(k, 0.0) + v / cfg.grad_accum
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip).item()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return StepStats(self.step, total, lr, grad_norm, time.perf_counter() - start, tokens, extra)
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Loss on held-out repositories with fixed masks, split by MLM and DOBF examples (comparable over runs)."""
+        self.model.eval()
+        b = self.cfg.batch_size
+        sums = {"mlm": [0.0, 0], "dobf": [0.0, 0]}
+        for start in range(0, len(self.val_windows), b):
+            indices = np.arange(start, min(start + b, len(self.val_windows)))
+            batch = self.batch(self.val_windows, indices, np.random.default_rng([self.seed, 2, start]))
+            for kind, rows in (("dobf", batch["is_dobf"]), ("mlm", ~batch["is_dobf"])):
+                if rows.any():
+                    sub = {k: v[rows] for k, v in batch.items()}
+                    loss, _ = self.loss(sub, -1, start)
+                    n = int((sub["labels"] != IGNORE).sum())
+                    sums[kind][0] += loss.item() * n
+                    sums[kind][1] += n
+        self.model.train()
+        out = {f"val_{k}_loss": s / n for k, (s, n) in sums.items() if n}
+        n_all = sums["mlm"][1] + sums["dobf"][1]
+        out["val_loss"] = (sums["mlm"][0] + sums["dobf"][0]) / n_all if n_all else math.nan
+        return {k: self.world.mean(v) for k, v in out.items()}
+
+    # --- checkpoints and logs -------------------------------------------------------------------------------
+
+    def checkpoint(self, ckpt_dir: Path) -> None:
+        if self.world.is_main:
+            save_checkpoint(ckpt_dir, self.step, self.model, self.optimizer, {"precision": self.precision})
+        self.world.barrier()
+
+    def _resume(self, ckpt_dir: Path) -> None:
+        found = list_checkpoints(ckpt_dir)
+        if not found:
+            return
+        state = load_checkpoint(found[-1], self.model, self.optimizer)
+        self.step = state["step"]
+        log.info("resumed from %s (step %d of %d)", found[-1], self.step, self.cfg.steps)
+
+    def _tensorboard(self):
+        from torch.utils.tensorboard import SummaryWriter
+
+        return SummaryWriter(str(self.out_dir / "tb"), purge_step=self.step + 1)
+
+    def _read_history(self) -> list[dict[str, Any]]:
+        """Logged records up to the resumed step (records after the last checkpoint are redone)."""
+        path = self.out_dir / "metrics.jsonl"
+        if not path.exists():
+            return []
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return [r for r in rows if r["step"] <= self.step]
+
+    def _log(self, writer, record: dict[str, Any]) -> None:
+        path = self.out_dir / "metrics.jsonl"
+        lines = path.read_text().splitlines() if path.exists() else []
+        kept = [ln for ln in lines if ln.strip() and json.loads(ln)["step"] < record["step"]]
+        with atomic_write(path) as fh:
+            fh.write("\n".join([*kept, json.dumps(record)]) + "\n")
+        for key, value in record.items():
+            if key != "step" and isinstance(value, (int, float)) and math.isfinite(value):
+                writer.add_scalar(f"pretrain/{key}", value, record["step"])
+        writer.flush()
+
+
+def training_flops_per_token(model: torch.nn.Module, cfg: PretrainConfig) -> float:
+    """Model FLOPs per trained token (forward + backward = 3x forward), the numerator of MFU.
+
+    Forward: 2 FLOPs per weight of every matrix outside the embedding tables, plus attention's two
+    (seq x seq x hidden) products per layer, plus each MLM head on the masked share of tokens only (sparse
+    prediction). Covers the plain MLM model and RTD's generator + discriminator."""
+    flops = 0.0
+    for module in model.modules():
+        config = getattr(module, "config", None)
+        if config is None or not hasattr(config, "num_hidden_layers"):
+            continue
+        if hasattr(module, "embeddings"):  # a base encoder
+            body = sum(p.numel() for n, p in module.named_parameters() if p.ndim == 2 and "embeddings" not in n)
+            flops += 2 * body + 2 * 2 * config.num_hidden_layers * cfg.seq_len * config.hidden_size
+        elif hasattr(module, "get_output_embeddings") and module.get_output_embeddings() is not None:  # MLM head
+            flops += 2 * (config.hidden_size**2 + config.hidden_size * config.vocab_size) * cfg.mask_rate
+    return 3 * flops
+
+
+# --- the stage ------------------------------------------------------------------------------------------------
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    """Stage entry: build the windows (rank 0), train, save `encoder/` with the tokenizer, report."""
+    from tokenizers import Tokenizer
+
+    world = current_world()
+    recipe, cfg = ctx.recipe, ctx.recipe.pretrain
+    tok_dir = ctx.inputs["tokenizer"]
+    tokenizer = Tokenizer.from_file(str(tok_dir / "tokenizer.json"))
+    vocab_size = tokenizer.get_vocab_size()
+    if world.is_main:
+        prepare_windows(ctx, tokenizer, world.size)
+    world.barrier()
+    train, val = Windows.load(ctx.out_dir / "data" / "train.parquet"), Windows.load(ctx.out_dir / "data" / "val.parquet")
+    trainer = Pretrainer(recipe.model, cfg, vocab_size, train, val, ctx.out_dir, recipe.seed, world)
+    log.info("pretraining %s (%s, %.1fM parameters) on %d windows x %d tokens, %s, %d process(es)",
+             recipe.model.arch, cfg.objective, count_parameters(trainer.encoder) / 1e6, len(train), cfg.seq_len,
+             trainer.precision, world.size)
+    summary = trainer.train()
+    if world.is_main:
+        save_encoder(trainer.encoder, tok_dir, ctx.out_dir / "encoder")
+        write_json(ctx.out_dir / "summary.json", summary)
+        write_report(ctx.out_dir, summary)
+        shutil.rmtree(ctx.out_dir / "checkpoints", ignore_errors=True)  # the encoder is the artifact
+    world.barrier()
+    return summary
+
+
+def prepare_windows(ctx: StageContext, tokenizer, world_size: int) -> None:
+    """Pack train and validation windows once (kept across a resume, so the data order stays the same)."""
+    import pyarrow.parquet as pq
+
+    cfg = ctx.recipe.pretrain
+    folder = ctx.out_dir / "data"
+    if (folder / "train.parquet").exists() and (folder / "val.parquet").exists():
+        return
+    files = pq.read_table(ctx.inputs["data"] / "files.parquet", columns=["repo", "path", "text"])
+    held_out = held_out_repos(ctx.inputs["pairs"] / "pairs.parquet")
+    train_texts, val_texts = split_files(files, held_out, ctx.recipe.seed)
+    needed = cfg.steps * cfg.batch_size * cfg.grad_accum * world_size
+    train = pack_windows(train_texts, tokenizer, cfg.seq_len, needed)
+    if not val_texts:
+        log.warning("no held-out validation repositories; validating on the last training files instead")
+        val_texts = train_texts[-max(1, len(train_texts) // 50):]
+    val = pack_windows(val_texts, tokenizer, cfg.seq_len, cfg.val_windows)
+    log.info("packed %d train windows (%.2f epochs of them over the run) and %d validation windows",
+             len(train), needed / len(train), len(val))
+    val.save(folder / "val.parquet")
+    train.save(folder / "train.parquet")
+
+
+def save_encoder(model: torch.nn.Module, tokenizer_dir: Path, out: Path) -> None:
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp))
+    for name in TOKENIZER_FILES:
+        if (tokenizer_dir / name).exists():
+            shutil.copy2(tokenizer_dir / name, tmp / name)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+
+
+def write_report(out_dir: Path, summary: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
+    if train:
+        ax.plot(*zip(*train, strict=True), label="train loss")
+    for key, label in (("val_loss", "val (all)"), ("val_mlm_loss", "val MLM"), ("val_dobf_loss", "val DOBF")):
+        points = [(r["step"], r[key]) for r in rows if key in r]
+        if points:
+            ax.plot(*zip(*points, strict=True), marker="o", label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title("pretraining loss (validation on held-out repositories)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out_dir / "loss.png", dpi=120)
+    plt.close(fig)
+    lines = ["# Pretraining", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in summary.items()]
+    lines += ["", "![loss](loss.png)", ""]
+    with atomic_write(out_dir / "report.md") as fh:
+        fh.write("\n".join(lines))

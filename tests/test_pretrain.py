@@ -1,0 +1,136 @@
+"""Pretraining: the loop learns, resumes exactly, and runs under torchrun with 2 processes."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from codesift.config import ModelConfig, PretrainConfig, TokenizerConfig
+from codesift.model.encoder import CLS_ID, PAD_ID
+from codesift.tokenizer import train_tokenizer
+from codesift.train.checkpoint import list_checkpoints
+from codesift.train.distributed import World
+from codesift.train.pretrain import Pretrainer
+from codesift.train.pretrain_data import pack_windows, window_indices
+from codesift.train.schedule import lr_at
+
+from conftest import REPO
+
+TEMPLATE = '''def {verb}_{noun}({arg}):
+    """{Verb} the {noun} from {arg}."""
+    {noun} = read_{noun}({arg})
+    return {noun}.{verb}()
+'''
+WORDS = [("load", "config", "path"), ("parse", "header", "line"), ("save", "record", "db"), ("close", "socket", "conn"),
+         ("open", "file", "name"), ("sort", "items", "key"), ("send", "message", "client"), ("read", "table", "src")]
+TEXTS = [TEMPLATE.format(verb=v, Verb=v.title(), noun=n, arg=a) for v, n, a in WORDS] * 4
+MODEL = ModelConfig(arch="modernbert", layers=2, hidden=32, heads=2, intermediate=64, max_seq_len=32)
+CPU = World(rank=0, size=1, local_rank=0, device=torch.device("cpu"))
+
+
+@pytest.fixture(scope="module")
+def windows():
+    tok = train_tokenizer(TEXTS, TokenizerConfig(vocab_size=512))
+    return pack_windows(TEXTS, tok, seq_len=32, limit=10_000), tok.get_vocab_size()
+
+
+def config(**kw):
+    base = dict(steps=40, batch_size=8, seq_len=32, lr=3e-3, warmup_steps=4, eval_every=1000, checkpoint_every=1000,
+                val_windows=8, log_every=1000, mask_rate=0.3, dobf_fraction=0.5)
+    return PretrainConfig(**(base | kw))
+
+
+def trainer(windows, tmp_path, **kw):
+    (train, vocab) = windows
+    return Pretrainer(MODEL, config(**kw), vocab, train, train, tmp_path, seed=0, world=CPU)
+
+
+def test_pack_windows_fills_every_position(windows):
+    train, _ = windows
+    assert train.ids.shape[1] == 32 and len(train) > 10
+    assert (train.ids[:, 0] == CLS_ID).all() and not (train.ids == PAD_ID).any()
+
+
+def test_window_order_is_a_pure_function_of_position():
+    a = window_indices(7, 10, 0, 25)
+    assert sorted(a[:10]) == list(range(10)) and sorted(a[10:20]) == list(range(10))  # each epoch a permutation
+    assert (window_indices(7, 10, 13, 5) == a[13:18]).all()
+
+
+def test_lr_schedule_warms_up_then_decays_to_the_floor():
+    lrs = [lr_at(s, peak=1.0, warmup=10, total=100, min_ratio=0.1) for s in range(101)]
+    assert lrs[0] == 0.1 and lrs[9] == 1.0 and max(lrs) == 1.0
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:], strict=False)) and lrs[100] == pytest.approx(0.1)
+
+
+def test_loss_falls_on_a_tiny_fixture(windows, tmp_path):
+    losses = []
+    trainer(windows, tmp_path).train(on_step=lambda s: losses.append(s.loss))
+    assert len(losses) == 40
+    assert np.mean(losses[-5:]) < 0.75 * np.mean(losses[:5])
+
+
+def test_rtd_objective_trains(windows, tmp_path):
+    losses = []
+    t = trainer(windows, tmp_path, objective="rtd", steps=12, rtd_weight=10.0)
+    summary = t.train(on_step=lambda s: losses.append(s.loss))
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+    assert summary["parameters"] == sum(p.numel() for p in t.encoder.parameters())
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_after_a_kill_reproduces_the_next_losses_exactly(windows, tmp_path):
+    reference = []
+    trainer(windows, tmp_path / "a", steps=8, checkpoint_every=3).train(on_step=lambda s: reference.append(s.loss))
+
+    def kill_after_step_5(stats):
+        if stats.step == 4:  # 0-based: the fifth step, two steps past the checkpoint at step 3
+            raise Killed
+
+    with pytest.raises(Killed):
+        trainer(windows, tmp_path / "b", steps=8, checkpoint_every=3).train(on_step=kill_after_step_5)
+    assert [p.name for p in list_checkpoints(tmp_path / "b" / "checkpoints")] == ["step-3"]
+    resumed = []
+    t = trainer(windows, tmp_path / "b", steps=8, checkpoint_every=3)
+    t.train(on_step=lambda s: resumed.append(s.loss))
+    assert resumed == reference[3:]  # bitwise: same weights, optimizer state, batches and masks
+
+
+def test_two_process_torchrun_smoke(tmp_path):
+    """`codesift pretrain` under `torchrun --nproc_per_node=2` (gloo on CPU) completes with DDP."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from test_pipeline import recipe
+
+    from codesift.runs import RunDir
+    from codesift.stages import STAGES
+
+    r = recipe(tmp_path)
+    run = RunDir(r, tmp_path / "runs")
+    for stage in ("data", "pairs", "tokenizer"):
+        run.run_stage(STAGES[stage], log=lambda _: None)
+    sources = json.dumps([s.model_dump() for s in r.data.sources])
+    overrides = [f"data.sources={sources}", f"data.decontaminate_against={r.data.decontaminate_against}",
+                 "pairs.test_fraction=0.3", "pairs.val_fraction=0.0", "tokenizer.vocab_size=1024",
+                 "model.max_seq_len=32", "pretrain.seq_len=32", "pretrain.steps=4", "pretrain.batch_size=2",
+                 "pretrain.warmup_steps=1", "pretrain.checkpoint_every=2", "pretrain.val_windows=4"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
+           "-m", "codesift.cli", "pretrain", str(REPO / "recipes" / "tiny.yaml"), "--run-dir", str(tmp_path / "runs")]
+    for item in overrides:
+        cmd += ["--set", item]
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = json.loads((tmp_path / "runs" / "tiny" / "pretrain" / "manifest.json").read_text())
+    assert manifest["summary"]["world_size"] == 2 and manifest["summary"]["steps"] == 4
+    assert (tmp_path / "runs" / "tiny" / "pretrain" / "encoder" / "model.safetensors").exists()
