@@ -238,10 +238,34 @@ class EvalConfig(Section):
 
 class ExportConfig(Section):
     opset: int = Field(17, ge=17)
+    builder: Literal["fused", "trace"] = Field(
+        "fused", description="fused: graph written from the weights with onnxruntime's fused kernels (modernbert, "
+        "bert); trace: torch.onnx tracing, standard ops only (any architecture, any runtime)")
     int8: bool = True
+    int8_weights: Literal["s8", "u8"] = Field("s8", description="int8 weight type (u8 picks the u8u8 kernels)")
+    int8_reduce_range: bool = Field(False, description="7-bit weights: avoids u8s8 saturation on CPUs without VNNI")
+    int8_per_channel: bool = True
+    static_int8: bool = Field(False, description="also write a static QDQ int8 model calibrated on held-out texts")
+    calibration_texts: int = Field(256, ge=8)
+    calibration_method: Literal["minmax", "percentile", "entropy"] = "minmax"
+    fp16: bool = Field(False, description="also write an fp16 model for GPUs")
     min_cosine_fp32: float = Field(0.999, gt=0, le=1)
     min_cosine_int8: float = Field(0.99, gt=0, le=1)
-    max_mrr_drop: float = Field(1.0, ge=0)
+    max_mrr_drop: float = Field(1.0, ge=0, description="MRR points (x100) the ONNX model may lose to torch")
+    gate_texts: int = Field(512, ge=16, description="held-out texts for the cosine check")
+    gate_benchmarks: list[str] = Field(
+        default_factory=lambda: ["cosqa-dev", "heldout"], description="cosqa-dev, cosqa-test, csn-ruby, heldout")
+    gate_queries: int | None = Field(200, ge=10, description="queries sampled per benchmark (null: all)")
+    gate_docs: int | None = Field(2000, ge=100, description="documents per benchmark: the relevant ones + sampled "
+                                  "distractors (null: the whole pool)")
+
+    @field_validator("gate_benchmarks")
+    @classmethod
+    def _known_gate_benchmarks(cls, value: list[str]) -> list[str]:
+        allowed = ("cosqa-dev", "cosqa-test", "csn-ruby", "heldout")
+        if bad := [b for b in value if b not in allowed]:
+            raise ValueError(f"unknown gate benchmark(s) {bad}; allowed: {', '.join(allowed)}")
+        return value
 
 
 class IndexConfig(Section):
