@@ -1,0 +1,333 @@
+"""`codesift bench index`: HNSW efSearch sweep -- recall@10 against exact search, QPS, single-query latency, build
+time and memory -- at each requested size, with a recall-vs-latency plot.
+
+Vectors. Uniform noise has no neighbourhood structure and says little about real embeddings, so the default data
+is sampled from Gaussian mixtures fitted to real embeddings: all-MiniLM-L6-v2 (384-d, the model ours stands in for)
+embeddings of the 6,267 CoSQA code functions (documents) and of the 1,000 CoSQA dev+test queries (queries, fitted
+separately: real queries do not come from the documents' distribution). Each mixture has k-means centres plus a
+shared low-rank within-cluster covariance from the pooled residuals (`fit_mixture`), and samples are L2-normalized.
+The real embeddings are encoded once and cached (`--real FILE.npz`); `--vectors clustered` uses a synthetic
+mixture instead (no model needed), and the real embeddings themselves are also measured as a sanity check.
+
+Latency is one query per call on one thread (`faiss.omp_set_num_threads(1)`), as a service calls it; QPS is one
+batched call over all queries on every core. Memory is the growth of the process's resident set while building.
+Figures go to OUT/results.json, OUT/report.md and OUT/recall_latency.png (copy them into BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+OUT = "runs/bench-index"
+REAL = "runs/bench-index/minilm-cosqa.npz"
+EFS = "16,24,32,48,64,96,128,192,256"
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.description = __doc__.split("\n\n")[0]
+    p.add_argument("--sizes", default="100000,1000000", help="comma-separated vector counts (default %(default)s)")
+    p.add_argument("--ef", default=EFS, help="efSearch values to sweep (default %(default)s)")
+    p.add_argument("--queries", type=int, default=1000, help="queries per size (default %(default)s)")
+    p.add_argument("--k", type=int, default=10, help="recall@k (default %(default)s)")
+    p.add_argument("--m", type=int, default=16, help="HNSW degree (default %(default)s)")
+    p.add_argument("--ef-construction", type=int, default=200, help="HNSW build beam (default %(default)s)")
+    p.add_argument("--library", default="faiss", help="faiss, hnswlib, or faiss,hnswlib to compare")
+    p.add_argument("--int8", action="store_true", help="also measure faiss SQ8 with float rescoring")
+    p.add_argument("--vectors", choices=["real-fit", "clustered"], default="real-fit",
+                   help="mixture fitted to real MiniLM embeddings (default) or a synthetic mixture")
+    p.add_argument("--real", default=REAL, help="cached real embeddings (encoded with MiniLM when missing)")
+    p.add_argument("--dim", type=int, default=384, help="dimension for --vectors clustered (default %(default)s)")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="build and batch-search threads")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=OUT, help="output folder (default %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from codesift.index.commands import quiet_libraries
+    from codesift.log import get_logger
+    from codesift.runs import machine_info, package_versions
+
+    quiet_libraries()
+    log = get_logger("codesift.bench.index")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(args.seed)
+    efs = [int(e) for e in args.ef.split(",")]
+    libraries = [lib.strip() for lib in args.library.split(",")]
+    results: dict[str, Any] = {
+        "command": "codesift bench index " + " ".join(_argv(args)), "machine": machine_info(),
+        "load_average_start": os.getloadavg(), "versions": package_versions(), "vectors": args.vectors,
+        "m": args.m, "ef_construction": args.ef_construction, "k": args.k, "threads": args.threads, "runs": [],
+    }
+    if args.vectors == "real-fit":
+        real = load_real(Path(args.real))
+        docs, queries = fit_mixture(real["documents"], 256, rng), fit_mixture(real["queries"], 64, rng)
+        results["real"] = {"documents": len(real["documents"]), "queries": len(real["queries"]),
+                           "source": "all-MiniLM-L6-v2 on CoSQA code functions and dev+test queries"}
+        # Sanity check: the same sweep on the real embeddings themselves (small, so recall is easy there).
+        results["runs"] += sweep(real["documents"], real["queries"], "faiss", efs, args, log, "real")
+    else:
+        docs = queries = synthetic_mixture(args.dim, rng)
+    for size in (int(s) for s in args.sizes.split(",")):
+        data, q = docs(size), queries(args.queries)
+        for library in libraries:
+            results["runs"] += sweep(data, q, library, efs, args, log, f"{args.vectors}-{size}")
+        if args.int8:
+            results["runs"] += sweep(data, q, "faiss-sq8", efs, args, log, f"{args.vectors}-{size}")
+        del data
+    results["load_average_end"] = os.getloadavg()
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "report.md").write_text(report(results))
+    plot(results, out / "recall_latency.png")
+    print(report(results))
+    return 0
+
+
+# --- data ---------------------------------------------------------------------------------------------------------
+
+
+def load_real(path: Path) -> dict[str, Any]:
+    """MiniLM embeddings of the CoSQA pool and queries, encoded once (a few minutes on 2 cores) and cached."""
+    import numpy as np
+
+    if not path.is_file():
+        from codesift.eval.benchmarks import benchmarks_dir, load_cosqa
+        from codesift.eval.systems import DenseSystem, minilm_dir
+
+        dev, test = (load_cosqa(benchmarks_dir(), split) for split in ("dev", "test"))
+        model = DenseSystem(minilm_dir(), "minilm")
+        documents = model.encode(sorted(set(dev.corpus.values())))
+        queries = model.encode(list(dev.queries.values()) + list(test.queries.values()))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, documents=documents, queries=queries)
+    with np.load(path) as f:
+        return {"documents": f["documents"].astype(np.float32), "queries": f["queries"].astype(np.float32)}
+
+
+def fit_mixture(x, clusters: int, rng, rank: int = 64):
+    """A sampler of unit vectors like `x`: k-means centres, cluster sizes as weights, and the pooled residuals'
+    top-`rank` principal directions (with their variances) plus isotropic rest as the within-cluster spread."""
+    import faiss
+    import numpy as np
+
+    km = faiss.Kmeans(x.shape[1], clusters, niter=25, seed=int(rng.integers(1 << 30)), verbose=False)
+    km.train(x)
+    _, assign = km.index.search(x, 1)
+    assign = assign[:, 0]
+    centres = km.centroids
+    resid = x - centres[assign]
+    _, s, vt = np.linalg.svd(resid - resid.mean(0), full_matrices=False)
+    var = s**2 / len(x)
+    basis, scale = vt[:rank], np.sqrt(var[:rank])
+    rest = np.sqrt(var[rank:].mean()) if len(var) > rank else 0.0
+    weights = np.bincount(assign, minlength=clusters) / len(x)
+
+    def sample(n: int):
+        out = np.empty((n, x.shape[1]), dtype=np.float32)
+        for start in range(0, n, 100_000):
+            m = min(100_000, n - start)
+            c = rng.choice(clusters, m, p=weights)
+            z = rng.standard_normal((m, rank)).astype(np.float32) * scale
+            noise = rng.standard_normal((m, x.shape[1])).astype(np.float32) * rest
+            v = centres[c] + z @ basis + noise
+            out[start : start + m] = v / np.linalg.norm(v, axis=1, keepdims=True)
+        return out
+
+    return sample
+
+
+def synthetic_mixture(dim: int, rng, clusters: int = 1000):
+    """A mixture without real data: 1,000 random centres, within-cluster spread on a power-law spectrum."""
+    import numpy as np
+
+    centres = rng.standard_normal((clusters, dim)).astype(np.float32)
+    spectrum = (np.arange(1, dim + 1) ** -0.8).astype(np.float32)
+    mix = np.linalg.qr(rng.standard_normal((dim, dim)))[0].astype(np.float32) * spectrum[:, None] * 3.0
+
+    def sample(n: int):
+        out = np.empty((n, dim), dtype=np.float32)
+        for start in range(0, n, 100_000):
+            m = min(100_000, n - start)
+            v = centres[rng.integers(0, clusters, m)] + rng.standard_normal((m, dim)).astype(np.float32) @ mix
+            out[start : start + m] = v / np.linalg.norm(v, axis=1, keepdims=True)
+        return out
+
+    return sample
+
+
+# --- measurement --------------------------------------------------------------------------------------------------
+
+
+def sweep(data, queries, library: str, efs: list[int], args, log, dataset: str) -> list[dict[str, Any]]:
+    """Build one index over `data`, then measure every efSearch; one result dict per ef."""
+    import faiss
+    import numpy as np
+
+    n, dim = data.shape
+    k = args.k
+    t0 = time.perf_counter()
+    truth = np.empty((len(queries), k), dtype=np.int64)
+    faiss.omp_set_num_threads(args.threads)
+    flat = faiss.IndexFlatIP(dim)
+    flat.add(data)
+    _, truth[:] = flat.search(queries, k)
+    exact_batch_s = time.perf_counter() - t0
+    del flat
+    log.info("%s: exact top-%d of %d queries over %d x %d in %.1fs", dataset, k, len(queries), n, dim, exact_batch_s)
+
+    rss0 = _rss()
+    t0 = time.perf_counter()
+    index = _build(library, data, args)
+    build_s = time.perf_counter() - t0
+    memory = _rss() - rss0
+    log.info("%s: %s built in %.1fs (+%.0f MiB resident)", dataset, library, build_s, memory / 2**20)
+    rows = []
+    for ef in efs:
+        search = _searcher(library, index, data, k, ef)
+        _threads(library, index, args.threads)
+        t0 = time.perf_counter()
+        found = search(queries)
+        batch_s = time.perf_counter() - t0
+        _threads(library, index, 1)
+        latencies = np.empty(len(queries))
+        for i in range(len(queries)):
+            q = queries[i : i + 1]
+            t0 = time.perf_counter()
+            search(q)
+            latencies[i] = time.perf_counter() - t0
+        hits = [len(set(f) & set(t)) for f, t in zip(found, truth)]
+        row = {
+            "dataset": dataset, "library": library, "n": n, "dim": dim, "ef_search": ef,
+            f"recall@{k}": round(float(np.mean(hits)) / k, 4), "qps_batch": round(len(queries) / batch_s, 1),
+            "p50_ms": round(float(np.percentile(latencies, 50)) * 1e3, 4),
+            "p95_ms": round(float(np.percentile(latencies, 95)) * 1e3, 4),
+            "p99_ms": round(float(np.percentile(latencies, 99)) * 1e3, 4),
+            "qps_single_thread": round(len(queries) / latencies.sum(), 1),
+            "build_s": round(build_s, 1), "memory_mib": round(memory / 2**20, 1),
+            "exact_batch_qps": round(len(queries) / exact_batch_s, 1), "load_average": os.getloadavg()[0],
+        }
+        rows.append(row)
+        log.info("%s %s ef=%d: recall@%d %.4f, p50 %.3f ms, p95 %.3f ms, %.0f QPS batched", dataset, library, ef,
+                 k, row[f"recall@{k}"], row["p50_ms"], row["p95_ms"], row["qps_batch"])
+    return rows
+
+
+def _build(library: str, data, args):
+    import faiss
+
+    if library == "hnswlib":
+        import hnswlib
+
+        index = hnswlib.Index("ip", data.shape[1])
+        index.init_index(len(data), args.m, args.ef_construction, random_seed=args.seed)
+        index.add_items(data, num_threads=args.threads)
+        return index
+    faiss.omp_set_num_threads(args.threads)
+    if library == "faiss-sq8":
+        index = faiss.IndexHNSWSQ(data.shape[1], faiss.ScalarQuantizer.QT_8bit, args.m, faiss.METRIC_INNER_PRODUCT)
+        index.train(data)
+    elif library == "faiss":
+        index = faiss.IndexHNSWFlat(data.shape[1], args.m, faiss.METRIC_INNER_PRODUCT)
+    else:
+        raise ValueError(f"unknown library {library!r}: faiss, faiss-sq8 or hnswlib")
+    index.hnsw.efConstruction = args.ef_construction
+    index.add(data)
+    return index
+
+
+def _searcher(library: str, index, data, k: int, ef: int):
+    import faiss
+    import numpy as np
+
+    if library == "hnswlib":
+        index.set_ef(max(ef, k))
+        return lambda q: index.knn_query(q, k, num_threads=1 if len(q) == 1 else -1)[0]
+    if library == "faiss-sq8":  # the CodeIndex path: 4k SQ8 candidates, rescored with the float vectors
+        params = faiss.SearchParametersHNSW(efSearch=max(ef, 4 * k))
+
+        def rescored(q):
+            _, cand = index.search(q, 4 * k, params=params)
+            exact = np.einsum("qkd,qd->qk", data[np.maximum(cand, 0)], q)
+            order = np.argsort(-np.where(cand >= 0, exact, -np.inf), axis=1)[:, :k]
+            return np.take_along_axis(cand, order, axis=1)
+
+        return rescored
+    params = faiss.SearchParametersHNSW(efSearch=ef)
+    return lambda q: index.search(q, k, params=params)[1]
+
+
+def _threads(library: str, index, n: int) -> None:
+    import faiss
+
+    if library != "hnswlib":
+        faiss.omp_set_num_threads(n)
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _argv(args: argparse.Namespace) -> list[str]:
+    skip = {"handler", "command", "bench", "log_level"}
+    return [f"--{k.replace('_', '-')}={v}" if not isinstance(v, bool) else f"--{k.replace('_', '-')}"
+            for k, v in sorted(vars(args).items()) if k not in skip and v not in (None, False)]
+
+
+# --- output -------------------------------------------------------------------------------------------------------
+
+
+def report(results: dict[str, Any]) -> str:
+    k = results["k"]
+    m = results["machine"]
+    lines = [
+        f"`{results['command']}`", "",
+        f"Machine: {m.get('cpu')} ({m.get('cpus')} CPUs, {m.get('memory_gib')} GiB); load average "
+        f"{results['load_average_start'][0]:.2f} at start, {results['load_average_end'][0]:.2f} at end. "
+        f"M={results['m']}, efConstruction={results['ef_construction']}, {results['threads']} build/batch threads.",
+        "", f"| data | library | n | build s | memory MiB | efSearch | recall@{k} | p50 ms | p95 ms | p99 ms "
+            "| QPS (1 thread) | QPS (batch) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results["runs"]:
+        lines.append(f"| {r['dataset']} | {r['library']} | {r['n']:,} | {r['build_s']} | {r['memory_mib']:.0f} | "
+                     f"{r['ef_search']} | {r[f'recall@{k}']:.4f} | {r['p50_ms']:.3f} | {r['p95_ms']:.3f} | "
+                     f"{r['p99_ms']:.3f} | {r['qps_single_thread']:.0f} | {r['qps_batch']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = results["k"]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    series: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in results["runs"]:
+        series.setdefault((r["dataset"], r["library"]), []).append(r)
+    for (dataset, library), rows in series.items():
+        ax.plot([r["p95_ms"] for r in rows], [r[f"recall@{k}"] for r in rows], marker="o",
+                label=f"{dataset} {library}")
+        for r in rows:
+            ax.annotate(str(r["ef_search"]), (r["p95_ms"], r[f"recall@{k}"]), fontsize=6,
+                        textcoords="offset points", xytext=(2, -7))
+    ax.axhline(0.98, color="grey", lw=0.6, ls="--")
+    ax.axvline(1.0, color="grey", lw=0.6, ls="--")
+    ax.set_xscale("log")
+    ax.set_xlabel("p95 single-query latency (ms, 1 thread)")
+    ax.set_ylabel(f"recall@{k} vs exact search")
+    ax.set_title(f"HNSW efSearch sweep (M={results['m']}, efC={results['ef_construction']}; labels: efSearch)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,133 @@
+"""`codesift search`, `codesift index ...` and `codesift bench index` through the CLI (weightless hashing encoder)."""
+
+import json
+import shutil
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from codesift.cli import main
+from codesift.runtime.fake import HashEncoder
+
+FIXTURE = Path(__file__).parent / "fixtures" / "repo_search" / "code"
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    monkeypatch.setenv("CODESIFT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("CODESIFT_MODEL", raising=False)
+    return Path(shutil.copytree(FIXTURE, tmp_path / "code"))
+
+
+def search(capsys, *args: str) -> tuple[int, list[str]]:
+    code = main(["search", *args])
+    captured = capsys.readouterr()
+    search.log = captured.err  # the CLI logs to stderr
+    return code, captured.out.splitlines()
+
+
+def test_search_json_one_line_per_query_with_relative_paths(repo, capsys):
+    code, lines = search(capsys, "reverse a string", str(repo), "--model", "hash:64", "--format", "json", "-k", "3")
+    assert code == 0 and len(lines) == 1
+    out = json.loads(lines[0])
+    assert out["query"] == "reverse a string" and len(out["results"]) == 3
+    first = out["results"][0]
+    assert {"path", "start_line", "end_line", "symbol", "language", "score"} <= set(first)
+    assert (first["path"], first["start_line"], first["end_line"], first["symbol"]) == \
+           ("web/slugify.js", 39, 41, "reverseString")
+    scores = [r["score"] for r in out["results"]]
+    assert scores == sorted(scores, reverse=True)
+    paths = {r["path"] for r in out["results"]}
+    assert not any(p.startswith(("/", ".hidden", "node_modules")) for p in paths)
+
+
+def test_queries_file_answers_many_queries_in_order(repo, tmp_path, capsys):
+    queries = tmp_path / "q.jsonl"
+    queries.write_text('{"query": "area of a circle radius"}\n\n{"query": "dot product", "id": 7}\n')
+    code, lines = search(capsys, "--queries", str(queries), str(repo), "--model", "hash:64", "--format", "json")
+    assert code == 0 and [json.loads(line)["query"] for line in lines] == ["area of a circle radius", "dot product"]
+    assert json.loads(lines[0])["results"][0]["symbol"] == "circle_area"
+    queries.write_text('{"query": "ok"}\n{"q": "wrong key"}\n')
+    code, lines = search(capsys, "--queries", str(queries), str(repo), "--model", "hash:64")
+    assert code == 2 and lines == []
+
+
+def test_cached_index_is_refreshed_when_files_change(repo, capsys):
+    args = [str(repo), "--model", "hash:64", "--format", "json", "-k", "1"]
+    assert search(capsys, "cube volume", *args)[0] == 0
+    (repo / "solid.py").write_text("def cube_volume(side):\n    return side ** 3\n")
+    code, lines = search(capsys, "cube_volume", *args)
+    assert code == 0 and json.loads(lines[0])["results"][0]["symbol"] == "cube_volume"
+    assert "(0 unchanged, 3 added" not in search.log and "1 added" in search.log  # only the new file
+    (repo / "solid.py").unlink()
+    code, lines = search(capsys, "cube_volume", *args, "--lang", "python")
+    assert code == 0 and json.loads(lines[0])["results"][0]["path"] == "geometry.py"
+
+
+def test_text_format_filters_and_glob(repo, capsys):
+    code, lines = search(capsys, "slug", str(repo), "--model", "hash:64", "--glob", "web/*", "-k", "2")
+    assert code == 0 and lines[0].startswith("web/slugify.js:") and "[javascript," in lines[0]
+    assert any(line.startswith("    ") for line in lines)  # snippet lines under each hit
+    code, lines = search(capsys, "anything", str(repo), "--model", "hash:64", "--lang", "cobol")
+    assert code == 0 and lines == ["(no results)"]
+
+
+def test_corrupt_cached_index_is_rebuilt(repo, tmp_path, capsys):
+    assert search(capsys, "dot product", str(repo), "--model", "hash:64")[0] == 0
+    (index,) = (tmp_path / "cache" / "index").iterdir()
+    (index / "g000001" / "chunks.parquet").write_bytes(b"PAR1 broken")
+    code, lines = search(capsys, "dot product", str(repo), "--model", "hash:64", "--format", "json")
+    assert code == 0 and json.loads(lines[0])["results"]
+    assert "rebuilding it from the sources" in search.log and (index / "g000002").is_dir()
+
+
+def test_missing_default_model_says_what_to_do(repo, capsys, monkeypatch):
+    import codesift.index.commands as commands
+
+    monkeypatch.setattr(commands, "DEFAULT_MODEL", repo / "no-model-here")
+    assert search(capsys, "query", str(repo))[0] == 2
+    assert "pass --model DIR" in search.log
+    assert search(capsys, "query", str(repo / "missing"), "--model", "hash:64")[0] == 2
+    assert "no such file or folder" in search.log
+
+
+def test_model_folder_goes_through_the_onnx_loader(repo, tmp_path, capsys, monkeypatch):
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "model.onnx").write_bytes(b"")
+    seen = []
+    fake = types.ModuleType("codesift.runtime.onnx")
+    fake.load_encoder = lambda path, **kw: seen.append(Path(path)) or HashEncoder(32)
+    monkeypatch.setitem(sys.modules, "codesift.runtime.onnx", fake)
+    code, lines = search(capsys, "circle area", str(repo), "--model", str(export), "--format", "json")
+    assert code == 0 and seen == [export] and json.loads(lines[0])["results"]
+
+
+def test_index_build_update_stats(repo, tmp_path, capsys):
+    where = ["--index", str(tmp_path / "idx"), "--model", "hash:64"]
+    assert main(["index", "build", str(repo), *where, "--int8"]) == 0
+    built = json.loads(capsys.readouterr().out)
+    assert built["committed"] and built["files"] == 3 and built["chunks"] > 10
+    (repo / "extra.go").write_text("package x\n\nfunc Add(a, b int) int { return a + b }\n")
+    assert main(["index", "update", *where]) == 0  # no PATH: the index's own roots
+    updated = json.loads(capsys.readouterr().out)
+    assert updated["files_added"] == 1 and updated["chunks_embedded"] == 2
+    assert main(["index", "stats", *where]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["generation"] == 2 and stats["vectors"]["kind"] == "HNSWSQ8" and stats["languages"]["go"] == 2
+    code, lines = search(capsys, "func Add a b int", *where, "--format", "json", "--lang", "go")
+    assert code == 0 and json.loads(lines[0])["results"][0]["symbol"] == "Add"
+
+
+def test_bench_index_smoke(tmp_path, capsys):
+    out = tmp_path / "bench"
+    code = main(["bench", "index", "--vectors", "clustered", "--dim", "16", "--sizes", "2000", "--queries", "50",
+                 "--ef", "16,64", "--int8", "--out", str(out)])
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    rows = {(r["library"], r["ef_search"]): r for r in results["runs"]}
+    assert set(rows) == {("faiss", 16), ("faiss", 64), ("faiss-sq8", 16), ("faiss-sq8", 64)}
+    assert rows["faiss", 64]["recall@10"] >= rows["faiss", 16]["recall@10"] and rows["faiss", 64]["recall@10"] > 0.9
+    assert (out / "recall_latency.png").stat().st_size > 0 and "| clustered-2000 | faiss |" in capsys.readouterr().out
