@@ -53,7 +53,7 @@ def test_take_fifo_skips_cancelled_and_stops_at_budget():
     lane = deque(item(c) for c in (10, 10, 10, 30, 10))
     lane[1].cancelled = True
     batch, dropped = take_fifo(lane, max_batch_size=8, max_batch_tokens=60)
-    assert [it.cost for it in batch] == [10, 10] and dropped == 1  # a third would cost 3 x 30 = 90
+    assert [it.cost for it in batch] == [10, 10] and len(dropped) == 1  # a third would cost 3 x 30 = 90
     assert [it.cost for it in lane] == [30, 10]
 
 
@@ -127,6 +127,27 @@ def test_full_queue_refuses_with_retry_after():
         enc.gate.set()
         await asyncio.gather(blocker, queued)
         await batcher.embed(["fits again"], "document")  # the queue drained: accepted
+        await batcher.stop(1)
+
+    asyncio.run(main())
+
+
+def test_work_that_would_wait_too_long_is_refused_per_lane():
+    async def main():
+        enc = RecordingEncoder(delay=0.01)
+        batcher = await started(enc, max_queue_seconds=0.5, max_batch_size=4)
+        batcher._rate = 1000.0  # tokens per second, as if measured
+        enc.gate.clear()
+        blocker = asyncio.ensure_future(batcher.embed(["held"], "document"))
+        await asyncio.to_thread(enc.entered.wait, 5)
+        docs = asyncio.ensure_future(batcher.embed([" ".join(["word"] * 60) + f" {i}" for i in range(7)], "document"))
+        await asyncio.sleep(0.01)  # 7 x 63 = 441 tokens ahead: 0.44 s at 1000 tokens/s
+        with pytest.raises(Overloaded, match="about 0.5s of work"):
+            await batcher.embed([" ".join(["more"] * 60)], "document")
+        query = asyncio.ensure_future(batcher.embed(["queries wait behind queries only"], "query"))
+        await asyncio.sleep(0.01)
+        enc.gate.set()
+        await asyncio.gather(blocker, docs, query)
         await batcher.stop(1)
 
     asyncio.run(main())

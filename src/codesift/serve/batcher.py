@@ -80,15 +80,15 @@ def plan_batches(items: Sequence[Item], max_batch_size: int, max_batch_tokens: i
     return batches
 
 
-def take_fifo(lane: deque[Item], max_batch_size: int, max_batch_tokens: int) -> tuple[list[Item], int]:
+def take_fifo(lane: deque[Item], max_batch_size: int, max_batch_tokens: int) -> tuple[list[Item], list[Item]]:
     """Pop the oldest items that fit one batch; returns (batch, items dropped because nobody waits for them)."""
     batch: list[Item] = []
-    longest = dropped = 0
+    dropped: list[Item] = []
+    longest = 0
     while lane and len(batch) < max_batch_size:
         item = lane[0]
         if item.cancelled:
-            lane.popleft()
-            dropped += 1
+            dropped.append(lane.popleft())
             continue
         widest = max(longest, item.cost)
         if batch and widest * (len(batch) + 1) > max_batch_tokens:
@@ -105,13 +105,17 @@ class Batcher:
         self.encoder, self.settings, self.metrics = encoder, settings, metrics
         self.cache = LRU(settings.query_cache_size)
         metrics.watch_ratio("query_embedding", lambda: self.cache.hit_ratio)
+        # Guarded by _cond: the lanes, the bulk plan (batches already cut from the bulk lane, run before the next
+        # window is planned), tokens in each lane's deque (is a batch full?), tokens waiting per lane in all (lane
+        # + plan: how long would a new item wait?) and the number of texts waiting.
         self._lanes: tuple[deque[Item], deque[Item]] = (deque(), deque())
+        self._plan: deque[list[Item]] = deque()
         self._lane_tokens = [0, 0]
-        self._plan: deque[list[Item]] = deque()  # bulk batches already cut from the lane, run before re-planning
+        self._waiting_tokens = [0, 0]
+        self._queued = 0
         self._cond = threading.Condition()
         self._inflight: dict[tuple[str, str], Item] = {}  # event loop thread only
-        self._queued = 0  # texts in the lanes and the plan (guarded by _cond)
-        self._rate = 0.0  # texts per second of inference, moving average: the Retry-After estimate
+        self._rate = 0.0  # tokens per second of inference (moving average): wait estimates and Retry-After
         self._stopping = False
         self._abort = False
         self.warm = threading.Event()
@@ -138,6 +142,7 @@ class Batcher:
                 lane.clear()
             self._plan.clear()
             self._queued = 0
+            self._lane_tokens, self._waiting_tokens = [0, 0], [0, 0]
             self._cond.notify()
         for item in left:
             if not item.future.done():
@@ -184,12 +189,9 @@ class Batcher:
         if fresh:
             unique = list(fresh)
             counts = await self._count_tokens(unique)
-            with self._cond:
-                if self._queued + len(unique) > self.settings.max_queue_items:
-                    raise Overloaded(f"the queue is full ({self._queued} texts waiting, limit "
-                                     f"{self.settings.max_queue_items}); retry later", self._retry_after())
-            now = time.perf_counter()
             cap = self.encoder.max_seq_len
+            self._admit(len(unique), sum(min(c, cap) for c in counts), 0 if kind == "query" else 1)
+            now = time.perf_counter()
             loop_future = asyncio.get_running_loop().create_future
             for text, count in zip(unique, counts):
                 item = Item(text, kind, min(count, cap), now, loop_future())
@@ -231,11 +233,32 @@ class Batcher:
         self.metrics.tokenize.observe(time.perf_counter() - t0)
         return counts
 
+    def wait_estimate(self, lane: int, extra_tokens: int = 0) -> float:
+        """Seconds until a new item in `lane` would be done: queries wait behind queries only, documents behind
+        everything. Unknown (0) until the first batches have measured the encoder's rate."""
+        if self._rate <= 0:
+            return 0.0
+        ahead = self._waiting_tokens[0] + (self._waiting_tokens[1] if lane == 1 else 0)
+        return (ahead + extra_tokens) / self._rate
+
+    def _admit(self, texts: int, tokens: int, lane: int) -> None:
+        """Refuse (429) a request that would pass the queue's size, or wait longer than max_queue_seconds."""
+        s = self.settings
+        with self._cond:
+            wait = self.wait_estimate(lane, tokens)
+            if self._queued + texts > s.max_queue_items:
+                raise Overloaded(f"the queue is full ({self._queued} texts waiting, limit {s.max_queue_items}); "
+                                 "retry later", max(wait, 1.0))
+            if wait > s.max_queue_seconds:
+                raise Overloaded(f"the queue holds about {wait:.1f}s of work for this request (limit "
+                                 f"{s.max_queue_seconds:g}s); retry later", wait - s.max_queue_seconds)
+
     def _enqueue(self, items: list[Item]) -> None:
         with self._cond:
             for item in items:
                 self._lanes[item.lane].append(item)
                 self._lane_tokens[item.lane] += item.cost
+                self._waiting_tokens[item.lane] += item.cost
             self._queued += len(items)
             self._cond.notify()
         self._set_depth()
@@ -244,9 +267,6 @@ class Batcher:
         interactive = len(self._lanes[0])
         self.metrics.queue_depth.labels("interactive").set(interactive)
         self.metrics.queue_depth.labels("bulk").set(max(0, self._queued - interactive))
-
-    def _retry_after(self) -> float:
-        return self._queued / self._rate if self._rate > 0 else 1.0
 
     def _deliver(self, batch: list[Item], vectors: np.ndarray | None, counts: list[int], truncated: list[bool],
                  error: BaseException | None) -> None:
@@ -276,6 +296,10 @@ class Batcher:
             for text in WARMUP_TEXTS:  # the first runs allocate the runtime's buffers: do it before traffic
                 self.encoder.encode([text], kind="query")
                 self.encoder.encode([text] * 4, kind="document")
+            start = time.perf_counter()  # a first measure of the rate, for wait estimates before traffic
+            tokens = sum(min(c, self.encoder.max_seq_len) for c in self.encoder.count_tokens(WARMUP_TEXTS * 4))
+            self.encoder.encode(list(WARMUP_TEXTS) * 4, kind="document")
+            self._rate = tokens / max(time.perf_counter() - start, 1e-6)
         except Exception:
             log.exception("warm-up failed; the service stays unready")
             return
@@ -309,7 +333,8 @@ class Batcher:
                 due_in = 0.0 if full or self._stopping else interactive[0].enqueued + max_wait - now
                 if due_in <= 0:
                     batch, dropped = take_fifo(interactive, s.max_batch_size, s.max_batch_tokens)
-                    self._taken(0, batch, dropped)
+                    self._lane_tokens[0] -= sum(it.cost for it in batch + dropped)
+                    self._left(0, batch, dropped)
                     if batch:
                         return batch
                     continue
@@ -318,7 +343,7 @@ class Batcher:
             if self._plan:
                 planned = self._plan.popleft()
                 batch = [it for it in planned if not it.cancelled]
-                self._taken(None, batch, len(planned) - len(batch))
+                self._left(1, batch, [it for it in planned if it.cancelled])
                 if batch:
                     return batch
                 continue
@@ -334,7 +359,7 @@ class Batcher:
         s = self.settings
         lane = self._lanes[1]
         window: list[Item] = []
-        dropped = 0
+        dropped: list[Item] = []
         budget = s.bulk_window * s.max_batch_tokens
         limit = s.bulk_window * s.max_batch_size
         tokens = 0
@@ -342,22 +367,19 @@ class Batcher:
             item = lane.popleft()
             self._lane_tokens[1] -= item.cost
             if item.cancelled:
-                dropped += 1
+                dropped.append(item)
                 continue
             window.append(item)
             tokens += item.cost
         self._plan.extend(plan_batches(window, s.max_batch_size, s.max_batch_tokens))
-        self._queued -= dropped
-        if dropped:
-            self.metrics.dropped.inc(dropped)
+        self._left(1, [], dropped)
 
-    def _taken(self, lane: int | None, batch: list[Item], dropped: int) -> None:
-        """Bookkeeping for items leaving the queue (lane None: from the bulk plan, whose tokens left the lane)."""
-        if lane is not None:
-            self._lane_tokens[lane] -= sum(it.cost for it in batch)
-        self._queued -= len(batch) + dropped
+    def _left(self, lane: int, batch: list[Item], dropped: list[Item]) -> None:
+        """Bookkeeping for items leaving the queue, to a batch or dropped (nobody waits for them any more)."""
+        self._waiting_tokens[lane] -= sum(it.cost for it in batch) + sum(it.cost for it in dropped)
+        self._queued -= len(batch) + len(dropped)
         if dropped:
-            self.metrics.dropped.inc(dropped)
+            self.metrics.dropped.inc(len(dropped))
 
     def _run(self, batch: list[Item]) -> None:
         """Encode one batch (no lock held) and hand the results to the event loop."""
@@ -387,7 +409,7 @@ class Batcher:
             n_cut = sum(truncated)
             if n_cut:
                 self.metrics.truncated.inc(n_cut)
-        rate = len(batch) / max(seconds, 1e-6)
+        rate = sum(it.cost for it in batch) / max(seconds, 1e-6)
         self._rate = rate if self._rate == 0 else 0.8 * self._rate + 0.2 * rate
         loop = self._loop
         if loop is None or loop.is_closed():

@@ -45,6 +45,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     b.add_argument("--no-batching", action="store_true", help="one text per inference call (for comparison)")
     b.add_argument("--max-queue", type=int, default=d.max_queue_items,
                    help="queued texts before requests get 429 (default: %(default)s)")
+    b.add_argument("--max-queue-seconds", type=float, default=d.max_queue_seconds,
+                   help="refuse (429) work that would wait longer than this in the queue (default: %(default)s)")
     b.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes, help="(default: %(default)s)")
     b.add_argument("--max-items", type=int, default=d.max_items, help="texts per request (default: %(default)s)")
     b.add_argument("--max-chars", type=int, default=d.max_chars, help="characters per text (default: %(default)s)")
@@ -100,6 +102,7 @@ def settings_from(args: argparse.Namespace, model_name: str):
     return ServeSettings(
         max_batch_tokens=args.max_batch_tokens, max_batch_size=1 if args.no_batching else args.max_batch_size,
         max_wait_ms=0.0 if args.no_batching else args.max_wait_ms, max_queue_items=args.max_queue,
+        max_queue_seconds=args.max_queue_seconds,
         max_body_bytes=args.max_body_bytes, max_items=args.max_items, max_chars=args.max_chars,
         query_cache_size=args.query_cache, search_cache_size=args.search_cache, drain_seconds=args.drain_seconds,
         model_name=model_name, api_keys=api_keys(args),
