@@ -43,6 +43,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--real", default=REAL, help="cached real embeddings (encoded with MiniLM when missing)")
     p.add_argument("--dim", type=int, default=384, help="dimension for --vectors clustered (default %(default)s)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="build and batch-search threads")
+    p.add_argument("--filters", default="0.5,0.2,0.1,0.05,0.02,0.01",
+                   help="filter selectivities to time at the first size, graph vs exact ('' skips; default %(default)s)")
+    p.add_argument("--filter-ef", type=int, default=64, help="efSearch for the filtered searches")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=OUT, help="output folder (default %(default)s)")
 
@@ -75,8 +78,10 @@ def run(args: argparse.Namespace) -> int:
         results["runs"] += sweep(real["documents"], real["queries"], "faiss", efs, args, log, "real")
     else:
         docs = queries = synthetic_mixture(args.dim, rng)
-    for size in (int(s) for s in args.sizes.split(",")):
+    for n, size in enumerate(int(s) for s in args.sizes.split(",")):
         data, q = docs(size), queries(args.queries)
+        if n == 0 and args.filters:
+            results["filters"] = filtered(data, q[:200], [float(f) for f in args.filters.split(",")], args, log, rng)
         for library in libraries:
             results["runs"] += sweep(data, q, library, efs, args, log, f"{args.vectors}-{size}")
         if args.int8:
@@ -281,6 +286,43 @@ def _argv(args: argparse.Namespace) -> list[str]:
             for k, v in sorted(vars(args).items()) if k not in skip and v not in (None, False)]
 
 
+def filtered(data, queries, selectivities: list[float], args, log, rng) -> list[dict[str, Any]]:
+    """CodeIndex's filtered search (`HNSWVectors.search(allowed=...)`) at each selectivity, forced through the graph
+    (with an ID selector) and forced exact, to place `exact_filter_fraction`. Allowed ids are a random subset:
+    the graph's worst case (a real repo or language filter keeps whole neighbourhoods)."""
+    import faiss
+    import numpy as np
+
+    from codesift.index.vectors import HNSWVectors, exact_search
+
+    faiss.omp_set_num_threads(args.threads)
+    ids = np.arange(len(data), dtype=np.int64)
+    index = HNSWVectors(data.shape[1], args.m, args.ef_construction)
+    index.add(ids, data)
+    faiss.omp_set_num_threads(1)
+    rows = []
+    for share in selectivities:
+        allowed = np.sort(rng.choice(ids, max(args.k, int(share * len(ids))), replace=False))
+        truth, _ = exact_search(data[allowed], allowed, queries, args.k)
+        row = {"selectivity": share, "allowed": len(allowed), "n": len(data), "ef_search": args.filter_ef}
+        for mode, fraction in (("graph", 0.0), ("exact", 1.0)):
+            index.exact_fraction = fraction
+            lat, found = np.empty(len(queries)), []
+            for i in range(len(queries)):
+                t0 = time.perf_counter()
+                got, _ = index.search(queries[i : i + 1], args.k, args.filter_ef, allowed)
+                lat[i] = time.perf_counter() - t0
+                found.append(got[0])
+            hits = [len(set(f) & set(t)) for f, t in zip(found, truth)]
+            row[f"{mode}_recall"] = round(float(np.mean(hits)) / args.k, 4)
+            row[f"{mode}_p50_ms"] = round(float(np.percentile(lat, 50)) * 1e3, 3)
+            row[f"{mode}_p95_ms"] = round(float(np.percentile(lat, 95)) * 1e3, 3)
+        log.info("filter %.2f (%d ids): graph recall %.3f p95 %.2f ms; exact p95 %.2f ms", share, len(allowed),
+                 row["graph_recall"], row["graph_p95_ms"], row["exact_p95_ms"])
+        rows.append(row)
+    return rows
+
+
 # --- output -------------------------------------------------------------------------------------------------------
 
 
@@ -300,6 +342,16 @@ def report(results: dict[str, Any]) -> str:
         lines.append(f"| {r['dataset']} | {r['library']} | {r['n']:,} | {r['build_s']} | {r['memory_mib']:.0f} | "
                      f"{r['ef_search']} | {r[f'recall@{k}']:.4f} | {r['p50_ms']:.3f} | {r['p95_ms']:.3f} | "
                      f"{r['p99_ms']:.3f} | {r['qps_single_thread']:.0f} | {r['qps_batch']:.0f} |")
+    if results.get("filters"):
+        f0 = results["filters"][0]
+        lines += ["", f"Filtered search over {f0['n']:,} vectors (random allowed subsets, efSearch {f0['ef_search']}, "
+                      "1 thread):", "",
+                  "| kept | ids | graph recall | graph p50 ms | graph p95 ms | exact p50 ms | exact p95 ms |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in results["filters"]:
+            lines.append(f"| {r['selectivity']:.0%} | {r['allowed']:,} | {r['graph_recall']:.4f} | "
+                         f"{r['graph_p50_ms']:.3f} | {r['graph_p95_ms']:.3f} | {r['exact_p50_ms']:.3f} | "
+                         f"{r['exact_p95_ms']:.3f} |")
     return "\n".join(lines) + "\n"
 
 

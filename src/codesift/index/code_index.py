@@ -64,6 +64,11 @@ class Filters:
     languages: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:  # lists (e.g. from JSON) become tuples: filters are cache keys
+        for name in ("repos", "languages", "paths"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value or ()))
+
     def __bool__(self) -> bool:
         return bool(self.repos or self.languages or self.paths)
 
