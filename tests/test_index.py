@@ -233,9 +233,8 @@ def crash(directory, tmp, generation, manifest):
     real_replace = os.replace
     def replace(a, b):
         real_replace(a, b)
-        if Path(b).name == "CURRENT" or str(b).endswith("CURRENT"):
-            return
-        os.kill(os.getpid(), signal.SIGKILL)  # the generation folder is in place, CURRENT not yet moved
+        if Path(b).name == "g000002":  # the generation folder is in place, CURRENT not yet moved
+            os.kill(os.getpid(), signal.SIGKILL)
     os.replace = replace
     real(directory, tmp, generation, manifest)
 store.commit = crash
@@ -250,6 +249,8 @@ def test_hard_kill_during_save_leaves_the_previous_index_usable(built, repo, whe
     (repo / "geo/geometry.py").write_text(GEOMETRY.replace("circle_area", "disk_area"))
     proc = subprocess.run([sys.executable, "-c", CRASH, str(built.directory), when], capture_output=True)
     assert proc.returncode == -9, proc.stderr.decode()[-2000:]
+    left = {"before-rename": ".g000002.tmp-", "after-rename": "g000002"}[when]
+    assert any(p.name.startswith(left) for p in built.directory.iterdir())  # the crash left a half-done save
     index = CodeIndex.open(built.directory, encoder=ENC)
     assert index.generation == 1 and chunk_keys(index) == before and top(index, "area of a circle") == answer
     report = index.update(None, ENC)  # the next writer cleans up and commits over the leftovers

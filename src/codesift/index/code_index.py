@@ -619,11 +619,16 @@ def _load_files(path: Path) -> dict[tuple[str, str], FileRecord]:
 
 
 def _committed_generation(directory: Path) -> int:
-    """The highest generation number in the folder (0 when none), so a replacement index continues the count."""
-    numbers = [0]
-    if directory.is_dir():
-        numbers += [int(p.name[1:]) for p in directory.iterdir() if p.name[:1] == "g" and p.name[1:].isdigit()]
-    return max(numbers)
+    """The committed generation's number; when CURRENT is unreadable, the highest generation folder's (so a
+    replacement index continues the count); 0 when there is none."""
+    try:
+        name = store.current_generation(directory)
+    except IndexCorruptError:
+        name = None
+        if directory.is_dir():
+            found = sorted(p.name for p in directory.iterdir() if p.is_dir() and store.is_generation(p.name))
+            name = found[-1] if found else None
+    return int(name[1:]) if name else 0
 
 
 def _disk_bytes(directory: Path) -> int:

@@ -58,6 +58,10 @@ class IndexLockedError(CodeIndexError, TimeoutError):
     """Another process held the index's write lock for longer than the timeout."""
 
 
+def is_generation(name: str) -> bool:
+    return bool(_GENERATION.match(name))
+
+
 def generation_name(generation: int) -> str:
     return f"g{generation:06d}"
 
@@ -124,6 +128,12 @@ def commit(directory: Path, tmp: Path, generation: int, manifest: dict[str, Any]
     for folder in sorted({p.parent for p in tmp.rglob("*")} | {tmp}):
         _fsync_dir(folder)
     final = directory / generation_name(generation)
+    try:
+        previous = current_generation(directory)
+    except IndexCorruptError:
+        previous = None
+    if final.name == previous:
+        raise ValueError(f"{final}: generation {generation} is already committed")
     if final.exists():  # left by a writer that crashed after the rename but before CURRENT moved: never committed
         shutil.rmtree(final)
     os.replace(tmp, final)
@@ -131,7 +141,7 @@ def commit(directory: Path, tmp: Path, generation: int, manifest: dict[str, Any]
     with atomic_write(directory / CURRENT) as fh:  # the commit point
         fh.write(final.name + "\n")
     _fsync_dir(directory)
-    _clean(directory, keep={final.name, *(_previous(directory, final.name))})
+    _clean(directory, keep={final.name, previous})  # the previous one stays for readers that just opened it
     return final
 
 
@@ -166,16 +176,7 @@ def read_manifest(gen_dir: Path, verify: bool = True) -> dict[str, Any]:
     return manifest
 
 
-def _previous(directory: Path, current: str) -> list[str]:
-    older = sorted(n for n in _generations(directory) if n < current)
-    return older[-1:]
-
-
-def _generations(directory: Path) -> list[str]:
-    return [p.name for p in directory.iterdir() if p.is_dir() and _GENERATION.match(p.name)]
-
-
-def _clean(directory: Path, keep: set[str]) -> None:
+def _clean(directory: Path, keep: set[str | None]) -> None:
     """Remove generations other than `keep` and temporary folders of writers that are gone."""
     for path in directory.iterdir():
         if path.is_dir() and _GENERATION.match(path.name) and path.name not in keep:
