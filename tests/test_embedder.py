@@ -6,7 +6,7 @@ import torch
 
 from codesift.model.embedder import Embedder, mean_pool
 
-from tiny_encoder import tiny_encoder  # noqa: F401  (fixture)
+from tiny_encoder import one_thread, tiny_encoder  # noqa: F401  (fixtures)
 
 TEXTS = ["parse a json file", "def add(a, b):\n    return a + b", "x" * 500, "sort the list in place"]
 

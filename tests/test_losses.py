@@ -2,7 +2,6 @@
 full-batch gradient (one process and two gloo processes)."""
 
 import math
-import os
 import socket
 
 import numpy as np
@@ -14,7 +13,8 @@ from codesift.model.embedder import Embedder
 from codesift.train.gradcache import all_reduce_grads, cached_backward, chunks
 from codesift.train.losses import Temperature, info_nce, matryoshka_info_nce
 
-from tiny_encoder import tiny_encoder  # noqa: F401  (fixture)
+from gradcache_ranks import Toy, rank_main, toy_batch, toy_loss
+from tiny_encoder import one_thread, tiny_encoder  # noqa: F401  (fixtures)
 
 
 def softplus(x: float) -> float:  # log(1 + e^x)
@@ -127,54 +127,15 @@ def test_gradcache_gives_the_full_batch_gradient(tiny_encoder):  # noqa: F811
 # --- two processes: gathered negatives + summed gradients equal the single-process full batch ----------------------
 
 
-class Toy(torch.nn.Module):
-    """A weightful stand-in encoder (mean of token embeddings, then linear), cheap to start in a subprocess."""
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.emb = torch.nn.Embedding(50, 12)
-        self.out = torch.nn.Linear(12, 12)
-
-    def forward(self, input_ids, attention_mask):
-        m = attention_mask.unsqueeze(-1).float()
-        return self.out((self.emb(input_ids) * m).sum(1) / m.sum(1))
-
-
-def _toy_batch():
-    g = torch.Generator().manual_seed(1)
-    make = lambda n: {"input_ids": torch.randint(1, 50, (n, 5), generator=g),  # noqa: E731
-                      "attention_mask": torch.ones(n, 5, dtype=torch.long)}
-    return make(8), make(8), make(8)
-
-
-def _toy_loss(reps):
-    return info_nce(F.normalize(reps[0], dim=-1), F.normalize(reps[1], dim=-1), F.normalize(reps[2], dim=-1), 20.0)
-
-
-def _rank_main(rank: int, port: int, out: str) -> None:
-    import torch.distributed as dist
-
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=2)
-    model = Toy()
-    groups = [{k: v[rank * 4 : (rank + 1) * 4] for k, v in g.items()} for g in _toy_batch()]
-    loss = cached_backward(model, groups, _toy_loss, chunk_size=3)
-    all_reduce_grads(list(model.parameters()))
-    if rank == 0:
-        torch.save({"loss": loss, "grads": [p.grad for p in model.parameters()]}, out)
-    dist.destroy_process_group()
-
-
 def test_gradcache_across_two_processes_matches_one(tmp_path):
     model = Toy()
-    loss = _toy_loss([model(**g) for g in _toy_batch()])
+    loss = toy_loss([model(**g) for g in toy_batch()])
     loss.backward()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     out = tmp_path / "rank0.pt"
-    torch.multiprocessing.spawn(_rank_main, args=(port, str(out)), nprocs=2)
+    torch.multiprocessing.spawn(rank_main, args=(port, str(out)), nprocs=2)
     got = torch.load(out)
     assert got["loss"].item() == pytest.approx(loss.item(), rel=1e-5)
     for p, g in zip(model.parameters(), got["grads"], strict=True):

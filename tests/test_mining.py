@@ -13,7 +13,7 @@ from codesift.model.embedder import Embedder
 from codesift.train.batches import load_examples
 from codesift.train.mining import mine_negatives, mine_pool
 
-from tiny_encoder import tiny_encoder, tiny_pairs  # noqa: F401  (fixtures)
+from tiny_encoder import one_thread, tiny_encoder, tiny_pairs  # noqa: F401  (fixtures)
 
 
 def unit(angle_deg: float) -> np.ndarray:

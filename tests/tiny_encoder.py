@@ -64,6 +64,17 @@ def write_encoder(folder: Path, cfg: ModelConfig = TINY, seed: int = 0) -> Path:
     return folder
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread, and two threads on a busy 2-core machine spin-wait badly."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory) -> Path:
     return write_encoder(tmp_path_factory.mktemp("encoder") / "encoder")

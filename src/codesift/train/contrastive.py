@@ -1,0 +1,352 @@
+"""The `train` stage: contrastive training of the embedding model in rounds, with hard-negative mining between.
+
+Round 1 trains on in-batch negatives only. Before each later round the previous round's model embeds a pool of
+training pairs, mines hard negatives for it (train/mining.py) and, with `train.consistency_top_k`, drops the pairs
+whose code it does not rank in the top k for their own query (after round 1 only: CodeSage v2's consistency
+filter); the round then trains on the pool's surviving pairs with their negatives. Each step is one GradCache
+update over the whole `batch_size` (train/gradcache.py), the loss symmetric InfoNCE (optionally Matryoshka) with a
+fixed or learned temperature. After each round the model is saved as a sentence-transformers folder and scored
+with the eval harness on sampled validation pairs and CoSQA dev; the best round by `eval.select_metric` becomes
+`model/`.
+
+Output: `model/` (best), `round-<r>/model/`, `round-<r>/{eval,mining}.json`, `round-<r>/negatives.npz`,
+`round-<r>/checkpoints/`, `metrics.jsonl`, `rounds.json`, `tb/`. A killed run resumes from the last checkpoint
+with the same data order. Under torchrun each rank embeds its slice of every batch; rank 0 mines, evaluates and
+writes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from codesift.config import Recipe
+from codesift.log import get_logger
+from codesift.model.embedder import Embedder
+from codesift.runs import StageContext, atomic_write, write_json
+from codesift.train.batches import BatchStream, Examples, load_examples
+from codesift.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from codesift.train.distributed import World, current_world
+from codesift.train.gradcache import all_reduce_grads, cached_backward
+from codesift.train.losses import Temperature, matryoshka_info_nce
+from codesift.train.mining import mine_pool
+from codesift.train.precision import autocast, resolve_precision
+from codesift.train.schedule import lr_at
+
+log = get_logger(__name__)
+
+
+class ContrastiveTrainer:
+    """Owns the embedder, temperature, optimizer and batch stream of one round; `train_round` runs (or resumes) it."""
+
+    def __init__(self, recipe: Recipe, encoder_dir: Path, out_dir: Path, world: World | None = None):
+        self.recipe, self.cfg, self.out_dir = recipe, recipe.train, out_dir
+        self.world = world or current_world()
+        self.device = self.world.device
+        self.precision = resolve_precision(self.cfg.precision, self.device)
+        if self.cfg.batch_size % self.world.size:
+            raise ValueError(f"train.batch_size ({self.cfg.batch_size}) must divide evenly over {self.world.size} ranks")
+        torch.manual_seed(recipe.seed)  # the same projection / random init on every rank and every rerun
+        self.embedder = Embedder.from_encoder(
+            encoder_dir, recipe.model.max_seq_len, recipe.model.embedding_dim, random_init=self.cfg.init == "random",
+        ).to(self.device)
+        learned = self.cfg.temperature == "learned"
+        self.temperature = Temperature(0.05 if learned else float(self.cfg.temperature), learned).to(self.device)
+        self.modules = nn.ModuleDict({"embedder": self.embedder, "temperature": self.temperature})
+        self.step = 0
+
+    # --- one round ------------------------------------------------------------------------------------------
+
+    def new_optimizer(self) -> torch.optim.Optimizer:
+        decay, no_decay = [], []
+        for name, p in self.modules.named_parameters():
+            if p.requires_grad:
+                (decay if p.ndim >= 2 and "embeddings" not in name else no_decay).append(p)
+        groups = [{"params": decay, "weight_decay": self.cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        return torch.optim.AdamW(groups, lr=self.cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+
+    def train_round(self, round_dir: Path, stream: BatchStream, writer=None, global_offset: int = 0) -> dict[str, Any]:
+        """Run `train.steps` GradCache steps on `stream`, resuming from `round_dir/checkpoints` if any."""
+        cfg = self.cfg
+        optimizer = self.new_optimizer()
+        ckpt_dir = round_dir / "checkpoints"
+        self.step = 0
+        if found := list_checkpoints(ckpt_dir):
+            state = load_checkpoint(found[-1], self.modules, optimizer)
+            self.step = state["step"]
+            stream.skip(self.step)
+            log.info("round %s: resumed from %s (step %d of %d)", round_dir.name, found[-1], self.step, cfg.steps)
+        params = [p for p in self.modules.parameters() if p.requires_grad]
+        self.modules.train()
+        t_start, examples_done, losses = time.perf_counter(), 0, []
+        t_log = time.perf_counter()
+        while self.step < cfg.steps:
+            lr = lr_at(self.step, peak=cfg.lr, warmup=cfg.warmup_steps, total=cfg.steps, min_ratio=cfg.min_lr_ratio)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            batch = stream.next()
+            optimizer.zero_grad(set_to_none=True)
+            loss = self.loss_step(batch)
+            all_reduce_grads(params)
+            grad_norm = float(nn.utils.clip_grad_norm_(params, cfg.grad_clip))
+            optimizer.step()
+            self.step += 1
+            examples_done += len(batch.queries)
+            losses.append(float(loss))
+            if not math.isfinite(losses[-1]):
+                raise FloatingPointError(f"round {round_dir.name} step {self.step}: loss is {losses[-1]}")
+            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                now = time.perf_counter()
+                record = {"step": global_offset + self.step, "round_step": self.step, "loss": float(np.mean(losses)),
+                          "lr": lr, "temperature": self.temperature.value, "grad_norm": grad_norm,
+                          "examples_per_s": examples_done / (now - t_log)}
+                losses, examples_done, t_log = [], 0, now
+                if self.world.is_main:
+                    self._log(writer, record)
+                log.info("round %s step %d/%d: loss %.4f lr %.2e t %.4f (%.1f pairs/s)", round_dir.name, self.step,
+                         cfg.steps, record["loss"], lr, record["temperature"], record["examples_per_s"])
+            if self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
+                self.checkpoint(ckpt_dir, optimizer)
+        return {"steps": cfg.steps, "seconds": round(time.perf_counter() - t_start, 2),
+                "temperature": self.temperature.value}
+
+    def loss_step(self, batch) -> torch.Tensor:
+        """GradCache forward/backward of one global batch; this rank embeds its contiguous slice of it."""
+        cfg, rank, size = self.cfg, self.world.rank, self.world.size
+        per = len(batch.queries) // size
+        lo, hi = rank * per, (rank + 1) * per
+        k = len(batch.negatives) // len(batch.queries)
+        code_len = cfg.code_max_len or self.recipe.model.max_seq_len
+        groups = [self.embedder.tokenize(batch.queries[lo:hi], cfg.query_max_len),
+                  self.embedder.tokenize(batch.positives[lo:hi], code_len)]
+        if k:
+            groups.append(self.embedder.tokenize(batch.negatives[lo * k : hi * k], code_len))
+        groups = [{n: t.to(self.device) for n, t in g.items()} for g in groups]
+        doc_ids = torch.from_numpy(batch.doc_ids).to(self.device)
+        query_ids = torch.from_numpy(batch.query_ids).to(self.device)
+
+        def loss_fn(reps: list[torch.Tensor]) -> torch.Tensor:
+            negatives = reps[2] if k else None
+            return matryoshka_info_nce(reps[0], reps[1], negatives, self.temperature(), cfg.matryoshka_dims,
+                                       symmetric=cfg.symmetric, doc_ids=doc_ids, query_ids=query_ids)
+
+        return cached_backward(self.embedder, groups, loss_fn, cfg.chunk_size,
+                               lambda: autocast(self.precision, self.device))
+
+    # --- checkpoints and logs -------------------------------------------------------------------------------
+
+    def checkpoint(self, ckpt_dir: Path, optimizer: torch.optim.Optimizer) -> None:
+        if self.world.is_main:
+            save_checkpoint(ckpt_dir, self.step, self.modules, optimizer, {"precision": self.precision})
+        self.world.barrier()
+
+    def _log(self, writer, record: dict[str, Any]) -> None:
+        path = self.out_dir / "metrics.jsonl"
+        lines = path.read_text().splitlines() if path.exists() else []
+        kept = [ln for ln in lines if ln.strip() and json.loads(ln)["step"] < record["step"]]
+        with atomic_write(path) as fh:
+            fh.write("\n".join([*kept, json.dumps(record)]) + "\n")
+        if writer is not None:
+            for key in ("loss", "lr", "temperature", "grad_norm", "examples_per_s"):
+                writer.add_scalar(f"train/{key}", record[key], record["step"])
+            writer.flush()
+
+    def load_weights(self, model_dir: Path, temperature: float) -> None:
+        """Continue from a finished round's saved model (resuming a run between rounds)."""
+        saved = Embedder.load(model_dir)
+        self.embedder.load_state_dict(saved.state_dict())
+        if self.temperature.learned:
+            with torch.no_grad():
+                self.temperature.log_scale.fill_(math.log(1 / temperature))
+
+
+# --- evaluation between rounds ------------------------------------------------------------------------------------
+
+
+def sample_benchmark(bench, max_queries: int | None, max_docs: int | None, seed: int):
+    """A seeded subset: `max_queries` queries, and a corpus of their relevant documents plus a random sample of the
+    others up to `max_docs` (a smaller pool is easier, so compare rounds with each other, not with published
+    figures)."""
+    from codesift.eval.benchmarks import Benchmark
+
+    rng = np.random.default_rng(seed)
+    qids = list(bench.queries)
+    if max_queries is not None and len(qids) > max_queries:
+        qids = [qids[i] for i in np.sort(rng.choice(len(qids), max_queries, replace=False))]
+    relevant = set().union(*(bench.relevant[q] for q in qids))
+    others = [d for d in bench.corpus if d not in relevant]
+    if max_docs is not None and len(relevant) + len(others) > max_docs:
+        n = max(0, max_docs - len(relevant))
+        others = [others[i] for i in np.sort(rng.choice(len(others), n, replace=False))]
+    keep = relevant | set(others)
+    return Benchmark(
+        bench.name, {q: bench.queries[q] for q in qids}, {d: t for d, t in bench.corpus.items() if d in keep},
+        {q: bench.relevant[q] for q in qids}, {q: bench.meta[q] for q in qids if q in bench.meta},
+        {d: m for d, m in bench.doc_meta.items() if d in keep},
+    )
+
+
+def round_benchmarks(recipe: Recipe, pairs: Path) -> list:
+    from codesift.eval.benchmarks import benchmarks_dir, load_cosqa, load_heldout
+
+    cfg = recipe.train
+    out = []
+    for name in cfg.eval_benchmarks:
+        if name == "val":
+            bench = load_heldout(pairs, split="val")
+        else:
+            bench = load_cosqa(benchmarks_dir(configured=recipe.eval.benchmarks_dir), "dev")
+        out.append(sample_benchmark(bench, cfg.eval_max_queries, cfg.eval_max_docs, recipe.seed))
+    return out
+
+
+def evaluate_round(model_dir: Path, benchmarks: list, recipe: Recipe, precision: str) -> dict[str, Any]:
+    """The eval harness on a saved round: metrics per benchmark and their mean of `eval.select_metric`."""
+    from codesift.eval.retrieval import evaluate
+    from codesift.eval.systems import DenseSystem
+
+    system = DenseSystem(model_dir, "model", recipe.eval.max_seq_len, precision="bf16" if precision == "bf16" else "fp32")
+    results = evaluate({"model": system}, benchmarks)
+    metric = recipe.eval.select_metric
+    scores = {name: entry["results"]["model"] for name, entry in results["benchmarks"].items()}
+    summary = {name: {m: round(r[m], 4) for m in ("mrr", "ndcg@10", "recall@1", "recall@10")}
+               for name, r in scores.items()}
+    return {"select_metric": metric, "score": float(np.mean([r[metric] for r in scores.values()])),
+            "benchmarks": summary, "queries": {n: e["queries"] for n, e in results["benchmarks"].items()},
+            "documents": {n: e["documents"] for n, e in results["benchmarks"].items()}}
+
+
+# --- the stage ----------------------------------------------------------------------------------------------------
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    """Stage entry: rounds of (mine ->) train -> save -> evaluate; the best round becomes `model/`."""
+    world = current_world()
+    recipe, cfg = ctx.recipe, ctx.recipe.train
+    encoder_dir = ctx.inputs["pretrain"] / "encoder"
+    pairs = ctx.inputs["pairs"] / "pairs.parquet"
+    out = ctx.out_dir
+    examples = load_examples(pairs, "train", cfg.max_pairs, recipe.seed)
+    trainer = ContrastiveTrainer(recipe, encoder_dir, out, world)
+    benchmarks = round_benchmarks(recipe, pairs) if world.is_main else []
+    progress = _read_json(out / "rounds.json") or {"rounds": []}
+    writer = _tensorboard(out, len(progress["rounds"]) * cfg.steps) if world.is_main else None
+    log.info("train: %d training pairs, %s, %s, batch %d (chunks of %d) on %d rank(s)", len(examples),
+             trainer.precision, f"temperature {cfg.temperature}", cfg.batch_size, cfg.chunk_size, world.size)
+    try:
+        for r in range(1, cfg.rounds + 1):
+            round_dir = out / f"round-{r}"
+            done = [x for x in progress["rounds"] if x["round"] == r]
+            if done:  # finished before a kill: continue from its saved weights
+                trainer.load_weights(round_dir / "model", done[0]["train"]["temperature"])
+                continue
+            train_set, negatives, mining = examples, {}, None
+            if r > 1 and (cfg.hard_negatives or cfg.consistency_top_k):
+                train_set, negatives, mining = _mine(trainer, examples, recipe, round_dir, r, world)
+                if writer is not None:
+                    _log_mining(writer, mining, (r - 1) * cfg.steps)
+            stream = BatchStream(
+                train_set, cfg.batch_size, recipe.seed + r, cfg.pair_type_weights, cfg.language_batches == "grouped",
+                cfg.doc_in_code_rate, cfg.hard_negatives if r > 1 else 0, negatives, examples,
+            )
+            trained = trainer.train_round(round_dir, stream, writer, (r - 1) * cfg.steps)
+            trained["duplicates_skipped"] = stream.duplicates_skipped
+            trained["pairs"] = len(train_set)
+            if world.is_main:
+                trainer.embedder.save(round_dir / "model")
+                scores = evaluate_round(round_dir / "model", benchmarks, recipe, trainer.precision)
+                write_json(round_dir / "eval.json", scores)
+                for name, metrics in scores["benchmarks"].items():
+                    for metric, value in metrics.items():
+                        writer.add_scalar(f"eval/{name}/{metric}", value, r * cfg.steps)
+                progress["rounds"].append({"round": r, "train": trained, "mining": mining, "eval": scores})
+                write_json(out / "rounds.json", progress)
+                log.info("round %d: %s %.4f (%s)", r, scores["select_metric"], scores["score"],
+                         ", ".join(f"{n} {m[scores['select_metric']]:.3f}" for n, m in scores["benchmarks"].items()))
+                shutil.rmtree(round_dir / "checkpoints", ignore_errors=True)  # the round's model supersedes them
+            progress = world.broadcast(progress)
+    finally:
+        if writer is not None:
+            writer.close()
+    best = max(progress["rounds"], key=lambda x: x["eval"]["score"])
+    if world.is_main:
+        shutil.rmtree(out / "model", ignore_errors=True)
+        shutil.copytree(out / f"round-{best['round']}" / "model", out / "model")
+        write_json(out / "summary.json", {"best_round": best["round"], **best["eval"]})
+    world.barrier()
+    summary: dict[str, Any] = {"rounds": cfg.rounds, "best_round": best["round"], "pairs": len(examples),
+                               "score": round(best["eval"]["score"], 4)}
+    for name, metrics in best["eval"]["benchmarks"].items():
+        summary[f"{name}.{best['eval']['select_metric']}"] = metrics[best["eval"]["select_metric"]]
+    return summary
+
+
+def _mine(trainer: ContrastiveTrainer, examples: Examples, recipe: Recipe, round_dir: Path, r: int, world: World):
+    """Negatives (and, after round 1, the consistency filter) for round `r` with the current model; saved, so a
+    resumed round reuses them. Returns the round's training pairs, their negatives and the mining stats."""
+    cfg, mine_cfg = recipe.train, recipe.mine
+    saved = round_dir / "negatives.npz"
+    if world.is_main and not saved.exists():
+        result = mine_pool(
+            trainer.embedder, examples, mine_cfg.model_copy(update={"per_query": max(mine_cfg.per_query,
+                                                                                     cfg.hard_negatives or 1)}),
+            mine_cfg.pool_size, cfg.consistency_top_k if r == 2 else None, recipe.seed + r,
+            mine_cfg.batch_size, trainer.precision == "bf16", pool_seed=recipe.seed,
+        )
+        keep = result.pool[result.consistent]
+        flat = [(i, j) for i, negs in result.negatives.items() for j in negs]
+        round_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_write(saved, "wb") as fh:
+            np.savez(fh, keep=keep, neg_owner=np.array([i for i, _ in flat], np.int64),
+                     neg_index=np.array([j for _, j in flat], np.int64))
+        write_json(round_dir / "mining.json", result.stats)
+    world.barrier()
+    data = np.load(saved)
+    negatives: dict[int, list[int]] = {}
+    for i, j in zip(data["neg_owner"].tolist(), data["neg_index"].tolist(), strict=True):
+        negatives.setdefault(i, []).append(j)
+    keep = data["keep"]
+    if r > 2 and cfg.consistency_top_k:  # the filter is the round-1 model's: later rounds keep its survivors
+        first = np.load(round_dir.parent / "round-2" / "negatives.npz")["keep"]
+        keep = np.intersect1d(keep, first)
+    stats = _read_json(round_dir / "mining.json") or {}
+    if len(keep) < cfg.batch_size:
+        raise ValueError(f"round {r}: only {len(keep)} pairs survived mining and filtering, fewer than "
+                         f"train.batch_size {cfg.batch_size}; raise mine.pool_size or lower train.consistency_top_k")
+    position = {int(i): n for n, i in enumerate(keep)}
+    # keys: positions in the round's pairs; values: indices into all pairs (a filtered pair's code still serves
+    # as a negative)
+    remapped = {position[i]: np.array(negs, np.int64) for i, negs in negatives.items() if i in position}
+    stats["train_pairs"] = len(keep)
+    return examples.subset(keep), remapped, stats
+
+
+def _log_mining(writer, stats: dict[str, Any], step: int) -> None:
+    for key in ("negatives_mean", "queries_without_negative", "positive_top1", "positive_rank_median",
+                "consistent_fraction", "seconds", "embed_seconds"):
+        if isinstance(stats.get(key), (int, float)):
+            writer.add_scalar(f"mine/{key}", stats[key], step)
+    for reason, count in stats.get("dropped", {}).items():
+        writer.add_scalar(f"mine/dropped_{reason}", count, step)
+    writer.flush()
+
+
+def _tensorboard(out_dir: Path, step: int):
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(out_dir / "tb"), purge_step=step + 1)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None

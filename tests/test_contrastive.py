@@ -1,0 +1,141 @@
+"""Batches (distinct positives, seeded order, resumable, pair-type weights, language groups, doc in code) and the
+train stage end to end on a tiny encoder: rounds with mining, eval, best model, and resume after a kill."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from codesift.config import load_recipe
+from codesift.runs import StageContext
+from codesift.train import contrastive
+from codesift.train.batches import BatchStream, Examples, with_doc
+
+from conftest import BENCHMARKS, REPO
+from tiny_encoder import one_thread, tiny_encoder, tiny_pairs  # noqa: F401  (fixtures)
+
+
+def examples(n: int = 60) -> Examples:
+    codes = [f"def f{i % 40}():\n    return {i % 40}" for i in range(n)]  # 40 distinct codes, 20 repeated
+    queries = [f"query {i % 50}" for i in range(n)]  # 50 distinct queries
+    types = np.array(["doc-body" if i % 3 else "signature-body" for i in range(n)])
+    languages = np.array(["python" if i % 2 else "go" for i in range(n)])
+    return Examples(queries, codes, types, languages)
+
+
+def test_batches_hold_distinct_codes_and_queries_and_replay_from_the_seed():
+    ex = examples()
+    stream = BatchStream(ex, 16, seed=3)
+    batches = [stream.next() for _ in range(12)]
+    for b in batches:
+        assert len(set(b.doc_ids.tolist())) == 16 and len(set(b.query_ids.tolist())) == 16
+    again = BatchStream(ex, 16, seed=3)
+    again.skip(5)
+    assert again.next().index.tolist() == batches[5].index.tolist()
+    assert BatchStream(ex, 16, seed=4).next().index.tolist() != batches[0].index.tolist()
+
+
+def test_type_weights_language_groups_and_hard_negatives():
+    ex = examples()
+    only_docs = BatchStream(ex, 8, seed=0, type_weights={"signature-body": 0})
+    assert all(ex.pair_types[i] == "doc-body" for _ in range(5) for i in only_docs.next().index)
+    grouped = BatchStream(ex, 8, seed=0, group_languages=True)
+    assert all(len({ex.languages[i] for i in grouped.next().index}) == 1 for _ in range(5))
+    mined = {i: np.array([(i + 7) % 60]) for i in range(60)}
+    stream = BatchStream(ex, 8, seed=0, hard_negatives=2, negatives=mined)
+    b = stream.next()
+    assert len(b.negatives) == 16 and len(b.doc_ids) == 24
+    assert [b.negatives[2 * r] for r in range(8)] == [ex.codes[(i + 7) % 60] for i in b.index]
+    with pytest.raises(ValueError, match="exceeds the 40 distinct codes"):
+        BatchStream(ex, 41, seed=0)
+    with pytest.raises(ValueError, match="unknown types"):
+        BatchStream(ex, 8, seed=0, type_weights={"docs": 1.0})
+
+
+def test_doc_in_code():
+    assert with_doc("def f(x):\n    return x", "Identity.", "python") == 'def f(x):\n    """Identity."""\n    return x'
+    assert with_doc("func F() {}", "Does F.", "go") == "// Does F.\nfunc F() {}"
+    assert with_doc("void f() {}", "Does f.", "java") == "/** Does f. */\nvoid f() {}"
+    ex = examples()
+    b = BatchStream(ex, 16, seed=0, doc_in_code_rate=1.0).next()
+    for i, code in zip(b.index, b.positives, strict=True):
+        assert (ex.queries[i] in code) == (ex.pair_types[i] == "doc-body")
+
+
+# --- the stage --------------------------------------------------------------------------------------------------
+
+
+def tiny_recipe(tmp_path, **train):
+    settings = {"steps": 4, "batch_size": 16, "chunk_size": 8, "warmup_steps": 1, "rounds": 2, "hard_negatives": 1,
+                "consistency_top_k": 60, "matryoshka_dims": [8], "checkpoint_every": 2, "log_every": 1,
+                "eval_max_queries": 20, "eval_max_docs": 80, "temperature": "learned"} | train
+    overrides = [f"train.{k}={json.dumps(v)}" for k, v in settings.items()] + [
+        "model.layers=2", "model.hidden=32", "model.heads=2", "model.intermediate=64", "model.max_seq_len=64",
+        "model.embedding_dim=16", "pretrain.seq_len=64", "pretrain.warmup_steps=1", "mine.rank_window=[1, 30]",
+        "mine.pool_size=150", f"eval.benchmarks_dir={BENCHMARKS}", f"run_dir={tmp_path}",
+    ]
+    return load_recipe(REPO / "recipes" / "tiny.yaml", overrides)
+
+
+def stage_inputs(tmp_path, encoder, pairs):
+    (tmp_path / "pretrain").mkdir(exist_ok=True)
+    (tmp_path / "pairs").mkdir(exist_ok=True)
+    for link, target in ((tmp_path / "pretrain" / "encoder", encoder), (tmp_path / "pairs" / "pairs.parquet", pairs)):
+        if not link.exists():
+            link.symlink_to(target)
+    return {"pretrain": tmp_path / "pretrain", "pairs": tmp_path / "pairs"}
+
+
+def test_train_stage_rounds_mining_eval_and_resume(tmp_path, tiny_encoder, tiny_pairs, monkeypatch):  # noqa: F811
+    recipe = tiny_recipe(tmp_path)
+    inputs = stage_inputs(tmp_path, tiny_encoder, tiny_pairs)
+    out = tmp_path / "train"
+    summary = contrastive.run(StageContext(recipe, out, inputs))
+
+    assert summary["rounds"] == 2 and summary["best_round"] in (1, 2)
+    assert {"val.mrr", "cosqa-dev.mrr"} <= set(summary)
+    rounds = json.loads((out / "rounds.json").read_text())["rounds"]
+    assert [r["round"] for r in rounds] == [1, 2] and rounds[0]["mining"] is None
+    mining = rounds[1]["mining"]
+    assert mining["pool"] == 150 and mining["consistency_top_k"] == 60 and mining["train_pairs"] > 16
+    assert rounds[1]["eval"]["queries"] == {"val": 20, "cosqa-dev": 20}
+    assert (out / "model" / "modules.json").is_file() and (out / "model" / "2_Dense" / "config.json").is_file()
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 9))
+    assert any((out / "tb").iterdir())
+    final = load_file(str(out / "round-2" / "model" / "model.safetensors"))
+
+    # a kill in round 2 after its step-2 checkpoint: the rerun resumes there and ends with the same weights
+    killed = tmp_path / "killed"
+    inputs2 = stage_inputs(killed, tiny_encoder, tiny_pairs) if killed.mkdir() is None else None
+    original = contrastive.ContrastiveTrainer.loss_step
+    calls = {"n": 0}
+
+    def dying(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 7:  # round 2, step 3
+            raise KeyboardInterrupt
+        return original(self, batch)
+
+    monkeypatch.setattr(contrastive.ContrastiveTrainer, "loss_step", dying)
+    with pytest.raises(KeyboardInterrupt):
+        contrastive.run(StageContext(recipe, killed / "train", inputs2))
+    assert (killed / "train" / "round-2" / "checkpoints" / "step-2").is_dir()
+    monkeypatch.setattr(contrastive.ContrastiveTrainer, "loss_step", original)
+    contrastive.run(StageContext(recipe, killed / "train", inputs2, resuming=True))
+    resumed = load_file(str(killed / "train" / "round-2" / "model" / "model.safetensors"))
+    for name, tensor in final.items():
+        torch.testing.assert_close(resumed[name], tensor, rtol=1e-5, atol=1e-6)
+
+
+def test_stage_refuses_bad_input(tmp_path, tiny_encoder, tiny_pairs):  # noqa: F811
+    recipe = tiny_recipe(tmp_path, batch_size=4000)
+    with pytest.raises(ValueError, match="batch_size 4000 exceeds"):
+        contrastive.run(StageContext(recipe, tmp_path / "train", stage_inputs(tmp_path, tiny_encoder, tiny_pairs)))
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        contrastive.run(StageContext(tiny_recipe(tmp_path), tmp_path / "t2", {"pretrain": empty,
+                                                                             "pairs": tmp_path / "pairs"}))
