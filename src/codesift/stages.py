@@ -30,7 +30,9 @@ PIPELINE: tuple[Stage, ...] = (
     Stage("tokenizer", ("tokenizer",), ("data",), _lazy("codesift.tokenizer:run"), 5, "train tokenizer.json on the cleaned corpus"),
     Stage("pretrain", ("model", "pretrain"), ("data", "tokenizer", "pairs"), _lazy("codesift.train.pretrain:run"), 5,
           "MLM + DOBF encoder pretraining", distributed=True),
-    Stage("train", ("train", "mine"), ("pairs", "pretrain"), None, 6, "contrastive training with mining rounds"),
+    # model: embedding_dim and max_seq_len; eval: select_metric and benchmarks_dir for the per-round scores
+    Stage("train", ("train", "mine", "model", "eval"), ("pairs", "pretrain"), _lazy("codesift.train.contrastive:run"), 6,
+          "contrastive training with mining rounds", distributed=True),
     Stage("eval", ("eval",), ("pairs", "train"), _lazy("codesift.eval.stage:run"), 4,
           "retrieval metrics against baselines"),
     Stage("export", ("export",), ("train", "pairs"), None, 7, "ONNX fp32/int8 export behind a quality gate"),
