@@ -14,14 +14,14 @@ from codesift.runs import StageContext
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    from codesift.index.code_index import CodeIndex
-    from codesift.index.commands import progress_bar
-    from codesift.runtime.onnx import load_encoder
-
     cfg = ctx.recipe.index
     if not cfg.paths:
         raise ValueError("index.paths is empty: list the code folders the index stage embeds, e.g. "
                          "--set 'index.paths=[src]'")
+    from codesift.index.code_index import CodeIndex
+    from codesift.index.commands import progress_bar
+    from codesift.runtime.onnx import load_encoder
+
     encoder = load_encoder(ctx.inputs["export"])
     index = CodeIndex.open_or_create(ctx.out_dir, encoder, cfg)
     report = index.update([Path(p) for p in cfg.paths], encoder, progress=progress_bar("embed"))
