@@ -24,7 +24,12 @@ def configure(p: argparse.ArgumentParser) -> None:
     m.add_argument("--model", metavar="DIR", help=f"ONNX export folder (default: $CODESIFT_MODEL, else "
                    f"{DEFAULT_MODEL}/ here or in the checkout); 'hash:DIM' serves a weightless hashing encoder "
                    "(service tests and overhead benchmarks: its vectors carry no meaning)")
-    m.add_argument("--threads", type=int, default=None, help="encoder intra-op threads (default: the runtime's)")
+    m.add_argument("--quantization", default="auto", help="auto (the export's default), fp32, int8, ... "
+                   "(default: %(default)s)")
+    m.add_argument("--threads", type=int, default=None, help="encoder intra-op threads (default: one per core)")
+    m.add_argument("--spin", action=argparse.BooleanOptionalAction, default=False,
+                   help="let idle inference threads busy-wait: lower latency on an idle machine, but they take "
+                   "CPU from the HTTP loop (default: off)")
     m.add_argument("--index", metavar="DIR", help="index folder for /search (from `codesift index build`)")
     m.add_argument("--model-name", default=None, help="the name /v1/embeddings reports (default: the folder name)")
     n = p.add_argument_group("network")
@@ -72,8 +77,9 @@ def resolve_model_dir(model: str | None) -> Path:
                             "to run the service with a weightless hashing encoder")
 
 
-def load_encoder(model: str | None, threads: int | None):
-    """(encoder, name): `hash:DIM` or an ONNX export folder."""
+def load_encoder(args: argparse.Namespace):
+    """(encoder, name): `hash:DIM`, or an ONNX export folder through codesift.runtime.onnx."""
+    model = args.model
     if model and model.startswith("hash:"):
         from codesift.runtime.fake import HashEncoder
 
@@ -82,8 +88,11 @@ def load_encoder(model: str | None, threads: int | None):
     path = resolve_model_dir(model)
     from codesift.runtime.onnx import load_encoder as load_onnx
 
-    kwargs = {"threads": threads} if threads is not None else {}
-    return load_onnx(path, **kwargs), path.resolve().name
+    # The batcher already forms length-sorted batches within its budgets: let the runtime take them whole.
+    encoder = load_onnx(path, quantization=args.quantization, intra_op_threads=args.threads,
+                        spinning=args.spin, batch_size=args.max_batch_size,
+                        max_batch_tokens=max(args.max_batch_tokens, 512))
+    return encoder, path.resolve().name
 
 
 def api_keys(args: argparse.Namespace) -> dict[str, str]:
@@ -112,7 +121,7 @@ def settings_from(args: argparse.Namespace, model_name: str):
 def run(args: argparse.Namespace) -> int:
     if args.index is not None and not Path(args.index).is_dir():
         raise FileNotFoundError(f"--index {args.index}: no such folder (build one with `codesift index build`)")
-    encoder, name = load_encoder(args.model, args.threads)
+    encoder, name = load_encoder(args)
     from codesift.serve.app import create_app, make_server
 
     settings = settings_from(args, args.model_name or name)
