@@ -83,7 +83,7 @@ class ContrastiveTrainer:
             state = load_checkpoint(found[-1], self.modules, optimizer)
             self.step = state["step"]
             stream.skip(self.step)
-            log.info("round %s: resumed from %s (step %d of %d)", round_dir.name, found[-1], self.step, cfg.steps)
+            log.info("%s: resumed from %s (step %d of %d)", round_dir.name, found[-1], self.step, cfg.steps)
         params = [p for p in self.modules.parameters() if p.requires_grad]
         self.modules.train()
         t_start, examples_done, losses = time.perf_counter(), 0, []
@@ -111,7 +111,7 @@ class ContrastiveTrainer:
                 losses, examples_done, t_log = [], 0, now
                 if self.world.is_main:
                     self._log(writer, record)
-                log.info("round %s step %d/%d: loss %.4f lr %.2e t %.4f (%.1f pairs/s)", round_dir.name, self.step,
+                log.info("%s step %d/%d: loss %.4f lr %.2e t %.4f (%.1f pairs/s)", round_dir.name, self.step,
                          cfg.steps, record["loss"], lr, record["temperature"], record["examples_per_s"])
             if self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
                 self.checkpoint(ckpt_dir, optimizer)
