@@ -1,0 +1,127 @@
+"""sentence-transformers folder -> export folder: the fp32 graph, its int8/fp16 variants, tokenizer.json and
+encoder.json (layout: codesift.runtime.onnx). The quality gate (codesift.export.gate) runs afterwards."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from codesift.config import ExportConfig
+from codesift.export import graph, quantize
+from codesift.export.source import SourceModel, load_source
+from codesift.log import get_logger
+from codesift.runs import atomic_write, file_sha256, write_json
+from codesift.runtime.onnx import ENCODER_JSON, MODEL_FILES, TOKENIZER_JSON, EncoderMeta, load_encoder
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Exported:
+    folder: Path
+    meta: EncoderMeta
+    source: SourceModel
+    seconds: dict[str, float]
+
+
+def export_model(model_dir: str | Path, out_dir: str | Path, cfg: ExportConfig,
+                 calibration_texts: list[str] | None = None) -> Exported:
+    """Write every file of the export folder but the gate's; returns what the gate needs."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    src = load_source(model_dir)
+    seconds["load"] = time.perf_counter() - t0
+    log.info("exporting %s (%s, %d layers x %d, dim %d, %s pooling, max %d tokens) with the %s builder",
+             src.folder, src.arch, src.config.num_hidden_layers, src.hidden, src.dim, src.pooling, src.max_seq_len,
+             cfg.builder)
+
+    fp32 = out / MODEL_FILES["fp32"]
+    t0 = time.perf_counter()
+    if cfg.builder == "fused":
+        model = graph.build(src, cfg.opset)
+        with atomic_write(fp32, "wb") as fh:
+            fh.write(model.SerializeToString())
+    else:
+        from codesift.export.trace import trace
+
+        model = trace(src, fp32, cfg.opset)
+    seconds["fp32"] = time.perf_counter() - t0
+    log.info("fp32 graph: %d nodes -> %s", len(model.graph.node), fp32)
+    with atomic_write(out / TOKENIZER_JSON) as fh:
+        fh.write(src.tokenizer.to_str(pretty=True))
+
+    made = {"fp32": fp32}
+    if cfg.int8:
+        t0 = time.perf_counter()
+        made["int8"] = quantize.quantize_int8(fp32, out / MODEL_FILES["int8"], cfg.int8_per_channel,
+                                              cfg.int8_reduce_range, cfg.int8_weights)
+        seconds["int8"] = time.perf_counter() - t0
+    if cfg.fp16:
+        t0 = time.perf_counter()
+        made["fp16"] = quantize.convert_fp16(fp32, out / MODEL_FILES["fp16"])
+        seconds["fp16"] = time.perf_counter() - t0
+
+    meta = _write_meta(out, src, cfg, made, default="int8" if cfg.int8 else "fp32")
+    if cfg.static_int8:
+        if not calibration_texts:
+            raise ValueError("export.static_int8 needs calibration texts (held-out pairs); none were given")
+        t0 = time.perf_counter()
+        feeds = calibration_feeds(out, calibration_texts[: cfg.calibration_texts])
+        made["int8-static"] = quantize.quantize_static(fp32, out / MODEL_FILES["int8-static"], feeds,
+                                                       cfg.int8_per_channel, cfg.int8_reduce_range,
+                                                       cfg.calibration_method)
+        seconds["int8-static"] = time.perf_counter() - t0
+        meta = _write_meta(out, src, cfg, made, default=meta.default_quantization)
+    return Exported(out, meta, src, {k: round(v, 2) for k, v in seconds.items()})
+
+
+def calibration_feeds(folder: Path, texts: list[str], batch_size: int = 16) -> list[dict[str, np.ndarray]]:
+    """Model inputs for static calibration, tokenized exactly as the runtime tokenizes."""
+    enc = load_encoder(folder, quantization="fp32")
+    ids, _ = enc.tokenize(texts)
+    feeds = []
+    for batch in enc.batches([len(x) for x in ids]):
+        rows = [ids[i] for i in batch][:batch_size]
+        width = max(len(r) for r in rows)
+        input_ids = np.zeros((len(rows), width), np.int64)
+        mask = np.zeros_like(input_ids)
+        for r, x in enumerate(rows):
+            input_ids[r, : len(x)], mask[r, : len(x)] = x, 1
+        feeds.append({"input_ids": input_ids, "attention_mask": mask})
+    return feeds
+
+
+def _write_meta(out: Path, src: SourceModel, cfg: ExportConfig, made: dict[str, Path], default: str) -> EncoderMeta:
+    files = {q: {"file": p.name, "sha256": file_sha256(p), "bytes": p.stat().st_size} for q, p in made.items()}
+    pad = src.st[0].tokenizer.pad_token_id
+    extra: dict[str, Any] = {
+        "source": src.describe(),
+        "builder": cfg.builder,
+        "opset": cfg.opset,
+        "pad_token_id": int(pad) if pad is not None else 0,
+        "normalize": True,
+        "int8": {"mode": "dynamic", "weights": cfg.int8_weights, "per_channel": cfg.int8_per_channel,
+                 "reduce_range": cfg.int8_reduce_range} if cfg.int8 else None,
+        "onnx_ir": {q: _ir(p) for q, p in made.items()},
+    }
+    meta = EncoderMeta(dim=src.dim, max_seq_len=src.max_seq_len, revision=src.revision(), files=files,
+                       default_quantization=default, pooling=src.pooling, lowercase=src.lowercase,
+                       prefixes=dict(src.prompts), extra=extra)
+    write_json(out / ENCODER_JSON, meta.to_json())
+    return meta
+
+
+def _ir(path: Path) -> dict[str, Any]:
+    model = onnx.load(str(path), load_external_data=False)
+    ops: dict[str, int] = {}
+    for node in model.graph.node:
+        ops[node.op_type] = ops.get(node.op_type, 0) + 1
+    return {"nodes": len(model.graph.node), "opsets": {o.domain or "ai.onnx": o.version for o in model.opset_import},
+            "ops": dict(sorted(ops.items()))}
