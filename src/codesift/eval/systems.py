@@ -2,7 +2,8 @@
 
 Every system returns the full query x document score matrix, so evaluation is exact search over the whole pool
 (no approximate index, no truncated lists). Systems are named by short specs on the command line and in recipes:
-`bm25`, `minilm`, a sentence-transformers model folder, or `hybrid:A+B` (optionally `hybrid:A@0.3+B@0.7`).
+`bm25`, `minilm`, a sentence-transformers model folder, an ONNX export folder (`onnx:FOLDER`, `onnx-int8:FOLDER`,
+or the folder itself), or `hybrid:A+B` (optionally `hybrid:A@0.3+B@0.7`).
 """
 
 from __future__ import annotations
@@ -188,6 +189,69 @@ def native_bf16(device) -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+# --- ONNX (issue 7) -----------------------------------------------------------------------------------------------
+
+ONNX_PREFIX = "onnx"  # specs: onnx:FOLDER (the export's default precision) or onnx-int8:FOLDER, onnx-fp32:FOLDER, ...
+
+
+def is_export_folder(path: str | Path) -> bool:
+    return (Path(path) / "encoder.json").is_file()
+
+
+class OnnxSystem(Retriever):
+    """An export folder of `codesift export` through the torch-free runtime encoder (codesift.runtime.onnx), with
+    the model's query/document prefixes. Embeddings are cached per (text, kind), as DenseSystem caches per text."""
+
+    def __init__(self, folder: str | Path, name: str | None = None, quantization: str = "auto", batch_size: int = 32,
+                 **encoder_options):
+        from codesift.runtime.onnx import load_encoder
+
+        self.folder = Path(folder)
+        self.encoder = load_encoder(self.folder, quantization=quantization, batch_size=batch_size, **encoder_options)
+        self.name = name or f"{ONNX_PREFIX}-{self.encoder.quantization}:{folder}"
+        self._cache: dict[tuple[str, str], np.ndarray] = {}
+        self._corpus: np.ndarray | None = None
+        self.encode_seconds = 0.0
+
+    def describe(self) -> dict[str, object]:
+        return {"kind": "onnx", "folder": str(self.folder), "quantization": self.encoder.quantization,
+                "revision": self.encoder.revision, "max_seq_len": self.encoder.max_seq_len}
+
+    def encode(self, texts: list[str], kind: str = "document") -> np.ndarray:
+        todo = list(dict.fromkeys(t for t in texts if (t, kind) not in self._cache))
+        if todo:
+            t0 = time.perf_counter()
+            vectors = self.encoder.encode(todo, kind=kind).vectors
+            for text, vector in zip(todo, vectors, strict=True):
+                self._cache[text, kind] = vector
+            seconds = time.perf_counter() - t0
+            self.encode_seconds += seconds
+            log.info("%s: encoded %d texts in %.1fs (%.1f texts/s)", self.name, len(todo), seconds, len(todo) / seconds)
+        if not texts:
+            return np.zeros((0, self.encoder.dim), np.float32)
+        return np.stack([self._cache[t, kind] for t in texts])
+
+    def index(self, texts: list[str]) -> None:
+        self._corpus = self.encode(texts, "document")
+
+    def score(self, queries: list[str]) -> np.ndarray:
+        if self._corpus is None:
+            raise RuntimeError(f"{self.name}: index a corpus before scoring")
+        return self.encode(queries, "query") @ self._corpus.T
+
+
+def parse_onnx_spec(spec: str) -> tuple[str, str] | None:
+    """`onnx:FOLDER` -> (FOLDER, "auto"); `onnx-int8:FOLDER` -> (FOLDER, "int8"); anything else -> None."""
+    head, sep, folder = spec.partition(":")
+    if not sep or not head.startswith(ONNX_PREFIX) or not folder:
+        return None
+    if head == ONNX_PREFIX:
+        return folder, "auto"
+    if head.startswith(ONNX_PREFIX + "-"):
+        return folder, head.removeprefix(ONNX_PREFIX + "-")
+    return None
+
+
 # --- hybrid -------------------------------------------------------------------------------------------------------
 
 
@@ -255,10 +319,15 @@ def build_systems(
             elif spec == "minilm" or spec in named:
                 folder = minilm_dir() if spec == "minilm" else Path(named[spec])
                 made[spec] = DenseSystem(folder, spec, max_seq_len, precision=precision)
+            elif (onnx_spec := parse_onnx_spec(spec)) is not None:
+                made[spec] = OnnxSystem(onnx_spec[0], spec, quantization=onnx_spec[1])
+            elif Path(spec).is_dir() and is_export_folder(spec):
+                made[spec] = OnnxSystem(spec, spec)
             elif Path(spec).is_dir():
                 made[spec] = DenseSystem(spec, spec, max_seq_len, precision=precision)
             else:
-                choices = ", ".join(["bm25", "minilm", *named, "hybrid:A+B", "a sentence-transformers model folder"])
+                choices = ", ".join(["bm25", "minilm", *named, "hybrid:A+B", "a sentence-transformers model folder",
+                                     "onnx[-fp32|-int8|-fp16]:EXPORT_FOLDER or an export folder"])
                 raise ValueError(f"unknown system {spec!r} (no such folder); expected one of: {choices}")
         return made[spec]
 
