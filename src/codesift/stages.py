@@ -35,7 +35,8 @@ PIPELINE: tuple[Stage, ...] = (
           "contrastive training with mining rounds", distributed=True),
     Stage("eval", ("eval",), ("pairs", "train"), _lazy("codesift.eval.stage:run"), 4,
           "retrieval metrics against baselines"),
-    Stage("export", ("export",), ("train", "pairs"), None, 7, "ONNX fp32/int8 export behind a quality gate"),
+    Stage("export", ("export",), ("train", "pairs"), _lazy("codesift.export.stage:run"), 7,
+          "ONNX fp32/int8 export behind a quality gate"),
     Stage("index", ("index",), ("export",), _lazy("codesift.index.stage:run"), 8,
           "HNSW index over the configured code folders"),
 )
