@@ -139,3 +139,19 @@ def test_stage_refuses_bad_input(tmp_path, tiny_encoder, tiny_pairs):  # noqa: F
     with pytest.raises(FileNotFoundError, match="no config.json"):
         contrastive.run(StageContext(tiny_recipe(tmp_path), tmp_path / "t2", {"pretrain": empty,
                                                                              "pairs": tmp_path / "pairs"}))
+
+
+def test_length_sorted_chunks_give_the_batch_order_loss(tmp_path, tiny_encoder, tiny_pairs):  # noqa: F811
+    from codesift.train.batches import load_examples
+    from codesift.train.losses import matryoshka_info_nce
+
+    recipe = tiny_recipe(tmp_path, chunk_size=5)
+    trainer = contrastive.ContrastiveTrainer(recipe, tiny_encoder, tmp_path)
+    ex = load_examples(tiny_pairs, "train")
+    batch = BatchStream(ex, 16, seed=0, hard_negatives=1, doc_in_code_rate=0.5).next()
+    got = trainer.loss_step(batch)
+    emb = trainer.embedder
+    reps = [emb(**emb.tokenize(t, n)) for t, n in ((batch.queries, 64), (batch.positives, 64), (batch.negatives, 64))]
+    want = matryoshka_info_nce(*reps, trainer.temperature(), [8], doc_ids=torch.from_numpy(batch.doc_ids),
+                               query_ids=torch.from_numpy(batch.query_ids))
+    assert got.item() == pytest.approx(want.item(), rel=1e-5)

@@ -119,22 +119,31 @@ class ContrastiveTrainer:
                 "temperature": self.temperature.value}
 
     def loss_step(self, batch) -> torch.Tensor:
-        """GradCache forward/backward of one global batch; this rank embeds its contiguous slice of it."""
-        cfg, rank, size = self.cfg, self.world.rank, self.world.size
-        per = len(batch.queries) // size
-        lo, hi = rank * per, (rank + 1) * per
-        k = len(batch.negatives) // len(batch.queries)
+        """GradCache forward/backward of one global batch; this rank embeds its contiguous slice of it.
+
+        Each rank's slice of each group is embedded longest text first, so a GradCache chunk holds texts of
+        similar length and little padding (codes range from a few tokens to the limit); the loss sees the
+        embeddings back in batch order. Every rank derives every rank's order from the texts alone."""
+        cfg, size = self.cfg, self.world.size
         code_len = cfg.code_max_len or self.recipe.model.max_seq_len
-        groups = [self.embedder.tokenize(batch.queries[lo:hi], cfg.query_max_len),
-                  self.embedder.tokenize(batch.positives[lo:hi], code_len)]
-        if k:
-            groups.append(self.embedder.tokenize(batch.negatives[lo * k : hi * k], code_len))
-        groups = [{n: t.to(self.device) for n, t in g.items()} for g in groups]
+        texts = [(batch.queries, cfg.query_max_len), (batch.positives, code_len)]
+        if batch.negatives:
+            texts.append((batch.negatives, code_len))
+        groups, restore = [], []
+        for items, max_len in texts:
+            per = len(items) // size
+            order = [r * per + i for r in range(size)
+                     for i in sorted(range(per), key=lambda i, r=r: -len(items[r * per + i]))]
+            mine = order[self.world.rank * per : (self.world.rank + 1) * per]
+            features = self.embedder.tokenize([items[i] for i in mine], max_len)
+            groups.append({n: t.to(self.device) for n, t in features.items()})
+            restore.append(torch.argsort(torch.tensor(order, device=self.device)))  # gathered row -> batch row
         doc_ids = torch.from_numpy(batch.doc_ids).to(self.device)
         query_ids = torch.from_numpy(batch.query_ids).to(self.device)
 
         def loss_fn(reps: list[torch.Tensor]) -> torch.Tensor:
-            negatives = reps[2] if k else None
+            reps = [r[back] for r, back in zip(reps, restore, strict=True)]
+            negatives = reps[2] if len(reps) > 2 else None
             return matryoshka_info_nce(reps[0], reps[1], negatives, self.temperature(), cfg.matryoshka_dims,
                                        symmetric=cfg.symmetric, doc_ids=doc_ids, query_ids=query_ids)
 
