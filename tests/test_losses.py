@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from codesift.model.embedder import Embedder
-from codesift.train.gradcache import all_reduce_grads, cached_backward, chunks
+from codesift.train.gradcache import cached_backward, chunks
 from codesift.train.losses import Temperature, info_nce, matryoshka_info_nce
 
 from gradcache_ranks import Toy, rank_main, toy_batch, toy_loss

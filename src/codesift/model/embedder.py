@@ -131,7 +131,8 @@ class Embedder(nn.Module):
             "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False,
             "pooling_mode_weightedmean_tokens": False, "pooling_mode_lasttoken": False, "include_prompt": True,
         })
-        modules = [("", "sentence_transformers.models.Transformer"), (POOLING_DIR, "sentence_transformers.models.Pooling")]
+        modules = [("", "sentence_transformers.models.Transformer"),
+                   (POOLING_DIR, "sentence_transformers.models.Pooling")]
         if self.projection is not None:
             from safetensors.torch import save_file
 
@@ -173,7 +174,8 @@ class Embedder(nn.Module):
         if model.projection is not None:
             from safetensors.torch import load_file
 
-            model.projection.weight.data.copy_(load_file(str(folder / DENSE_DIR / "model.safetensors"))["linear.weight"])
+            weights = load_file(str(folder / DENSE_DIR / "model.safetensors"))
+            model.projection.weight.data.copy_(weights["linear.weight"])
         return model
 
 

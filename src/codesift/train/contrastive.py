@@ -53,7 +53,8 @@ class ContrastiveTrainer:
         self.device = self.world.device
         self.precision = resolve_precision(self.cfg.precision, self.device)
         if self.cfg.batch_size % self.world.size:
-            raise ValueError(f"train.batch_size ({self.cfg.batch_size}) must divide evenly over {self.world.size} ranks")
+            raise ValueError(
+                f"train.batch_size ({self.cfg.batch_size}) must divide evenly over {self.world.size} ranks")
         torch.manual_seed(recipe.seed)  # the same projection / random init on every rank and every rerun
         self.embedder = Embedder.from_encoder(
             encoder_dir, recipe.model.max_seq_len, recipe.model.embedding_dim, random_init=self.cfg.init == "random",
@@ -222,7 +223,7 @@ def evaluate_round(model_dir: Path, benchmarks: list, recipe: Recipe, precision:
     from codesift.eval.retrieval import evaluate
     from codesift.eval.systems import DenseSystem
 
-    system = DenseSystem(model_dir, "model", recipe.eval.max_seq_len, precision="bf16" if precision == "bf16" else "fp32")
+    system = DenseSystem(model_dir, "model", recipe.eval.max_seq_len, precision=precision)
     results = evaluate({"model": system}, benchmarks)
     metric = recipe.eval.select_metric
     scores = {name: entry["results"]["model"] for name, entry in results["benchmarks"].items()}

@@ -82,8 +82,9 @@ def all_reduce_grads(params: Sequence[torch.nn.Parameter]) -> None:
 
 
 def cached_backward(
-    model: Callable[..., torch.Tensor], groups: Sequence[Features], loss_fn: Callable[[list[torch.Tensor]], torch.Tensor],
-    chunk_size: int, autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    model: Callable[..., torch.Tensor], groups: Sequence[Features],
+    loss_fn: Callable[[list[torch.Tensor]], torch.Tensor], chunk_size: int,
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
 ) -> torch.Tensor:
     """Backpropagate `loss_fn` over the gathered embeddings of every group into `model`'s parameters (and the
     loss's own, e.g. a learned temperature) with GradCache; returns the detached loss.
