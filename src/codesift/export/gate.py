@@ -36,7 +36,7 @@ log = get_logger(__name__)
 HELDOUT_SPLITS = ("test", "val")
 
 
-class GateFailed(RuntimeError):
+class GateFailed(ValueError):
     """An exported model embeds too differently from its torch original; the message lists the failing figures."""
 
 

