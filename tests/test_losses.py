@@ -116,12 +116,13 @@ def test_gradcache_gives_the_full_batch_gradient(tiny_encoder):  # noqa: F811
     full = _loss_fn(temperature, ids)(reps)
     full.backward()
     expected = grads()
-    model.zero_grad(set_to_none=True)
-    temperature.zero_grad(set_to_none=True)
-    cached = cached_backward(model, groups, _loss_fn(temperature, ids), chunk_size=3)
-    assert cached.item() == pytest.approx(full.item(), rel=1e-5)
-    for want, got in zip(expected, grads(), strict=True):
-        torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-4 * float(want.abs().max()))  # fp32 sums
+    for chunk_size in (3, 7):  # GradCache, and the one-chunk path (plain backprop)
+        model.zero_grad(set_to_none=True)
+        temperature.zero_grad(set_to_none=True)
+        cached = cached_backward(model, groups, _loss_fn(temperature, ids), chunk_size=chunk_size)
+        assert cached.item() == pytest.approx(full.item(), rel=1e-5)
+        for want, got in zip(expected, grads(), strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-4 * float(want.abs().max()))  # fp32 sums
 
 
 # --- two processes: gathered negatives + summed gradients equal the single-process full batch ----------------------

@@ -4,7 +4,8 @@ Gradient accumulation adds no negatives: each micro-batch's queries only see tha
 (1) embeds the whole batch chunk by chunk without autograd, (2) computes the loss on all embeddings at once and
 takes its gradient with respect to the embeddings, then (3) re-runs each chunk with autograd and backpropagates
 that cached gradient into the model. The result is the full-batch gradient (tests/test_losses.py checks it) at
-the memory of one chunk, for one extra forward pass.
+the memory of one chunk, for one extra forward pass (skipped when every group fits in one chunk: set
+`train.chunk_size` to the per-rank batch when memory allows).
 
 Across processes, each rank embeds its own slice of the global batch; the embeddings are all-gathered (the local
 slice keeps its autograd link) so every query sees every rank's negatives, every rank computes the same global
@@ -92,6 +93,12 @@ def cached_backward(
     `groups` are this rank's padded inputs (e.g. queries, positives, negatives); `model(**features)` gives their
     embeddings; `loss_fn` receives one tensor per group, gathered over ranks in rank order, in float32.
     """
+    if all(len(g["attention_mask"]) <= chunk_size for g in groups):  # one chunk each: plain backprop, one forward
+        with autocast():
+            reps = [model(**g).float() for g in groups]
+        loss = loss_fn([gather_with_grad(r) for r in reps])
+        loss.backward()
+        return loss.detach()
     device = next(iter(groups[0].values())).device
     states: list[list[RandState]] = []
     reps: list[torch.Tensor] = []
