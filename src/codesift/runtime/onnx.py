@@ -124,7 +124,7 @@ class OnnxEncoder:
     def __init__(self, session, tokenizer, meta: EncoderMeta, quantization: str, *, batch_size: int = 32,
                  max_batch_tokens: int | None = None, truncation: Literal["end", "error"] = "end",
                  query_prefix: str | None = None, document_prefix: str | None = None,
-                 output_dtype: Literal["float32", "int8"] = "float32"):
+                 output_dtype: Literal["float32", "int8"] = "float32", folder: Path | None = None):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if max_batch_tokens is not None and max_batch_tokens < meta.max_seq_len:
@@ -133,7 +133,7 @@ class OnnxEncoder:
             raise ValueError(f"truncation must be 'end' or 'error', got {truncation!r}")
         if output_dtype not in ("float32", "int8"):
             raise ValueError(f"output_dtype must be 'float32' or 'int8', got {output_dtype!r}")
-        self.session, self.tokenizer, self.meta = session, tokenizer, meta
+        self.session, self.tokenizer, self.meta, self.folder = session, tokenizer, meta, folder
         self.dim, self.max_seq_len, self.revision = meta.dim, meta.max_seq_len, meta.revision
         self.quantization = quantization
         self.batch_size, self.max_batch_tokens, self.truncation = batch_size, max_batch_tokens, truncation
@@ -286,5 +286,5 @@ def load_encoder(path: str | Path, *, quantization: Quantization = "auto", intra
     session = ort.InferenceSession(str(have[quantization]), so, providers=providers)
     return OnnxEncoder(session, tokenizer, meta, quantization, batch_size=batch_size,
                        max_batch_tokens=max_batch_tokens, truncation=truncation, query_prefix=query_prefix,
-                       document_prefix=document_prefix, output_dtype=output_dtype)
+                       document_prefix=document_prefix, output_dtype=output_dtype, folder=folder)
 
