@@ -123,12 +123,6 @@ class PretrainConfig(Section):
     rtd_generator_ratio: float = Field(0.25, gt=0, le=1, description="RTD: generator width / encoder width")
     rtd_weight: float = Field(50.0, gt=0, description="RTD: discriminator loss weight (ELECTRA: 50)")
 
-    @model_validator(mode="after")
-    def _warmup_fits(self) -> PretrainConfig:
-        if self.warmup_steps >= self.steps:
-            raise ValueError(f"warmup_steps ({self.warmup_steps}) must be below steps ({self.steps})")
-        return self
-
 
 class TrainConfig(Section):
     steps: int = Field(ge=1, description="optimizer steps per round")
