@@ -356,9 +356,18 @@ def test_client_that_disconnects_has_its_text_dropped():
         held = threading.Thread(target=lambda: httpx.post(f"{base}/embed", json={"inputs": "held"}, timeout=10))
         held.start()
         assert encoder.entered.wait(5)
-        with pytest.raises(httpx.ReadTimeout):
-            httpx.post(f"{base}/embed", json={"inputs": "abandoned text"}, timeout=0.5)
-        time.sleep(0.2)  # the server notices the closed connection
+        body = b'{"inputs": "abandoned text"}'
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as raw:  # a client that sends, then hangs up
+            raw.sendall(b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            batcher, deadline = app.state.service.batcher, time.monotonic() + 10
+            while ("document", "abandoned text") not in batcher._inflight:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+        while ("document", "abandoned text") in batcher._inflight:  # the server noticed the closed connection
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
         encoder.gate.set()
         held.join(10)
         metrics = httpx.get(f"{base}/metrics").text
@@ -368,19 +377,23 @@ def test_client_that_disconnects_has_its_text_dropped():
 
 
 def test_sigterm_drains_open_requests_then_stops():
-    encoder = GatedEncoder(delay=0.1)
+    encoder = GatedEncoder(delay=0.05)
     app = create_app(encoder, ServeSettings(max_batch_size=1, drain_seconds=10))
     results: list[int] = []
     with live_server(app) as (server, base):
+        encoder.gate.clear()
         callers = [threading.Thread(target=lambda i=i: results.append(
             httpx.post(f"{base}/embed", json={"inputs": f"text {i}"}, timeout=10).status_code)) for i in range(4)]
         for t in callers:
             t.start()
-        batcher = app.state.service.batcher
+        batcher, deadline = app.state.service.batcher, time.monotonic() + 10
         while len(batcher._inflight) < 4:  # all four are queued or in the encoder
+            assert time.monotonic() < deadline
             time.sleep(0.01)
         server.handle_exit(signal.SIGTERM, None)
         assert app.state.service.unready_reasons() == ["shutting down"]
+        time.sleep(0.3)  # uvicorn notices, closes the listener and waits for the open requests
+        encoder.gate.set()
         for t in callers:
             t.join(10)
         with pytest.raises(httpx.ConnectError):  # no longer accepting
