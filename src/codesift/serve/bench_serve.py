@@ -89,6 +89,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--soak-queries", type=int, default=8, help="query clients in the soak (default: %(default)s)")
     p.add_argument("--soak-bulk", type=int, default=2, help="bulk clients in the soak (default: %(default)s)")
     p.add_argument("--rss-every", type=float, default=10.0, help="soak RSS sample interval (default: %(default)s)")
+    p.add_argument("--client", choices=("httpx", "raw"), default="httpx",
+                   help="load client: httpx, or a minimal HTTP/1.1 client that takes less of the shared CPUs "
+                   "(default: %(default)s)")
     p.add_argument("--timeout", type=float, default=30.0, help="client timeout per request (default: %(default)s)")
     p.add_argument("--backoff-max", type=float, default=5.0,
                    help="after a 429 a client waits Retry-After seconds, at most this (default: %(default)s)")
@@ -115,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
     concurrency = [int(c) for c in _csv(args.concurrency)]
     docs = code_chunks()
     queries = Queries(args.seed)
-    report = {"command": "codesift " + " ".join(sys.argv[1:]), "machine": _machine(), "cells": [], "soak": None}
+    report = {"command": "codesift " + " ".join(sys.argv[1:]), "machine": _machine(), "client": args.client,
+              "cells": [], "soak": None}
     for mode in modes:
         with _Server(args, batching=mode == "on") as server:
             report.setdefault("server", server.info)
@@ -224,37 +228,32 @@ class _Load:
     async def _client(self, concurrency: int):
         import httpx
 
+        if self.args.client == "raw":
+            return _RawPool(self.server.base, self.args.timeout)
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        return httpx.AsyncClient(base_url=self.server.base, limits=limits, timeout=self.args.timeout)
+        return _HttpxPool(httpx.AsyncClient(base_url=self.server.base, limits=limits, timeout=self.args.timeout))
 
-    async def _worker(self, client, traffic: str, start_measure: float, end: float, records: list) -> None:
+    async def _worker(self, pool, traffic: str, start_measure: float, end: float, records: list) -> None:
         import asyncio
         import time
 
-        import httpx
-
+        send = pool.sender()
         while time.perf_counter() < end:
             path, body, items = self.request(traffic)
             t0 = time.perf_counter()
-            try:
-                r = await client.post(path, content=body, headers={"content-type": "application/json"})
-                status: int | str = r.status_code
-            except httpx.TimeoutException:
-                status = "timeout"
-            except httpx.TransportError as e:
-                status = f"error:{type(e).__name__}"
+            status, retry_after = await send(path, body)
             t1 = time.perf_counter()
             if t0 >= start_measure and t0 < end:
                 records.append((t0, t1 - t0, status, items))
             if status == 429:  # as a polite client does: wait what Retry-After says
-                await asyncio.sleep(min(float(r.headers.get("retry-after", 1)), self.args.backoff_max))
+                await asyncio.sleep(min(float(retry_after or 1), self.args.backoff_max))
 
     async def cell(self, concurrency: int, duration: float, warmup: float) -> dict:
         import asyncio
         import time
 
         async with await self._client(concurrency) as client:
-            before = await _scrape(client)
+            before = await _scrape(self.server.base)
             cpu0 = (self.server.cpu_seconds(), _own_cpu())
             rss0 = self.server.rss_mb()
             start = time.perf_counter()
@@ -262,7 +261,7 @@ class _Load:
             await asyncio.gather(*(self._worker(client, self.traffic, start + warmup, start + warmup + duration,
                                                 records) for _ in range(concurrency)))
             cpu1 = (self.server.cpu_seconds(), _own_cpu())
-            after = await _scrape(client)
+            after = await _scrape(self.server.base)
         stats = _summarize(records, duration)
         batches = after.get("codesift_batch_size_count", 0) - before.get("codesift_batch_size_count", 0)
         texts = after.get("codesift_batch_size_sum", 0) - before.get("codesift_batch_size_sum", 0)
@@ -327,15 +326,94 @@ def _summarize(records: list, duration: float) -> dict:
                       and not (s.isdigit() and int(s) >= 500)}}
 
 
-async def _scrape(client) -> dict[str, float]:
+async def _scrape(base: str) -> dict[str, float]:
     """The unlabelled samples of /metrics, plus batch size sum/count."""
-    text = (await client.get("/metrics")).text
+    import httpx
+
+    async with httpx.AsyncClient(base_url=base) as client:
+        text = (await client.get("/metrics")).text
     out: dict[str, float] = {}
     for line in text.splitlines():
         if line.startswith("codesift_") and "{" not in line:
             name, value = line.rsplit(" ", 1)
             out[name] = float(value)
     return out
+
+
+class _HttpxPool:
+    """The default client: httpx.AsyncClient, one keep-alive connection per concurrent worker."""
+
+    def __init__(self, client):
+        self.client = client
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.client.aclose()
+
+    def sender(self):
+        import httpx
+
+        async def send(path: str, body: bytes) -> tuple[int | str, str | None]:
+            try:
+                r = await self.client.post(path, content=body, headers={"content-type": "application/json"})
+                return r.status_code, r.headers.get("retry-after")
+            except httpx.TimeoutException:
+                return "timeout", None
+            except httpx.TransportError as e:
+                return f"error:{type(e).__name__}", None
+
+        return send
+
+
+class _RawPool:
+    """`--client raw`: plain HTTP/1.1 over asyncio streams, one keep-alive connection per worker. It costs the
+    shared CPUs a fraction of what httpx does, so more of the measured latency is the server's."""
+
+    def __init__(self, base: str, timeout: float):
+        host, port = base.removeprefix("http://").split(":")
+        self.host, self.port, self.timeout = host, int(port), timeout
+        self.writers: list = []
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        for w in self.writers:
+            w.close()
+
+    def sender(self):
+        import asyncio
+
+        conn: list = []  # (reader, writer) once connected
+
+        async def exchange(path: str, body: bytes) -> tuple[int, str | None]:
+            if not conn:
+                conn[:] = await asyncio.open_connection(self.host, self.port)
+                self.writers.append(conn[1])
+            reader, writer = conn
+            writer.write(b"POST %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n" % (path.encode(), len(body)) + body)
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            headers = dict(line.lower().split(": ", 1) for line in lines[1:] if ": " in line)
+            await reader.readexactly(int(headers.get("content-length", 0)))
+            if headers.get("connection") == "close":
+                writer.close()
+                conn.clear()
+            return int(lines[0].split()[1]), headers.get("retry-after")
+
+        async def send(path: str, body: bytes) -> tuple[int | str, str | None]:
+            try:
+                return await asyncio.wait_for(exchange(path, body), self.timeout)
+            except (asyncio.TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as e:
+                if conn:
+                    conn[1].close()
+                    conn.clear()
+                return ("timeout" if isinstance(e, asyncio.TimeoutError) else f"error:{type(e).__name__}"), None
+
+        return send
 
 
 def _own_cpu() -> float:
