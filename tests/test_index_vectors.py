@@ -113,3 +113,17 @@ def test_empty_index_and_bad_files(tmp_path):
     (tmp_path / "e" / "ids.npy").write_bytes(b"garbage")
     with pytest.raises(ValueError, match="unreadable HNSW index"):
         HNSWVectors.load(tmp_path / "e")
+
+
+def test_exact_filtered_search_scans_in_place_like_the_gather(data, built, monkeypatch):
+    import codesift.index.vectors as vectors
+
+    x, q, ids = data
+    allowed = ids[::7]
+    built.exact_fraction = 1.0  # every filter goes exact
+    gathered = built.search(q, 10, ef=64, allowed=allowed)
+    monkeypatch.setattr(vectors, "GATHER_LIMIT", 0)  # the faiss bitmap scan instead of copying vectors out
+    scanned = built.search(q, 10, ef=64, allowed=allowed)
+    built.exact_fraction = 0.05
+    assert np.allclose(scanned[1], gathered[1], atol=1e-5)
+    assert recall(scanned[0], gathered[0]) == 1.0

@@ -29,6 +29,7 @@ FORMAT = 1
 # Below this many vectors an add runs on one thread: OpenMP's start-up and barriers cost more than they save, and
 # on a busy machine two threads took 4x longer than one for 780 vectors.
 PARALLEL_ADD = 10_000
+GATHER_LIMIT = 4096  # exact search over at most this many vectors copies them out; beyond, faiss scans in place
 
 
 @contextlib.contextmanager
@@ -211,7 +212,7 @@ class HNSWVectors:
         if allowed is not None:
             slots = self._slots(np.unique(allowed))
             if len(slots) <= max(k, self.exact_fraction * n_live):
-                return exact_search(self._slot_floats()[slots], self.ids[slots], queries, k)
+                return self._exact(queries, k, slots)
             mask = np.zeros(len(self.ids), dtype=bool)
             mask[slots] = True
             expected = len(slots)
@@ -222,8 +223,23 @@ class HNSWVectors:
         short = (ids >= 0).sum(axis=1) < min(k, expected)
         if short.any():  # the graph walk ran out of allowed neighbours: answer those queries exactly
             slots = np.flatnonzero(self.live if mask is None else mask)
-            ids[short], scores[short] = exact_search(self._slot_floats()[slots], self.ids[slots], queries[short], k)
+            ids[short], scores[short] = self._exact(queries[short], k, slots)
         return ids, scores
+
+    def _exact(self, queries: np.ndarray, k: int, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-k over the given slots. Few slots: gather their vectors; many (flat storage): faiss's
+        brute-force scan with a bitmap selector, which computes only the selected dot products and copies nothing."""
+        if self.int8 or len(slots) <= GATHER_LIMIT:
+            return exact_search(self._slot_floats()[slots], self.ids[slots], queries, k)
+        import faiss
+
+        mask = np.zeros(len(self.ids), dtype=bool)
+        mask[slots] = True
+        bitmap = np.packbits(mask, bitorder="little")
+        params = faiss.SearchParameters(sel=faiss.IDSelectorBitmap(bitmap))
+        scores, found = faiss.downcast_index(self.index.storage).search(queries, k, params=params)
+        ids = np.where(found >= 0, self.ids[np.maximum(found, 0)], -1)
+        return ids, np.where(found >= 0, scores, -np.inf).astype(np.float32)
 
     def _graph_search(self, queries: np.ndarray, k: int, ef: int, mask: np.ndarray | None):
         import faiss
