@@ -20,6 +20,7 @@ class RecordingEncoder(HashEncoder):
     def __init__(self, delay: float = 0.0):
         super().__init__(dim=32, max_seq_len=64)
         self.calls: list[tuple[str, list[str]]] = []
+        self.threads: list[tuple[str, int]] = []
         self.gate = threading.Event()
         self.gate.set()
         self.entered = threading.Event()
@@ -31,6 +32,7 @@ class RecordingEncoder(HashEncoder):
         if self.delay:
             time.sleep(self.delay)
         self.calls.append((kind, list(texts)))
+        self.threads.append((threading.current_thread().name, len(texts)))
         return super().encode(texts, kind)
 
 
@@ -65,14 +67,16 @@ async def started(encoder, **settings) -> Batcher:
             break
         await asyncio.sleep(0.01)
     encoder.calls.clear()
+    encoder.threads.clear()
     encoder.entered.clear()
     return batcher
 
 
-def test_concurrent_requests_each_get_their_own_vectors_in_order():
+@pytest.mark.parametrize("workers", [1, 2])
+def test_concurrent_requests_each_get_their_own_vectors_in_order(workers):
     async def main():
         enc = RecordingEncoder(delay=0.002)
-        batcher = await started(enc, max_batch_size=16, max_batch_tokens=4096)
+        batcher = await started(enc, max_batch_size=16, max_batch_tokens=4096, workers=workers)
         words = "parse json file read socket retry open close config cache token".split()
         requests = [[" ".join(words[: 1 + (i * 7 + j) % 11]) + f" r{i} i{j}" for j in range(1 + i % 4)]
                     for i in range(30)]
@@ -86,6 +90,7 @@ def test_concurrent_requests_each_get_their_own_vectors_in_order():
         for _, batch in enc.calls:  # and each batch is sorted by length (less padding)
             counts = reference.count_tokens(batch)
             assert counts == sorted(counts)
+        assert len({name for name, _ in enc.threads}) == workers
         await batcher.stop(1)
 
     asyncio.run(main())

@@ -275,7 +275,7 @@ class Service:
             "index": self.backend.info() if self.backend is not None else None,
             "batching": {"max_batch_tokens": st.max_batch_tokens, "max_batch_size": st.max_batch_size,
                          "max_wait_ms": st.max_wait_ms, "max_queue_items": st.max_queue_items,
-                         "max_queue_seconds": st.max_queue_seconds},
+                         "max_queue_seconds": st.max_queue_seconds, "workers": st.workers},
             "limits": {"max_body_bytes": st.max_body_bytes, "max_items": st.max_items, "max_chars": st.max_chars,
                        "max_top_k": st.max_top_k},
             "auth": self.keys.enabled,

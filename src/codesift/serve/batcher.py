@@ -1,7 +1,7 @@
 """Dynamic batching: the idea of TEI's queue (`core/src/queue.rs`) and infinity's length-sorted batches.
 
 A request becomes one `Item` per text. Items wait in one of two lanes: the interactive lane (queries) is always
-served before the bulk lane (documents). One worker thread owns inference; it takes the next batch, runs the
+served before the bulk lane (documents). Worker threads own inference: each takes the next batch, runs the
 encoder off the event loop, and hands the vectors back to the loop, which resolves each item's future.
 
 - Batches close on a token budget counted with padding (size x longest text, as the encoder pays it), on a size
@@ -11,6 +11,8 @@ encoder off the event loop, and hands the vectors back to the loop, which resolv
   the worker checks their lane before every batch.
 - Admission is bounded: past `max_queue_items` queued texts a request is refused (429, Retry-After from the
   recent drain rate) instead of waiting without bound.
+- `workers` threads take batches from the same queue (several single-threaded runs can beat one multi-threaded
+  run for short queries on few cores); the encoder must allow concurrent `encode` calls (onnxruntime does).
 - Identical texts in flight are coalesced: a second request for the same (kind, text) waits on the first's item.
   An item nobody waits for any more (every client went away) is dropped before it reaches the encoder.
 """
@@ -120,21 +122,26 @@ class Batcher:
         self._abort = False
         self.warm = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     # ---- lifecycle --------------------------------------------------------------------------------------------
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._thread = threading.Thread(target=self._work, name="codesift-inference", daemon=True)
-        self._thread.start()
+        self._spawn(self._warm_then_work)
+
+    def _spawn(self, target) -> None:
+        thread = threading.Thread(target=target, name=f"codesift-inference-{len(self._threads)}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
 
     async def stop(self, deadline_s: float) -> int:
         """Refuse new work, let the worker finish what is queued within `deadline_s`; fail the rest. -> failed."""
         with self._cond:
             self._stopping = True
-            self._cond.notify()
-        if self._thread is not None:
-            await asyncio.to_thread(self._thread.join, deadline_s)
+            self._cond.notify_all()
+        deadline = time.monotonic() + deadline_s
+        for thread in list(self._threads):
+            await asyncio.to_thread(thread.join, max(0.0, deadline - time.monotonic()))
         with self._cond:
             self._abort = True
             left = [it for lane in self._lanes for it in lane] + [it for b in self._plan for it in b]
@@ -143,7 +150,7 @@ class Batcher:
             self._plan.clear()
             self._queued = 0
             self._lane_tokens, self._waiting_tokens = [0, 0], [0, 0]
-            self._cond.notify()
+            self._cond.notify_all()
         for item in left:
             if not item.future.done():
                 item.future.set_exception(Unavailable("the server shut down before this text was embedded",
@@ -239,7 +246,7 @@ class Batcher:
         if self._rate <= 0:
             return 0.0
         ahead = self._waiting_tokens[0] + (self._waiting_tokens[1] if lane == 1 else 0)
-        return (ahead + extra_tokens) / self._rate
+        return (ahead + extra_tokens) / (self._rate * self.settings.workers)
 
     def _admit(self, texts: int, tokens: int, lane: int) -> None:
         """Refuse (429) a request that would pass the queue's size, or wait longer than max_queue_seconds."""
@@ -290,8 +297,8 @@ class Batcher:
                 self.cache.put((revision, item.text), result)
         self._set_depth()
 
-    # ---- the worker thread ------------------------------------------------------------------------------------
-    def _work(self) -> None:
+    # ---- the worker threads -----------------------------------------------------------------------------------
+    def _warm_then_work(self) -> None:
         try:
             for text in WARMUP_TEXTS:  # the first runs allocate the runtime's buffers: do it before traffic
                 self.encoder.encode([text], kind="query")
@@ -303,8 +310,14 @@ class Batcher:
         except Exception:
             log.exception("warm-up failed; the service stays unready")
             return
+        for _ in range(self.settings.workers - 1):
+            self._spawn(self._work)
         self.warm.set()
-        log.info("encoder warm (revision %s); serving", self.encoder.revision)
+        log.info("encoder warm (revision %s); serving with %d inference thread(s)", self.encoder.revision,
+                 self.settings.workers)
+        self._work()
+
+    def _work(self) -> None:
         while True:
             with self._cond:
                 batch = self._next_batch()
@@ -409,7 +422,7 @@ class Batcher:
             n_cut = sum(truncated)
             if n_cut:
                 self.metrics.truncated.inc(n_cut)
-        rate = sum(it.cost for it in batch) / max(seconds, 1e-6)
+        rate = sum(it.cost for it in batch) / max(seconds, 1e-6)  # of one worker
         self._rate = rate if self._rate == 0 else 0.8 * self._rate + 0.2 * rate
         loop = self._loop
         if loop is None or loop.is_closed():

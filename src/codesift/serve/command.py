@@ -26,7 +26,10 @@ def configure(p: argparse.ArgumentParser) -> None:
                    "(service tests and overhead benchmarks: its vectors carry no meaning)")
     m.add_argument("--quantization", default="auto", help="auto (the export's default), fp32, int8, ... "
                    "(default: %(default)s)")
-    m.add_argument("--threads", type=int, default=None, help="encoder intra-op threads (default: one per core)")
+    m.add_argument("--threads", type=int, default=None, help="encoder intra-op threads per inference run "
+                   "(default: one per core)")
+    m.add_argument("--workers", type=int, default=d.workers, help="inference threads taking batches from the queue "
+                   "(default: %(default)s)")
     m.add_argument("--spin", action=argparse.BooleanOptionalAction, default=False,
                    help="let idle inference threads busy-wait: lower latency on an idle machine, but they take "
                    "CPU from the HTTP loop (default: off)")
@@ -111,7 +114,7 @@ def settings_from(args: argparse.Namespace, model_name: str):
     return ServeSettings(
         max_batch_tokens=args.max_batch_tokens, max_batch_size=1 if args.no_batching else args.max_batch_size,
         max_wait_ms=0.0 if args.no_batching else args.max_wait_ms, max_queue_items=args.max_queue,
-        max_queue_seconds=args.max_queue_seconds,
+        max_queue_seconds=args.max_queue_seconds, workers=args.workers,
         max_body_bytes=args.max_body_bytes, max_items=args.max_items, max_chars=args.max_chars,
         query_cache_size=args.query_cache, search_cache_size=args.search_cache, drain_seconds=args.drain_seconds,
         model_name=model_name, api_keys=api_keys(args),

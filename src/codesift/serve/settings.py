@@ -27,6 +27,7 @@ class ServeSettings:
     search_cache_size: int = 2000
     # Texts up to this many characters in total are tokenized on the event loop; longer requests on a thread.
     inline_tokenize_chars: int = 4096
+    workers: int = 1  # inference threads taking batches from the queue
     search_threads: int = 1
     drain_seconds: float = 30.0  # on SIGTERM: stop accepting, finish what is queued within this deadline
     model_name: str = "codesift"
@@ -34,7 +35,7 @@ class ServeSettings:
 
     def __post_init__(self) -> None:
         for name in ("max_batch_tokens", "max_batch_size", "bulk_window", "max_queue_items", "max_body_bytes",
-                     "max_items", "max_chars", "max_top_k", "search_threads"):
+                     "max_items", "max_chars", "max_top_k", "search_threads", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"serve setting {name} must be >= 1, got {getattr(self, name)}")
         for name in ("max_wait_ms", "drain_seconds", "query_cache_size", "search_cache_size", "max_queue_seconds"):
