@@ -128,7 +128,9 @@ def test_python_stdlib():
     paths = {path for _, path in files}
     assert "json/decoder.py" in paths
     assert not any(p.startswith(("test/", "idlelib/", "site-packages/")) or "/tests/" in p for p in paths)
-    assert {(f.repo, f.license) for f in files.values()} == {("cpython", "PSF-2.0")}
+    assert {f.license for f in files.values()} == {"PSF-2.0"}
+    assert files["cpython/json", "json/decoder.py"].repo == "cpython/json"  # one repository per top-level package
+    assert all(f.repo == "cpython/" + p.split("/")[0].removesuffix(".py") for (_, p), f in files.items())
 
 
 def test_npm_prefers_shipped_sources_over_compiled_output():

@@ -183,10 +183,13 @@ def read_python(cfg: SourceConfig, reader: _Reader) -> Iterator[SourceFile]:
 
 
 def _read_stdlib(reader: _Reader) -> Iterator[SourceFile]:
+    """Each top-level stdlib package or module is its own repository (`cpython/json`, `cpython/asyncio`):
+    they are separate projects, and repository-held-out splits need more than one."""
     root = Path(sysconfig.get_paths()["stdlib"]).resolve()
-    pkg = Package("cpython", root, "PSF-2.0", {"version": platform.python_version()})
+    meta = {"version": platform.python_version()}
     for path in _walk(reader, root, prune=lambda d: d.name in STDLIB_PRUNE or d.name.startswith("config-")):
-        if f := reader.source_file(pkg, path, "python"):
+        top = path.relative_to(root).parts[0].removesuffix(".py")
+        if f := reader.source_file(Package(f"cpython/{top}", root, "PSF-2.0", meta), path, "python"):
             yield f
 
 
