@@ -440,3 +440,24 @@ def test_missing_model_error_names_the_flag(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="--model /no/such: no such folder"):
         command.resolve_model_dir("/no/such")
     assert Path(command.DEFAULT_MODEL) == Path("models/default")
+
+
+@pytest.mark.parametrize("client", ["raw", "httpx"])
+def test_bench_serve_runs_end_to_end(tmp_path, capsys, client):
+    from codesift.cli import main
+
+    out = tmp_path / "bench.json"
+    assert main(["bench", "serve", "--model", "hash:32", "--batching", "on", "--concurrency", "2", "--duration",
+                 "0.5", "--warmup", "0.2", "--soak", "1", "--rss-every", "0.25", "--bulk-docs", "4", "--client",
+                 client, "--out", str(out)]) == 0
+    import json
+
+    report = json.loads(out.read_text())
+    assert [(c["traffic"], c["concurrency"]) for c in report["cells"]] == [("query", 2), ("bulk", 2)]
+    for cell in report["cells"]:
+        assert cell["ok"] > 0 and cell["errors_5xx"] == 0 and cell["timeouts"] == 0 and not cell["other"]
+        assert cell["p50_ms"] <= cell["p95_ms"] <= cell["p99_ms"]
+    assert report["cells"][1]["texts_per_s"] == 4 * report["cells"][1]["req_per_s"]
+    soak = report["soak"]
+    assert soak["queries"]["ok"] > 0 and soak["bulk"]["ok"] > 0 and len(soak["rss_mb"]) >= 3
+    assert report["server"]["model"]["dimensions"] == 32 and "| on | query | 2 |" in capsys.readouterr().err
