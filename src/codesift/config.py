@@ -237,7 +237,9 @@ class ExportConfig(Section):
         "bert); trace: torch.onnx tracing, standard ops only (any architecture, any runtime)")
     int8: bool = True
     int8_weights: Literal["s8", "u8"] = Field("s8", description="int8 weight type (u8 picks the u8u8 kernels)")
-    int8_reduce_range: bool = Field(False, description="7-bit weights: avoids u8s8 saturation on CPUs without VNNI")
+    int8_reduce_range: bool | Literal["auto"] = Field(
+        "auto", description="7-bit weights: avoids u8s8 saturation on CPUs without VNNI; auto: on when the exporting "
+        "CPU has no AVX512-VNNI/AVX-VNNI/AMX")
     int8_per_channel: bool = True
     static_int8: bool = Field(False, description="also write a static QDQ int8 model calibrated on held-out texts")
     calibration_texts: int = Field(256, ge=8)
