@@ -37,6 +37,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--doc-batches", type=int, default=4, help="timed batches per runtime in the bulk lane")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--doc-tokens", type=int, default=256)
+    p.add_argument("--int8-variants", action=argparse.BooleanOptionalAction, default=True,
+                   help="also compare int8 settings (s8/u8 weights, reduce_range, per-tensor, static QDQ): speed "
+                   "and cosine to torch fp32")
     p.add_argument("--benchmarks-dir", help="folder with cosqa/ (default: $CODESIFT_BENCHMARKS or ../shared)")
     p.add_argument("--work-dir", default="runs/bench/encode", help="where models and exports are written")
     p.add_argument("--out", default="runs/bench/encode.json", help="JSON results")
@@ -73,17 +76,21 @@ def run(args: argparse.Namespace) -> int:
 
         models.append(("all-MiniLM-L6-v2", (minilm_dir(), "pretrained weights")))
 
-    rows = []
+    rows, variants = [], []
     for label, (folder, weights) in models:
         chosen = runtimes if label == "ours" else ["torch-fp32", "onnx-int8"]  # the issue's MiniLM pair
         rows += _measure_model(label, folder, weights, chosen, queries, functions, threads, query_threads, args,
                                work, log)
-    result = {"rows": rows, "threads": threads, "query_threads": query_threads, "queries": args.queries,
+        if args.int8_variants:
+            variants += _int8_variants(label, folder, queries, functions, threads, args, work, log)
+    result = {"rows": rows, "int8_variants": variants, "threads": threads, "query_threads": query_threads, "queries": args.queries,
               "doc_batches": args.doc_batches, "batch_size": args.batch_size, "doc_tokens": args.doc_tokens,
               "machine": machine_info(), "versions": package_versions(), "command": " ".join(sys.argv),
               "created_at": time.strftime("%Y-%m-%d %H:%M:%S")}
     write_json(args.out, result)
     print(markdown_table(rows))
+    if variants:
+        print(variants_table(variants))
     print(json.dumps({"out": args.out, "loadavg_end": os.getloadavg()[0]}))
     return 0
 
@@ -167,6 +174,51 @@ def _measure_model(label, folder: Path, weights: str, runtimes, queries, functio
     return rows
 
 
+INT8_VARIANTS = {  # name -> ExportConfig fields; `auto` (the default) resolves to one of the first two
+    "dynamic, s8 weights 8-bit": {"int8_reduce_range": False},
+    "dynamic, s8 weights 7-bit (reduce_range)": {"int8_reduce_range": True},
+    "dynamic, u8 weights (u8u8 kernels)": {"int8_weights": "u8", "int8_reduce_range": False},
+    "dynamic, s8 7-bit, per-tensor": {"int8_per_channel": False, "int8_reduce_range": True},
+    "static QDQ (minmax), s8 7-bit": {"static_int8": True, "int8_reduce_range": True},
+}
+
+
+def _int8_variants(label, folder: Path, queries, functions, threads, args, work: Path, log) -> list[dict]:
+    """Each int8 setting: one-query latency (1 thread), docs/s and cosine to torch fp32 on 100 queries + 100
+    functions (CoSQA dev; static calibration uses other CoSQA functions)."""
+    import numpy as np
+
+    from codesift.config import ExportConfig
+    from codesift.export.exporter import export_model
+    from codesift.runtime.onnx import load_encoder
+
+    texts = queries[:100] + functions[:100]
+    calibration = queries[100:200] + functions[-200:]
+    docs = None
+    out = []
+    for name, fields in INT8_VARIANTS.items():
+        folder_out = work / f"variant-{folder.name}-{len(out)}"
+        exported = export_model(folder, folder_out, ExportConfig(**fields), calibration_texts=calibration)
+        if docs is None:
+            ref = np.concatenate([exported.source.encode(queries[:100]), exported.source.encode(functions[:100])])
+            docs = _doc_chunks(exported.source.tokenizer, functions, args.doc_tokens,
+                               args.batch_size * (args.doc_batches + 1))
+        quantization = "int8-static" if fields.get("static_int8") else "int8"
+        enc = load_encoder(folder_out, quantization=quantization, intra_op_threads=1, batch_size=args.batch_size)
+        got = np.concatenate([enc.encode(queries[:100], kind="query").vectors, enc.encode(functions[:100]).vectors])
+        cos = np.sum(ref * got, axis=1)
+        query = _latency(lambda t, e=enc: e.encode(t, kind="query"), queries, args.queries)
+        bulk = load_encoder(folder_out, quantization=quantization, intra_op_threads=threads,
+                            batch_size=args.batch_size)
+        docs_s = _throughput(lambda t, e=bulk: e.encode(t).vectors, docs, args.batch_size, args.doc_batches)
+        row = {"model": label, "variant": name, "cosine_mean": round(float(cos.mean()), 5),
+               "cosine_min": round(float(cos.min()), 5), "texts": len(texts), "query": query, "docs": docs_s}
+        log.info("%s int8 %s: cosine mean %.5f min %.5f; query p50 %.2f ms; %.1f docs/s", label, name,
+                 row["cosine_mean"], row["cosine_min"], query["p50_ms"], docs_s["docs_per_s"])
+        out.append(row)
+    return out
+
+
 def _st_encode(st, batch_size: int, bf16: bool):
     """sentence-transformers' own encode (the path its users take), under bf16 autocast when asked."""
     import torch
@@ -238,4 +290,13 @@ def markdown_table(rows: list[dict]) -> str:
         q, d = r["query"], r["docs"]
         lines.append(f"| {r['model']} | {r['weights']} | {r['runtime']} | {q['p50_ms']:.2f} | {q['p95_ms']:.2f} | "
                      f"{q['p99_ms']:.2f} | {q['threads']} | {d['docs_per_s']:.1f} |")
+    return "\n".join(lines)
+
+
+def variants_table(rows: list[dict]) -> str:
+    lines = ["| model | int8 setting | cosine to torch fp32 mean / min | query p50 / p95 ms (1 thread) | docs/s |",
+             "|---|---|---|---|---:|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['variant']} | {r['cosine_mean']:.5f} / {r['cosine_min']:.5f} | "
+                     f"{r['query']['p50_ms']:.2f} / {r['query']['p95_ms']:.2f} | {r['docs']['docs_per_s']:.1f} |")
     return "\n".join(lines)

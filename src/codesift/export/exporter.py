@@ -58,27 +58,30 @@ def export_model(model_dir: str | Path, out_dir: str | Path, cfg: ExportConfig,
         fh.write(src.tokenizer.to_str(pretty=True))
 
     made = {"fp32": fp32}
+    reduce_range, why = quantize.resolve_reduce_range(cfg.int8_reduce_range)
     if cfg.int8:
         t0 = time.perf_counter()
+        log.info("int8 reduce_range=%s (%s)", reduce_range, why)
         made["int8"] = quantize.quantize_int8(fp32, out / MODEL_FILES["int8"], cfg.int8_per_channel,
-                                              cfg.int8_reduce_range, cfg.int8_weights)
+                                              reduce_range, cfg.int8_weights)
         seconds["int8"] = time.perf_counter() - t0
     if cfg.fp16:
         t0 = time.perf_counter()
         made["fp16"] = quantize.convert_fp16(fp32, out / MODEL_FILES["fp16"])
         seconds["fp16"] = time.perf_counter() - t0
 
-    meta = _write_meta(out, src, cfg, made, default="int8" if cfg.int8 else "fp32")
+    int8 = {"weights": cfg.int8_weights, "per_channel": cfg.int8_per_channel, "reduce_range": reduce_range,
+            "reduce_range_reason": why}
+    meta = _write_meta(out, src, cfg, made, int8, default="int8" if cfg.int8 else "fp32")
     if cfg.static_int8:
         if not calibration_texts:
             raise ValueError("export.static_int8 needs calibration texts (held-out pairs); none were given")
         t0 = time.perf_counter()
         feeds = calibration_feeds(out, calibration_texts[: cfg.calibration_texts])
         made["int8-static"] = quantize.quantize_static(fp32, out / MODEL_FILES["int8-static"], feeds,
-                                                       cfg.int8_per_channel, cfg.int8_reduce_range,
-                                                       cfg.calibration_method)
+                                                       cfg.int8_per_channel, reduce_range, cfg.calibration_method)
         seconds["int8-static"] = time.perf_counter() - t0
-        meta = _write_meta(out, src, cfg, made, default=meta.default_quantization)
+        meta = _write_meta(out, src, cfg, made, int8, default=meta.default_quantization)
     return Exported(out, meta, src, {k: round(v, 2) for k, v in seconds.items()})
 
 
@@ -98,7 +101,8 @@ def calibration_feeds(folder: Path, texts: list[str], batch_size: int = 16) -> l
     return feeds
 
 
-def _write_meta(out: Path, src: SourceModel, cfg: ExportConfig, made: dict[str, Path], default: str) -> EncoderMeta:
+def _write_meta(out: Path, src: SourceModel, cfg: ExportConfig, made: dict[str, Path], int8: dict[str, Any],
+                default: str) -> EncoderMeta:
     files = {q: {"file": p.name, "sha256": file_sha256(p), "bytes": p.stat().st_size} for q, p in made.items()}
     pad = src.st[0].tokenizer.pad_token_id
     extra: dict[str, Any] = {
@@ -107,8 +111,9 @@ def _write_meta(out: Path, src: SourceModel, cfg: ExportConfig, made: dict[str, 
         "opset": cfg.opset,
         "pad_token_id": int(pad) if pad is not None else 0,
         "normalize": True,
-        "int8": {"mode": "dynamic", "weights": cfg.int8_weights, "per_channel": cfg.int8_per_channel,
-                 "reduce_range": cfg.int8_reduce_range} if cfg.int8 else None,
+        "int8": {"dynamic": "int8" in made, "static": "int8-static" in made, **int8,
+                 "cpu_int8_dot_product": quantize.int8_dot_product_flags()} if "int8" in made or "int8-static" in
+        made else None,
         "onnx_ir": {q: _ir(p) for q, p in made.items()},
     }
     meta = EncoderMeta(dim=src.dim, max_seq_len=src.max_seq_len, revision=src.revision(), files=files,

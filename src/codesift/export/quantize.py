@@ -25,6 +25,34 @@ from codesift.log import get_logger
 log = get_logger(__name__)
 
 
+VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def int8_dot_product_flags(cpuinfo: str | None = None) -> list[str]:
+    """The CPU's int8 dot-product extensions (VNNI, AMX) from /proc/cpuinfo; empty on AVX2-only CPUs."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return []
+    flags = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags |= set(line.split(":", 1)[1].split())
+    return [f for f in VNNI_FLAGS if f in flags]
+
+
+def resolve_reduce_range(setting: bool | str, cpuinfo: str | None = None) -> tuple[bool, str]:
+    """`auto`: 7-bit weights where u8s8 products go through vpmaddubsw (int16 pair sums that can saturate), full
+    8-bit where the CPU accumulates in int32 (VNNI, AMX). Returns the choice and why."""
+    if isinstance(setting, bool):
+        return setting, "set in the recipe"
+    found = int8_dot_product_flags(cpuinfo)
+    if found:
+        return False, f"auto: this CPU has {', '.join(found)} (int32 accumulation, no saturation)"
+    return True, "auto: no VNNI/AMX on this CPU (u8s8 vpmaddubsw int16 pair sums can saturate)"
+
+
 def weight_matmuls(model: onnx.ModelProto) -> tuple[list[str], list[str]]:
     """Names of the encoder's weight MatMuls (to quantize) and of the pooling-head MatMuls (kept float32)."""
     from codesift.export.graph import HEAD
