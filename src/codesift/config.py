@@ -276,8 +276,8 @@ class IndexConfig(Section):
     backend: Literal["hnsw", "qdrant"] = Field("hnsw", description="local faiss HNSW, or a Qdrant collection")
     qdrant_url: str | None = Field(None, description="Qdrant server/cluster URL; unset: local mode in the index folder")
     qdrant_collection: str = Field("codesift", pattern=r"^[A-Za-z0-9_-]+$")
-    exact_filter_fraction: float = Field(0.05, ge=0, le=1,
-                                         description="filters keeping at most this share of chunks search exactly")
+    exact_filter_max: int = Field(4096, ge=0, description="a filter keeping at most this many chunks is searched "
+                                  "exactly; larger ones walk the graph with a wider beam (bench index)")
     rebuild_tombstone_fraction: float = Field(0.2, gt=0, le=1,
                                               description="rebuild the graph once this share of it is deleted")
     hybrid: bool = Field(False, description="fuse BM25 with dense results by reciprocal rank fusion; off: it did "
