@@ -317,7 +317,7 @@ def test_qdrant_backend_behind_the_same_interface(repo, tmp_path, where):
     index.update([repo], ENC)
     local = CodeIndex.create(tmp_path / "h", ENC)
     local.update([repo], ENC)
-    exact = IndexConfig(exact_filter_fraction=1.0)  # the local index answers exactly: the reference
+    exact = IndexConfig(exact_filter_max=10**6)  # the local index answers exactly: the reference
     reference = CodeIndex.open(local.directory, exact)
     for query in ("area of a circle", "reverse a string"):
         got = index.search([query], 3, encoder=ENC)[0]

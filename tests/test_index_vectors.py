@@ -60,6 +60,7 @@ def test_hnsw_recall_against_exact_and_equal_after_reload(data, built, tmp_path)
 def test_filters_return_only_allowed_ids_exactly_or_through_the_graph(data, built):
     x, q, ids = data
     for allowed in (ids[::500], ids[::2]):  # 6 ids: exact search; 1500 ids: graph search with a selector
+        built.exact_max = 100
         found, _ = built.search(q, 10, ef=64, allowed=allowed)
         assert np.isin(found[found >= 0], allowed).all()
         sel = np.isin(ids, allowed)
@@ -120,10 +121,10 @@ def test_exact_filtered_search_scans_in_place_like_the_gather(data, built, monke
 
     x, q, ids = data
     allowed = ids[::7]
-    built.exact_fraction = 1.0  # every filter goes exact
+    built.exact_max = 10**9  # every filter goes exact
     gathered = built.search(q, 10, ef=64, allowed=allowed)
     monkeypatch.setattr(vectors, "GATHER_LIMIT", 0)  # the faiss bitmap scan instead of copying vectors out
     scanned = built.search(q, 10, ef=64, allowed=allowed)
-    built.exact_fraction = 0.05
+    built.exact_max = 4096
     assert np.allclose(scanned[1], gathered[1], atol=1e-5)
     assert recall(scanned[0], gathered[0]) == 1.0

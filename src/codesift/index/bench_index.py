@@ -324,8 +324,8 @@ def _argv(args: argparse.Namespace) -> list[str]:
 
 def filtered(data, queries, selectivities: list[float], args, log, rng) -> list[dict[str, Any]]:
     """CodeIndex's filtered search (`HNSWVectors.search(allowed=...)`) at each selectivity, forced through the graph
-    (with an ID selector) and forced exact, to place `exact_filter_fraction`. Allowed ids are a random subset:
-    the graph's worst case (a real repo or language filter keeps whole neighbourhoods)."""
+    (ID selector, efSearch widened as the filter narrows) and forced exact, to place `exact_filter_max`. Allowed
+    ids are a random subset: the graph's worst case (a real repo or language filter keeps whole neighbourhoods)."""
     import faiss
     import numpy as np
 
@@ -341,8 +341,8 @@ def filtered(data, queries, selectivities: list[float], args, log, rng) -> list[
         allowed = np.sort(rng.choice(ids, max(args.k, int(share * len(ids))), replace=False))
         truth, _ = exact_search(data[allowed], allowed, queries, args.k)
         row = {"selectivity": share, "allowed": len(allowed), "n": len(data), "ef_search": args.filter_ef}
-        for mode, fraction in (("graph", 0.0), ("exact", 1.0)):
-            index.exact_fraction = fraction
+        for mode, exact_max in (("graph", 0), ("exact", len(data))):
+            index.exact_max = exact_max
             lat, cpu, found = np.empty(len(queries)), np.empty(len(queries)), []
             for i in range(len(queries)):
                 c0, t0 = time.thread_time(), time.perf_counter()

@@ -30,7 +30,7 @@ STRING_COLUMNS = ("repo", "path", "language", "symbol", "kind", "content_hash", 
 INT_COLUMNS = ("id", "start_line", "end_line")
 EMBED_BATCH = 32
 # Settings that only change how a saved index is searched; everything else in IndexConfig is fixed at build time.
-SEARCH_SETTINGS = ("ef_search", "rescore_factor", "exact_filter_fraction", "hybrid", "bm25_weight", "dense_weight",
+SEARCH_SETTINGS = ("ef_search", "rescore_factor", "exact_filter_max", "hybrid", "bm25_weight", "dense_weight",
                    "hybrid_candidates", "paths")
 
 
@@ -588,7 +588,7 @@ def _new_backend(directory: Path, config: IndexConfig, dim: int):
     from codesift.index.vectors import HNSWVectors
 
     return HNSWVectors(dim, config.m, config.ef_construction, config.int8_vectors, config.rescore_factor,
-                       config.exact_filter_fraction)
+                       config.exact_filter_max)
 
 
 def _load_backend(directory: Path, folder: Path, config: IndexConfig, manifest: dict[str, Any]):
@@ -598,7 +598,7 @@ def _load_backend(directory: Path, folder: Path, config: IndexConfig, manifest: 
         return QdrantVectors.load(directory, folder, config)
     from codesift.index.vectors import HNSWVectors
 
-    return HNSWVectors.load(folder, config.rescore_factor, config.exact_filter_fraction)
+    return HNSWVectors.load(folder, config.rescore_factor, config.exact_filter_max)
 
 
 def _save_files(path: Path, files: dict[tuple[str, str], FileRecord]) -> None:

@@ -50,9 +50,9 @@ class QdrantVectors:
     """Vectors in one Qdrant collection; `ids` mirrors the committed live ids (sorted)."""
 
     def __init__(self, client, location: str, collection: str, dim: int, int8: bool, rescore_factor: int,
-                 exact_fraction: float, ids: np.ndarray | None = None):
+                 exact_max: int, ids: np.ndarray | None = None):
         self.client, self.location, self.collection = client, location, collection
-        self.dim, self.int8, self.rescore_factor, self.exact_fraction = dim, int8, rescore_factor, exact_fraction
+        self.dim, self.int8, self.rescore_factor, self.exact_max = dim, int8, rescore_factor, exact_max
         self.ids = np.zeros(0, dtype=np.int64) if ids is None else ids
         self._pending: list[np.ndarray] = []  # removed ids, deleted from Qdrant once the metadata is committed
 
@@ -73,7 +73,7 @@ class QdrantVectors:
             ) if config.int8_vectors else None,
         )
         return cls(client, location, collection, dim, config.int8_vectors, config.rescore_factor,
-                   config.exact_filter_fraction)
+                   config.exact_filter_max)
 
     @classmethod
     def load(cls, directory: Path, folder: Path, config: IndexConfig) -> QdrantVectors:
@@ -84,7 +84,7 @@ class QdrantVectors:
             raise ValueError("the index's Qdrant collection was in memory and is gone with its process")
         location = config.qdrant_url or meta["location"] or str(Path(directory).resolve() / "qdrant")
         self = cls(_client(location), location, meta["collection"], meta["dim"], meta["int8"], config.rescore_factor,
-                   config.exact_filter_fraction, np.load(folder / "ids.npy"))
+                   config.exact_filter_max, np.load(folder / "ids.npy"))
         if not self.client.collection_exists(self.collection):
             raise ValueError(f"Qdrant collection {self.collection!r} at {location} is missing")
         stored = self._all_ids()
@@ -166,7 +166,7 @@ class QdrantVectors:
         if allowed is not None:
             allowed = np.intersect1d(np.asarray(allowed, dtype=np.int64), self.ids)
             query_filter = models.Filter(must=[models.HasIdCondition(has_id=allowed.tolist())])
-            exact = len(allowed) <= max(k, self.exact_fraction * len(self))
+            exact = len(allowed) <= max(k, self.exact_max)
         params = models.SearchParams(
             hnsw_ef=max(ef, k), exact=exact,
             quantization=models.QuantizationSearchParams(rescore=True, oversampling=float(self.rescore_factor))

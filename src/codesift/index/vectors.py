@@ -10,9 +10,10 @@ Ids are the caller's int64 chunk ids, assigned in increasing order (a new id is 
 a graph slot maps to its id through a sorted array. Deleting only marks a slot dead (a tombstone, excluded from
 results by the selector); `rebuild` rebuilds the graph from the live vectors.
 
-Searching with `allowed` ids (a filter) runs exact search over just those vectors when they are few
-(`exact_fraction` of the index or fewer), and otherwise searches the graph restricted to them; whenever the graph
-finds fewer than k allowed results, exact search answers instead, so a filter never loses results.
+Searching with `allowed` ids (a filter) runs exact search over just those vectors when they are few (at most
+`exact_max`: its cost grows with their number), and otherwise walks the graph restricted to them by an ID selector,
+with a wider beam the more the filter removes; whenever the graph finds fewer than k allowed results, exact search
+answers instead, so a filter never loses results. (`codesift bench index` measures both sides of the line.)
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ FORMAT = 1
 # on a busy machine two threads took 4x longer than one for 780 vectors.
 PARALLEL_ADD = 10_000
 GATHER_LIMIT = 4096  # exact search over at most this many vectors copies them out; beyond, faiss scans in place
+# A filter keeping a share s of the index walks the graph with efSearch x min(FILTER_EF_BOOST, EF_BOOST_AT / s):
+# the walk passes through filtered-out nodes, so a fixed beam finds fewer allowed neighbours as s falls.
+FILTER_EF_BOOST = 16.0
+EF_BOOST_AT = 0.5
 
 
 @contextlib.contextmanager
@@ -107,14 +112,17 @@ class HNSWVectors:
     """A faiss HNSW graph over unit vectors with tombstones, filters and optional SQ8 + float rescoring."""
 
     def __init__(self, dim: int, m: int = 16, ef_construction: int = 200, int8: bool = False,
-                 rescore_factor: int = 4, exact_fraction: float = 0.05):
+                 rescore_factor: int = 4, exact_max: int = 4096):
         self.dim, self.m, self.ef_construction, self.int8 = dim, m, ef_construction, int8
-        self.rescore_factor, self.exact_fraction = rescore_factor, exact_fraction
+        self.rescore_factor, self.exact_max = rescore_factor, exact_max
         self.index = None  # created on the first add (SQ8 trains on the first vectors)
         self.ids = np.zeros(0, dtype=np.int64)  # slot -> id, increasing
         self.live = np.zeros(0, dtype=bool)
         self._floats = np.zeros((0, dim), dtype=np.float32)  # int8 only: the float vectors, slot order
         self._bitmap: np.ndarray | None = None  # packed `live`, cached while there are tombstones
+        self._version = 0  # changes with every add, remove and rebuild (invalidates the filter cache)
+        self._allowed_cache: tuple | None = None
+        self.filter_ef_boost = FILTER_EF_BOOST
 
     # --- state --------------------------------------------------------------------------------------------------
 
@@ -181,11 +189,11 @@ class HNSWVectors:
             self._floats = np.concatenate([np.asarray(self._floats), vectors])
         self.ids = np.concatenate([self.ids, ids])
         self.live = np.concatenate([self.live, np.ones(len(ids), dtype=bool)])
-        self._bitmap = None
+        self._bitmap, self._version = None, self._version + 1
 
     def remove(self, ids: np.ndarray) -> None:
         self.live[self._slots(ids)] = False
-        self._bitmap = None
+        self._bitmap, self._version = None, self._version + 1
 
     def rebuild(self) -> None:
         """A fresh graph over the live vectors only (drops tombstones; SQ8 retrains on the current vectors)."""
@@ -210,21 +218,40 @@ class HNSWVectors:
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         n_live = len(self)
         if allowed is not None:
-            slots = self._slots(np.unique(allowed))
-            if len(slots) <= max(k, self.exact_fraction * n_live):
+            slots, bitmap = self._allowed(allowed)
+            if len(slots) <= max(k, self.exact_max):
                 return self._exact(queries, k, slots)
-            mask = np.zeros(len(self.ids), dtype=bool)
-            mask[slots] = True
             expected = len(slots)
+            ef = int(ef * min(self.filter_ef_boost, max(1.0, EF_BOOST_AT / (len(slots) / max(n_live, 1)))))
         else:
-            mask = None if self.tombstones == 0 else self.live
+            slots, bitmap = None, None
+            if self.tombstones:
+                if self._bitmap is None:
+                    self._bitmap = np.packbits(self.live, bitorder="little")
+                bitmap = self._bitmap
             expected = n_live
-        ids, scores = self._graph_search(queries, k, ef, mask)
+        ids, scores = self._graph_search(queries, k, ef, bitmap)
         short = (ids >= 0).sum(axis=1) < min(k, expected)
         if short.any():  # the graph walk ran out of allowed neighbours: answer those queries exactly
-            slots = np.flatnonzero(self.live if mask is None else mask)
+            slots = np.flatnonzero(self.live) if slots is None else slots
             ids[short], scores[short] = self._exact(queries[short], k, slots)
         return ids, scores
+
+    def _allowed(self, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Slots and selector bitmap of the allowed ids; cached for the same array (CodeIndex caches its filter
+        masks, so a repeated filter costs nothing here) until the index changes."""
+        cached = self._allowed_cache
+        if cached is not None and cached[0] is allowed and cached[1] == self._version:
+            return cached[2], cached[3]
+        ids = np.asarray(allowed, dtype=np.int64)
+        if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():
+            ids = np.unique(ids)
+        slots = self._slots(ids)
+        mask = np.zeros(len(self.ids), dtype=bool)
+        mask[slots] = True
+        bitmap = np.packbits(mask, bitorder="little")
+        self._allowed_cache = (allowed, self._version, slots, bitmap)  # holding `allowed` keeps its identity unique
+        return slots, bitmap
 
     def _exact(self, queries: np.ndarray, k: int, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-k over the given slots. Few slots: gather their vectors; many (flat storage): faiss's
@@ -241,7 +268,7 @@ class HNSWVectors:
         ids = np.where(found >= 0, self.ids[np.maximum(found, 0)], -1)
         return ids, np.where(found >= 0, scores, -np.inf).astype(np.float32)
 
-    def _graph_search(self, queries: np.ndarray, k: int, ef: int, mask: np.ndarray | None):
+    def _graph_search(self, queries: np.ndarray, k: int, ef: int, bitmap: np.ndarray | None):
         import faiss
 
         n = len(queries)
@@ -249,14 +276,8 @@ class HNSWVectors:
             return np.full((n, k), -1, np.int64), np.full((n, k), -np.inf, np.float32)
         fetch = k * self.rescore_factor if self.int8 else k
         params = faiss.SearchParametersHNSW(efSearch=max(ef, fetch))
-        if mask is not None:
-            if mask is self.live:  # the tombstone bitmap is reused until the next add or remove
-                if self._bitmap is None:
-                    self._bitmap = np.packbits(mask, bitorder="little")
-                bitmap = self._bitmap
-            else:
-                bitmap = np.packbits(mask, bitorder="little")
-            selector = faiss.IDSelectorBitmap(bitmap)
+        if bitmap is not None:
+            selector = faiss.IDSelectorBitmap(bitmap)  # `bitmap` stays referenced until the search returns
             params.sel = selector
         scores, slots = self.index.search(queries, fetch, params=params)
         if self.int8:  # rescore the SQ8 candidates with the float vectors
@@ -286,13 +307,13 @@ class HNSWVectors:
             np.save(folder / "floats.npy", np.asarray(self._floats))
 
     @classmethod
-    def load(cls, folder: Path, rescore_factor: int = 4, exact_fraction: float = 0.05) -> HNSWVectors:
+    def load(cls, folder: Path, rescore_factor: int = 4, exact_max: int = 4096) -> HNSWVectors:
         """Read a saved index; raises ValueError when a file is missing, unreadable or inconsistent."""
         import faiss
 
         try:
             meta = json.loads((folder / "hnsw.json").read_text())
-            self = cls(meta["dim"], meta["m"], meta["ef_construction"], meta["int8"], rescore_factor, exact_fraction)
+            self = cls(meta["dim"], meta["m"], meta["ef_construction"], meta["int8"], rescore_factor, exact_max)
             self.ids, self.live = np.load(folder / "ids.npy"), np.load(folder / "live.npy")
             if meta["has_graph"]:
                 self.index = faiss.read_index(str(folder / "hnsw.faiss"))
