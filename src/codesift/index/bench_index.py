@@ -30,7 +30,7 @@ from typing import Any
 
 OUT = "runs/bench-index"
 REAL = "runs/bench-index/minilm-cosqa.npz"
-EFS = "16,24,32,48,64,96,128,192,256"
+EFS = "16,24,32,48,64,96,128,192,256,384,512"
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -53,6 +53,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--filter-ef", type=int, default=64, help="efSearch for the filtered searches")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=OUT, help="output folder (default %(default)s)")
+    p.add_argument("--combine", metavar="RESULTS.json,...",
+                   help="measure nothing: merge earlier runs' results.json into one report and plot in --out")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     log = get_logger("codesift.bench.index")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.combine:
+        return combine([Path(f) for f in args.combine.split(",")], out)
     rng = np.random.default_rng(args.seed)
     efs = [int(e) for e in args.ef.split(",")]
     libraries = [lib.strip() for lib in args.library.split(",")]
@@ -358,6 +362,27 @@ def filtered(data, queries, selectivities: list[float], args, log, rng) -> list[
                  row["graph_recall"], row["graph_p95_ms"], row["exact_p95_ms"])
         rows.append(row)
     return rows
+
+
+def combine(files: list[Path], out: Path) -> int:
+    """One report and plot over several runs (e.g. the 100k and the 1M run, which are too long to repeat)."""
+    runs = [json.loads(f.read_text()) for f in files]
+    merged = {**runs[-1], "runs": [r for run in runs for r in run["runs"]],
+              "filters": next((run["filters"] for run in runs if run.get("filters")), None),
+              "command": " ; ".join(run["command"] for run in runs),
+              "load_average_start": runs[0]["load_average_start"], "load_average_end": runs[-1]["load_average_end"]}
+    seen, unique = set(), []
+    for r in merged["runs"]:  # the real-embedding sanity sweeps appear in every run: keep the first
+        key = (r["dataset"], r["library"], r["ef_search"])
+        if key not in seen:
+            seen.add(key)
+            unique.append(r)
+    merged["runs"] = unique
+    (out / "results.json").write_text(json.dumps(merged, indent=2) + "\n")
+    (out / "report.md").write_text(report(merged))
+    plot(merged, out / "recall_latency.png")
+    print(report(merged))
+    return 0
 
 
 # --- output -------------------------------------------------------------------------------------------------------
