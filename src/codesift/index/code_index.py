@@ -153,12 +153,10 @@ class _Chunks:
     def load(cls, path: Path) -> _Chunks:
         import pyarrow.parquet as pq
 
-        table = pq.read_table(path)
-        columns = {}
-        for name in (*INT_COLUMNS, *STRING_COLUMNS):
-            col = table.column(name)
-            columns[name] = (np.array(col.to_pylist(), dtype=object) if name in STRING_COLUMNS
-                             else col.to_numpy().astype(np.int64))
+        # ParquetFile.read and to_pylist, not read_table and to_numpy: those import pandas (~0.5 s per search).
+        table = pq.ParquetFile(path).read()
+        columns = {name: np.array(table.column(name).to_pylist(), dtype=np.int64 if name in INT_COLUMNS else object)
+                   for name in (*INT_COLUMNS, *STRING_COLUMNS)}
         return cls(columns)
 
 
@@ -615,7 +613,7 @@ def _save_files(path: Path, files: dict[tuple[str, str], FileRecord]) -> None:
 def _load_files(path: Path) -> dict[tuple[str, str], FileRecord]:
     import pyarrow.parquet as pq
 
-    return {(r["repo"], r["path"]): FileRecord(**r) for r in pq.read_table(path).to_pylist()}
+    return {(r["repo"], r["path"]): FileRecord(**r) for r in pq.ParquetFile(path).read().to_pylist()}
 
 
 def _committed_generation(directory: Path) -> int:
