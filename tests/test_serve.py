@@ -461,3 +461,21 @@ def test_bench_serve_runs_end_to_end(tmp_path, capsys, client):
     soak = report["soak"]
     assert soak["queries"]["ok"] > 0 and soak["bulk"]["ok"] > 0 and len(soak["rss_mb"]) >= 3
     assert report["server"]["model"]["dimensions"] == 32 and "| on | query | 2 |" in capsys.readouterr().err
+
+
+def test_index_that_fails_to_load_is_reported_and_stops_the_server():
+    def broken():
+        raise FileNotFoundError("/nowhere: no index here")
+
+    app = create_app(HashEncoder(dim=32), ServeSettings(), broken)
+    called = threading.Event()
+    app.state.service.on_index_failure = called.set
+
+    async def main():
+        async with client(app) as c:
+            await asyncio.to_thread(called.wait, 5)
+            return (await c.get("/readyz")).json(), await c.post("/search", json={"query": "x"})
+
+    ready, search = asyncio.run(main())
+    assert ready["reasons"] == ["index failed to load: FileNotFoundError: /nowhere: no index here"]
+    assert search.status_code == 503 and search.json()["error"]["code"] == "index_failed"

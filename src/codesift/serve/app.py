@@ -54,6 +54,9 @@ class Service:
         self.index_loader = index_loader
         self.backend: SearchBackend | None = None
         self.index_error: str | None = None
+        # Called (on the loading thread) when the index cannot be loaded; without it the service stays up,
+        # unready, answering /search with 503. `codesift serve` exits instead.
+        self.on_index_failure: Callable[[], None] | None = None
         self.draining = threading.Event()  # set on SIGTERM: /readyz fails so balancers stop sending traffic
         self._drain_started = 0.0
         self._update_lock: asyncio.Lock | None = None
@@ -73,7 +76,9 @@ class Service:
             log.info("index loaded in %.1fs: %s", time.perf_counter() - t0, self.backend.info())
         except Exception as e:
             self.index_error = f"{type(e).__name__}: {e}"
-            log.exception("index failed to load; /search answers 503 and /readyz stays unready")
+            log.error("index %s", self.index_error)
+            if self.on_index_failure is not None:
+                self.on_index_failure()
 
     def begin_drain(self) -> None:
         """SIGTERM: /readyz fails from now on; the server stops accepting and the deadline starts."""

@@ -169,30 +169,41 @@ class _Server:
         self.log = tempfile.NamedTemporaryFile("w+", prefix="codesift-serve-", suffix=".log")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
         self.base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 600
-        while True:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.log.seek(0)
-                raise RuntimeError(f"codesift serve did not become ready: {' '.join(cmd)}\n{self.log.read()[-3000:]}")
-            try:
-                if httpx.get(self.base + "/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        self.info = httpx.get(self.base + "/info").json()
+        deadline = time.monotonic() + 600  # loading a large index takes a while
+        try:
+            while True:
+                failed = self.proc.poll() is not None or time.monotonic() > deadline
+                try:
+                    ready = httpx.get(self.base + "/readyz")
+                    if ready.status_code == 200:
+                        break
+                    failed |= any(r.startswith("index failed") for r in ready.json().get("reasons", []))
+                except httpx.TransportError:
+                    pass
+                if failed:
+                    self.log.seek(0)
+                    raise RuntimeError(f"codesift serve did not become ready: {' '.join(cmd)}\n"
+                                       f"{self.log.read()[-3000:]}")
+                time.sleep(0.2)
+            self.info = httpx.get(self.base + "/info").json()
+        except BaseException:
+            self.__exit__()
+            raise
         log.info("server ready (batching %s, pid %d): %s", "on" if self.batching else "off", self.proc.pid,
                  self.info["model"])
         return self
 
     def __exit__(self, *exc) -> None:
         import signal
+        import subprocess
 
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(60)
-        except Exception:
-            self.proc.kill()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         self.log.close()
 
     def rss_mb(self) -> float:

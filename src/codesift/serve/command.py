@@ -140,5 +140,14 @@ def run(args: argparse.Namespace) -> int:
     server = make_server(app, args.host, args.port)
     log.info("codesift serve: model %s (revision %s, dim %d, %s), index %s, http://%s:%d", settings.model_name,
              encoder.revision, encoder.dim, encoder.quantization, args.index or "none", args.host, args.port)
+
+    def index_failed() -> None:  # a corrupt, missing or mismatched index is a configuration error: stop
+        server.should_exit = True
+
+    service = app.state.service
+    service.on_index_failure = index_failed
     server.run()
+    if service.index_error:
+        log.error("codesift serve: stopped because the index could not be loaded (%s)", service.index_error)
+        return 1
     return 0
