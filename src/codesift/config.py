@@ -241,8 +241,8 @@ class ExportConfig(Section):
         "auto", description="7-bit weights: avoids u8s8 saturation on CPUs without VNNI; auto: on when the exporting "
         "CPU has no AVX512-VNNI/AVX-VNNI/AMX")
     int8_per_channel: bool = True
-    int8_smooth: float | None = Field(0.5, gt=0, lt=1, description="SmoothQuant alpha: activation outliers moved "
-                                      "into the weights before int8, calibrated on held-out texts (null: off)")
+    int8_smooth: float | None = Field(None, gt=0, lt=1, description="SmoothQuant alpha (e.g. 0.7): activation "
+                                      "outliers moved into the weights before int8, calibrated on held-out texts")
     static_int8: bool = Field(False, description="also write a static QDQ int8 model calibrated on held-out texts")
     calibration_texts: int = Field(256, ge=8)
     calibration_method: Literal["minmax", "percentile", "entropy"] = "minmax"
