@@ -258,3 +258,25 @@ def test_reduce_range_auto_follows_the_cpu():
     assert resolve_reduce_range("auto", vnni) == (False, "auto: this CPU has avx512_vnni (int32 accumulation, "
                                                          "no saturation)")
     assert resolve_reduce_range(False, avx2) == (False, "set in the recipe")
+
+
+def test_smoothing_preserves_the_function_and_folds_into_layernorm(tmp_path, tiny_model, source, pairs_parquet):
+    from codesift.export.exporter import calibration_feeds
+    from codesift.export.smooth import smooth
+
+    calibration = [t.text for t in heldout_texts(pairs_parquet, 16, splits=("val",))]
+    export_model(tiny_model, tmp_path, ExportConfig(int8=False))
+    model = onnx.load(str(tmp_path / "model.onnx"))
+    smoothed, stats = smooth(model, calibration_feeds(tmp_path, calibration), alpha=0.7)
+    # pre-norm ModernBERT: the MLP inputs of all layers and the QKV inputs of layers 1-2 come from LayerNorms
+    # that feed nothing else; layer 0's QKV input, attention outputs and GeGLU products need a Mul
+    assert stats["sites"] == 3 * 4 and stats["folded_into_layernorm"] == 3 + 2 and stats["mul_nodes"] == 7
+    onnx.save(smoothed, str(tmp_path / "model.onnx"))
+    got = load_encoder(tmp_path, quantization="fp32").encode(TEXTS).vectors
+    assert cosines(source.encode(TEXTS), got).min() > 0.99999
+    with pytest.raises(ValueError, match="calibrate on held-out texts"):
+        export_model(tiny_model, tmp_path / "x", ExportConfig(int8_smooth=0.7))
+    done = export_model(tiny_model, tmp_path / "int8", ExportConfig(int8_smooth=0.7), calibration)
+    assert done.meta.extra["int8"]["smooth"]["alpha"] == 0.7
+    got = load_encoder(tmp_path / "int8", quantization="int8").encode(TEXTS).vectors
+    assert cosines(source.encode(TEXTS), got).mean() > 0.99

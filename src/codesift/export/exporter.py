@@ -13,6 +13,7 @@ import onnx
 
 from codesift.config import ExportConfig
 from codesift.export import graph, quantize
+from codesift.export.smooth import smooth
 from codesift.export.source import SourceModel, load_source
 from codesift.log import get_logger
 from codesift.runs import atomic_write, file_sha256, write_json
@@ -59,34 +60,49 @@ def export_model(model_dir: str | Path, out_dir: str | Path, cfg: ExportConfig,
 
     made = {"fp32": fp32}
     reduce_range, why = quantize.resolve_reduce_range(cfg.int8_reduce_range)
-    if cfg.int8:
-        t0 = time.perf_counter()
-        log.info("int8 reduce_range=%s (%s)", reduce_range, why)
-        made["int8"] = quantize.quantize_int8(fp32, out / MODEL_FILES["int8"], cfg.int8_per_channel,
-                                              reduce_range, cfg.int8_weights)
-        seconds["int8"] = time.perf_counter() - t0
+    int8: dict[str, Any] = {"weights": cfg.int8_weights, "per_channel": cfg.int8_per_channel,
+                            "reduce_range": reduce_range, "reduce_range_reason": why, "smooth": None}
+    meta = _write_meta(out, src, cfg, made, int8, default="fp32")  # the fp32 model is loadable from here on
     if cfg.fp16:
         t0 = time.perf_counter()
         made["fp16"] = quantize.convert_fp16(fp32, out / MODEL_FILES["fp16"])
         seconds["fp16"] = time.perf_counter() - t0
 
-    int8 = {"weights": cfg.int8_weights, "per_channel": cfg.int8_per_channel, "reduce_range": reduce_range,
-            "reduce_range_reason": why}
+    if cfg.int8 or cfg.static_int8:
+        source = fp32
+        needs_texts = cfg.static_int8 or cfg.int8_smooth is not None
+        if needs_texts and not calibration_texts:
+            raise ValueError("int8 smoothing (export.int8_smooth) and static int8 calibrate on held-out texts; none "
+                             "were given (set export.int8_smooth: null to quantize without them)")
+        feeds = calibration_feeds(out, calibration_texts[: cfg.calibration_texts]) if needs_texts else []
+        if cfg.int8_smooth is not None:
+            t0 = time.perf_counter()
+            smoothed, int8["smooth"] = smooth(onnx.load(str(fp32)), feeds, cfg.int8_smooth)
+            source = out / ".smoothed.onnx"  # scratch input of the quantizers, removed below
+            onnx.save(smoothed, str(source))
+            seconds["smooth"] = time.perf_counter() - t0
+        log.info("int8 reduce_range=%s (%s)", reduce_range, why)
+        try:
+            if cfg.int8:
+                t0 = time.perf_counter()
+                made["int8"] = quantize.quantize_int8(source, out / MODEL_FILES["int8"], cfg.int8_per_channel,
+                                                      reduce_range, cfg.int8_weights)
+                seconds["int8"] = time.perf_counter() - t0
+            if cfg.static_int8:
+                t0 = time.perf_counter()
+                made["int8-static"] = quantize.quantize_static(source, out / MODEL_FILES["int8-static"], feeds,
+                                                               cfg.int8_per_channel, reduce_range,
+                                                               cfg.calibration_method)
+                seconds["int8-static"] = time.perf_counter() - t0
+        finally:
+            if source != fp32:
+                source.unlink(missing_ok=True)
     meta = _write_meta(out, src, cfg, made, int8, default="int8" if cfg.int8 else "fp32")
-    if cfg.static_int8:
-        if not calibration_texts:
-            raise ValueError("export.static_int8 needs calibration texts (held-out pairs); none were given")
-        t0 = time.perf_counter()
-        feeds = calibration_feeds(out, calibration_texts[: cfg.calibration_texts])
-        made["int8-static"] = quantize.quantize_static(fp32, out / MODEL_FILES["int8-static"], feeds,
-                                                       cfg.int8_per_channel, reduce_range, cfg.calibration_method)
-        seconds["int8-static"] = time.perf_counter() - t0
-        meta = _write_meta(out, src, cfg, made, int8, default=meta.default_quantization)
     return Exported(out, meta, src, {k: round(v, 2) for k, v in seconds.items()})
 
 
 def calibration_feeds(folder: Path, texts: list[str], batch_size: int = 16) -> list[dict[str, np.ndarray]]:
-    """Model inputs for static calibration, tokenized exactly as the runtime tokenizes."""
+    """Model inputs for calibration (smoothing, static int8), tokenized exactly as the runtime tokenizes."""
     enc = load_encoder(folder, quantization="fp32")
     ids, _ = enc.tokenize(texts)
     feeds = []
@@ -112,8 +128,7 @@ def _write_meta(out: Path, src: SourceModel, cfg: ExportConfig, made: dict[str, 
         "pad_token_id": int(pad) if pad is not None else 0,
         "normalize": True,
         "int8": {"dynamic": "int8" in made, "static": "int8-static" in made, **int8,
-                 "cpu_int8_dot_product": quantize.int8_dot_product_flags()} if "int8" in made or "int8-static" in
-        made else None,
+                 "cpu_int8_dot_product": quantize.int8_dot_product_flags()},
         "onnx_ir": {q: _ir(p) for q, p in made.items()},
     }
     meta = EncoderMeta(dim=src.dim, max_seq_len=src.max_seq_len, revision=src.revision(), files=files,

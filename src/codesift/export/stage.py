@@ -30,9 +30,7 @@ def export_and_gate(model_dir: Path, out_dir: Path, cfg: ExportConfig, pairs_par
     if not Path(pairs_parquet).is_file():
         raise FileNotFoundError(f"{pairs_parquet}: pairs file not found; run the pairs stage first")
     # Calibration reads the val split, the gate the test split: no figure is measured on calibration data.
-    calibration = None
-    if cfg.static_int8:
-        calibration = [t.text for t in heldout_texts(pairs_parquet, cfg.calibration_texts, seed, splits=("val",))]
+    calibration = [t.text for t in heldout_texts(pairs_parquet, cfg.calibration_texts, seed, splits=("val",))]
     texts = heldout_texts(pairs_parquet, cfg.gate_texts, seed, splits=("test",))
     benches = gate_benchmarks(cfg, pairs_parquet, benchmarks_root, seed)
 
