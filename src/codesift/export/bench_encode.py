@@ -179,6 +179,7 @@ INT8_VARIANTS = {  # name -> ExportConfig fields; `auto` (the default) resolves 
     "dynamic, s8 weights 7-bit (reduce_range)": {"int8_reduce_range": True},
     "dynamic, u8 weights (u8u8 kernels)": {"int8_weights": "u8", "int8_reduce_range": False},
     "dynamic, s8 7-bit, per-tensor": {"int8_per_channel": False, "int8_reduce_range": True},
+    "dynamic, s8 7-bit, SmoothQuant alpha 0.7": {"int8_smooth": 0.7, "int8_reduce_range": True},
     "static QDQ (minmax), s8 7-bit": {"static_int8": True, "int8_reduce_range": True},
 }
 
