@@ -400,7 +400,16 @@ class _RawPool:
         conn: list = []  # (reader, writer) once connected
 
         async def exchange(path: str, body: bytes) -> tuple[int, str | None]:
-            if not conn:
+            try:
+                return await attempt(path, body, fresh=not conn)
+            except (asyncio.IncompleteReadError, ConnectionResetError):
+                if conn:  # the server closed an idle keep-alive connection: retry once on a new one
+                    conn[1].close()
+                    conn.clear()
+                return await attempt(path, body, fresh=True)
+
+        async def attempt(path: str, body: bytes, fresh: bool) -> tuple[int, str | None]:
+            if fresh:
                 conn[:] = await asyncio.open_connection(self.host, self.port)
                 self.writers.append(conn[1])
             reader, writer = conn
