@@ -62,7 +62,7 @@ def export_model(model_dir: str | Path, out_dir: str | Path, cfg: ExportConfig,
     reduce_range, why = quantize.resolve_reduce_range(cfg.int8_reduce_range)
     int8: dict[str, Any] = {"weights": cfg.int8_weights, "per_channel": cfg.int8_per_channel,
                             "reduce_range": reduce_range, "reduce_range_reason": why, "smooth": None}
-    meta = _write_meta(out, src, cfg, made, int8, default="fp32")  # the fp32 model is loadable from here on
+    _write_meta(out, src, cfg, made, int8, default="fp32")  # the fp32 model is loadable from here on
     if cfg.fp16:
         t0 = time.perf_counter()
         made["fp16"] = quantize.convert_fp16(fp32, out / MODEL_FILES["fp16"])

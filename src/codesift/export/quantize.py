@@ -14,6 +14,8 @@ attention softmax and the pooling head stay float32.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -53,6 +55,18 @@ def resolve_reduce_range(setting: bool | str, cpuinfo: str | None = None) -> tup
     return True, "auto: no VNNI/AMX on this CPU (u8s8 vpmaddubsw int16 pair sums can saturate)"
 
 
+@contextlib.contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """onnxruntime's quantizers log one line per tensor (and advice) on the root logger; keep errors only."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
 def weight_matmuls(model: onnx.ModelProto) -> tuple[list[str], list[str]]:
     """Names of the encoder's weight MatMuls (to quantize) and of the pooling-head MatMuls (kept float32)."""
     from codesift.export.graph import HEAD
@@ -76,12 +90,13 @@ def quantize_int8(src: Path, dst: Path, per_channel: bool = True, reduce_range: 
     body, head = weight_matmuls(model)
     if not body:
         raise ValueError(f"{src}: no weight MatMul to quantize")
-    quantize_dynamic(
-        str(src), str(dst), per_channel=per_channel, reduce_range=reduce_range,
-        weight_type=QuantType.QInt8 if weight_type == "s8" else QuantType.QUInt8,
-        op_types_to_quantize=["MatMul"], nodes_to_exclude=head,
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT, "MatMulConstBOnly": True},
-    )
+    with _quiet_root_logger():
+        quantize_dynamic(
+            str(src), str(dst), per_channel=per_channel, reduce_range=reduce_range,
+            weight_type=QuantType.QInt8 if weight_type == "s8" else QuantType.QUInt8,
+            op_types_to_quantize=["MatMul"], nodes_to_exclude=head,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT, "MatMulConstBOnly": True},
+        )
     log.info("int8 (dynamic, %s weights, per_channel=%s, reduce_range=%s): %d MatMuls -> %s", weight_type,
              per_channel, reduce_range, len(body), dst.name)
     return dst
@@ -111,13 +126,14 @@ def quantize_static(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]], pe
         raise ValueError("static int8 needs calibration batches; none were given")
     model = onnx.load(str(src), load_external_data=False)
     body, head = weight_matmuls(model)
-    ort_quantize_static(
-        str(src), str(dst), _Batches(feeds), quant_format=QuantFormat.QDQ, per_channel=per_channel,
-        reduce_range=reduce_range, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-        op_types_to_quantize=["MatMul"], nodes_to_exclude=head, calibrate_method=methods[method],
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT, "MatMulConstBOnly": True,
-                       "CalibMovingAverage": False},
-    )
+    with _quiet_root_logger():
+        ort_quantize_static(
+            str(src), str(dst), _Batches(feeds), quant_format=QuantFormat.QDQ, per_channel=per_channel,
+            reduce_range=reduce_range, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            op_types_to_quantize=["MatMul"], nodes_to_exclude=head, calibrate_method=methods[method],
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT, "MatMulConstBOnly": True,
+                           "CalibMovingAverage": False},
+        )
     log.info("int8 (static QDQ, %s calibration on %d batches): %d MatMuls -> %s", method, len(feeds), len(body),
              dst.name)
     return dst
