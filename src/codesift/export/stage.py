@@ -53,7 +53,7 @@ def export_and_gate(model_dir: Path, out_dir: Path, cfg: ExportConfig, pairs_par
     for bench, entry in report["mrr"].items():
         summary[f"mrr.{bench}.torch_fp32"] = entry["torch_fp32"]
         for q, v in entry.items():
-            if isinstance(v, dict):
+            if isinstance(v, dict) and "drop" in v:
                 summary[f"mrr_drop.{bench}.{q}"] = v["drop"]
     return summary
 
