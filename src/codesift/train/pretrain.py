@@ -156,6 +156,8 @@ class Pretrainer:
                           "tokens_per_s": tps, "mfu": self.flops_per_token * tps / (peak * w.size),
                           **{k: w.mean(v) for k, v in stats.extra.items()}}
                 bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{tps:.0f}")
+                log.info("step %d/%d: loss %.4f, lr %.2e, %.0f tokens/s, MFU %.1f%%", self.step, cfg.steps,
+                         record["loss"], stats.lr, tps, 100 * record["mfu"])
             if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
                 record = {"step": self.step, **record, **self.validate()}
                 log.info("step %d: val loss %.4f (mlm %.4f, dobf %.4f)", self.step, record["val_loss"],
