@@ -73,7 +73,7 @@ def tiny_recipe(tmp_path, **train):
                 "eval_max_queries": 20, "eval_max_docs": 80, "temperature": "learned"} | train
     overrides = [f"train.{k}={json.dumps(v)}" for k, v in settings.items()] + [
         "model.layers=2", "model.hidden=32", "model.heads=2", "model.intermediate=64", "model.max_seq_len=64",
-        "model.embedding_dim=16", "pretrain.seq_len=64", "pretrain.warmup_steps=1", "mine.rank_window=[1, 30]",
+        "model.embedding_dim=16", "pretrain.seq_len=64", "train.code_max_len=64", "pretrain.warmup_steps=1", "mine.rank_window=[1, 30]",
         "mine.pool_size=150", f"eval.benchmarks_dir={BENCHMARKS}", f"run_dir={tmp_path}",
     ]
     return load_recipe(REPO / "recipes" / "tiny.yaml", overrides)

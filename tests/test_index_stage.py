@@ -36,7 +36,7 @@ def test_index_stage_builds_a_searchable_index(tmp_path, monkeypatch):
 
 def test_index_stage_needs_paths(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "codesift.runtime.onnx", types.ModuleType("codesift.runtime.onnx"))
-    run = RunDir(load_recipe(REPO / "recipes" / "tiny.yaml"), tmp_path)
+    run = RunDir(load_recipe(REPO / "recipes" / "tiny.yaml", ["index.paths=[]"]), tmp_path)
     run.stage_dir("export").mkdir(parents=True)
     write_json(run.stage_dir("export") / MANIFEST, {"outputs_hash": "x"})
     with pytest.raises(ValueError, match="index.paths is empty"):

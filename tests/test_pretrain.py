@@ -119,7 +119,7 @@ def test_two_process_torchrun_smoke(tmp_path):
     sources = json.dumps([s.model_dump() for s in r.data.sources])
     overrides = [f"data.sources={sources}", f"data.decontaminate_against={r.data.decontaminate_against}",
                  "pairs.test_fraction=0.3", "pairs.val_fraction=0.0", "tokenizer.vocab_size=1024",
-                 "model.max_seq_len=32", "pretrain.seq_len=32", "pretrain.steps=4", "pretrain.batch_size=2",
+                 "model.max_seq_len=32", "pretrain.seq_len=32", "train.code_max_len=32", "pretrain.steps=4", "pretrain.batch_size=2",
                  "pretrain.warmup_steps=1", "pretrain.checkpoint_every=2", "pretrain.val_windows=4"]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
