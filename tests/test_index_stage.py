@@ -1,5 +1,6 @@
 """The pipeline's `index` stage: embeds `index.paths` with the run's exported model into the stage folder."""
 
+import json
 import sys
 import types
 from pathlib import Path
@@ -22,7 +23,8 @@ def test_index_stage_builds_a_searchable_index(tmp_path, monkeypatch):
     fake = types.ModuleType("codesift.runtime.onnx")
     fake.load_encoder = lambda path, **kw: loaded.append(Path(path)) or HashEncoder(32)
     monkeypatch.setitem(sys.modules, "codesift.runtime.onnx", fake)
-    run = RunDir(load_recipe(REPO / "recipes" / "tiny.yaml", [f"index.paths=[{FIXTURE}]"]), tmp_path)
+    overrides = [f"index.paths=[{FIXTURE}]", "index.example_queries=[area of a circle]"]
+    run = RunDir(load_recipe(REPO / "recipes" / "tiny.yaml", overrides), tmp_path)
     export = run.stage_dir("export")
     export.mkdir(parents=True)
     write_json(export / MANIFEST, {"outputs_hash": "x"})  # a finished export stage, as far as the index cares
@@ -31,6 +33,9 @@ def test_index_stage_builds_a_searchable_index(tmp_path, monkeypatch):
     assert loaded == [export] and summary["files"] == 3 and summary["chunks"] == 16 and summary["generation"] == 1
     index = CodeIndex.open(run.stage_dir("index"), encoder=HashEncoder(32))
     assert index.search(["area of a circle"], 1, encoder=HashEncoder(32))[0][0].symbol == "circle_area"
+    examples = json.loads((run.stage_dir("index") / "examples.json").read_text())
+    assert [e["query"] for e in examples] == ["area of a circle"] and len(examples[0]["results"]) == 3
+    assert examples[0]["results"][0]["symbol"] == "circle_area"
     assert run.run_stage(STAGES["index"], log=lambda _: None).skipped
 
 

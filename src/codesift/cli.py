@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import os
 import sys
@@ -126,7 +127,25 @@ def _run_stages(args: argparse.Namespace, names: list[str]) -> int:
             facts = ", ".join(f"{k}={v}" for k, v in m["summary"].items())
             log.info("stage %s: done in %.1fs, %d files; %s", name, m["duration_s"], len(m["outputs"]), facts)
     log.info("finished %d stage(s) in %.1fs; artifacts in %s", len(names), time.perf_counter() - t0, run.root)
+    if world is None or world.is_main:
+        _print_outcome(run)
     return 0
+
+
+def _print_outcome(run: RunDir) -> None:
+    """Where to look next: the run's reports, and the index stage's example searches."""
+    reports = [p for p in (run.stage_dir(s.name) / "report.md" for s in PIPELINE) if p.exists()]
+    if reports:
+        print("reports:\n" + "\n".join(f"  {p}" for p in reports))
+    examples = run.stage_dir("index") / "examples.json"
+    if examples.exists():
+        for example in json.loads(examples.read_text(encoding="utf-8")):
+            print(f"\nsearch: {example['query']}")
+            for hit in example["results"]:
+                print(f"  {hit['score']:.3f}  {hit['repo']}/{hit['path']}:{hit['start_line']}  {hit['symbol']}")
+        paths = " ".join(run.recipe.index.paths)
+        print(f"\nsearch it yourself: codesift search \"QUERY\" {paths} --model {run.stage_dir('export')} "
+              f"--index {run.stage_dir('index')}")
 
 
 def _torchrun_world():

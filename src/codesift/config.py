@@ -289,6 +289,8 @@ class IndexConfig(Section):
     hybrid_candidates: int = Field(100, ge=1, description="results taken from each side before fusion")
     window_lines: int = Field(40, ge=1, description="lines per chunk for code outside functions and other text")
     max_file_bytes: int = Field(1_000_000, gt=0)
+    example_queries: list[str] = Field(default_factory=list, description="searched once the index is built: the "
+                                       "top 3 go to examples.json and are printed at the end of `codesift run`")
 
     @model_validator(mode="after")
     def _consistent(self) -> IndexConfig:

@@ -10,7 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from codesift.runs import StageContext
+from codesift.runs import StageContext, write_json
+
+EXAMPLES = "examples.json"
+EXAMPLE_HITS = 3
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
@@ -26,6 +29,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
     index = CodeIndex.open_or_create(ctx.out_dir, encoder, cfg)
     report = index.update([Path(p) for p in cfg.paths], encoder, progress=progress_bar("embed"))
     stats = index.stats()
+    hits = index.search(cfg.example_queries, EXAMPLE_HITS, encoder=encoder) if cfg.example_queries else []
+    write_json(ctx.out_dir / EXAMPLES, [{"query": q, "results": [h.to_json() for h in found]}
+                                        for q, found in zip(cfg.example_queries, hits)])
     return {"files": stats["files"], "chunks": stats["chunks"], "generation": index.generation,
             "embedded": report.chunks_embedded, "skipped": sum(report.skipped.values()),
             "embed_s": report.embed_seconds, "encoder": encoder.revision, "quantization": encoder.quantization}
