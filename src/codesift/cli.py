@@ -128,17 +128,17 @@ def _run_stages(args: argparse.Namespace, names: list[str]) -> int:
             log.info("stage %s: done in %.1fs, %d files; %s", name, m["duration_s"], len(m["outputs"]), facts)
     log.info("finished %d stage(s) in %.1fs; artifacts in %s", len(names), time.perf_counter() - t0, run.root)
     if world is None or world.is_main:
-        _print_outcome(run)
+        _print_outcome(run, show_examples="index" in names)
     return 0
 
 
-def _print_outcome(run: RunDir) -> None:
-    """Where to look next: the run's reports, and the index stage's example searches."""
+def _print_outcome(run: RunDir, show_examples: bool) -> None:
+    """Where to look next: the run's reports, and the index stage's example searches when it ran."""
     reports = [p for p in (run.stage_dir(s.name) / "report.md" for s in PIPELINE) if p.exists()]
     if reports:
         print("reports:\n" + "\n".join(f"  {p}" for p in reports))
     examples = run.stage_dir("index") / "examples.json"
-    if examples.exists():
+    if show_examples and examples.exists():
         for example in json.loads(examples.read_text(encoding="utf-8")):
             print(f"\nsearch: {example['query']}")
             for hit in example["results"]:
