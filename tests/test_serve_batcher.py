@@ -117,6 +117,31 @@ def test_queries_go_before_queued_documents():
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("delay_ms", [0, 50])
+def test_documents_get_a_batch_once_they_waited_bulk_max_delay(delay_ms):
+    """Queries that never stop coming would starve documents under strict priority; the delay bounds their wait."""
+    async def main():
+        enc = RecordingEncoder(delay=0.01)
+        batcher = await started(enc, max_batch_size=1, bulk_max_delay_ms=delay_ms)
+        enc.gate.clear()
+        first = asyncio.ensure_future(batcher.embed(["warm the worker"], "query"))
+        await asyncio.to_thread(enc.entered.wait, 5)
+        doc = asyncio.ensure_future(batcher.embed(["a document"], "document"))
+        queries = [asyncio.ensure_future(batcher.embed([f"query {i}"], "query")) for i in range(30)]
+        await asyncio.sleep(0.01)
+        enc.gate.set()
+        await asyncio.gather(first, doc, *queries)
+        kinds = [kind for kind, _ in enc.calls]
+        position = kinds.index("document")
+        if delay_ms:
+            assert 3 <= position < 15  # after ~50 ms of 10 ms query batches, ahead of the remaining queries
+        else:
+            assert position == len(kinds) - 1  # strict priority: every query first
+        await batcher.stop(1)
+
+    asyncio.run(main())
+
+
 def test_full_queue_refuses_with_retry_after():
     async def main():
         enc = RecordingEncoder()

@@ -8,7 +8,8 @@ encoder off the event loop, and hands the vectors back to the loop, which resolv
   cap, or when the oldest item has waited `max_wait_ms` (0: take whatever is queued when the worker frees up).
 - The bulk lane is planned a window at a time: the window's items are sorted by length and cut into batches, so
   a batch holds texts of similar length and little compute goes to padding. Interactive items still go first:
-  the worker checks their lane before every batch.
+  the worker checks their lane before every batch, unless documents have waited `bulk_max_delay_ms` without a
+  bulk batch; then one bulk batch goes ahead, so a steady stream of queries cannot starve indexing clients.
 - Admission is bounded: past `max_queue_items` queued texts a request is refused (429, Retry-After from the
   recent drain rate) instead of waiting without bound.
 - `workers` threads take batches from the same queue (several single-threaded runs can beat one multi-threaded
@@ -115,6 +116,7 @@ class Batcher:
         self._lane_tokens = [0, 0]
         self._waiting_tokens = [0, 0]
         self._queued = 0
+        self._last_bulk = time.perf_counter()  # when a bulk batch last started (starvation guard)
         self._cond = threading.Condition()
         self._inflight: dict[tuple[str, str], Item] = {}  # event loop thread only
         self._rate = 0.0  # tokens per second of inference (moving average): wait estimates and Retry-After
@@ -341,7 +343,7 @@ class Batcher:
             now = time.perf_counter()
             # A lane is due when it fills a batch or its oldest item has waited max_wait.
             due_in = 0.0
-            if interactive:
+            if interactive and not self._bulk_starved(now):
                 full = len(interactive) >= s.max_batch_size or self._lane_tokens[0] >= s.max_batch_tokens
                 due_in = 0.0 if full or self._stopping else interactive[0].enqueued + max_wait - now
                 if due_in <= 0:
@@ -358,6 +360,7 @@ class Batcher:
                 batch = [it for it in planned if not it.cancelled]
                 self._left(1, batch, [it for it in planned if it.cancelled])
                 if batch:
+                    self._last_bulk = now
                     return batch
                 continue
             full = self._lane_tokens[1] >= s.max_batch_tokens or len(bulk) >= s.max_batch_size
@@ -366,6 +369,14 @@ class Batcher:
                 self._cond.wait(due_in)
                 continue
             self._plan_bulk()
+
+    def _bulk_starved(self, now: float) -> bool:
+        """Documents have waited bulk_max_delay_ms since they were queued and since the last bulk batch."""
+        limit = self.settings.bulk_max_delay_ms / 1000
+        if limit <= 0 or not (self._plan or self._lanes[1]):
+            return False
+        oldest = min(it.enqueued for it in self._plan[0]) if self._plan else self._lanes[1][0].enqueued
+        return now - max(oldest, self._last_bulk) >= limit
 
     def _plan_bulk(self) -> None:
         """Cut the next window of the bulk lane into length-sorted batches."""

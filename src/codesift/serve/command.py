@@ -50,6 +50,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     b.add_argument("--max-batch-size", type=int, default=d.max_batch_size, help="(default: %(default)s)")
     b.add_argument("--max-wait-ms", type=float, default=d.max_wait_ms,
                    help="how long a batch may wait to fill; 0 = send what is queued (default: %(default)s)")
+    b.add_argument("--bulk-max-delay-ms", type=float, default=d.bulk_max_delay_ms,
+                   help="documents waiting this long get one batch ahead of queued queries; 0 = queries always "
+                        "first (default: %(default)s)")
     b.add_argument("--no-batching", action="store_true", help="one text per inference call (for comparison)")
     b.add_argument("--max-queue", type=int, default=d.max_queue_items,
                    help="queued texts before requests get 429 (default: %(default)s)")
@@ -114,6 +117,7 @@ def settings_from(args: argparse.Namespace, model_name: str):
     return ServeSettings(
         max_batch_tokens=args.max_batch_tokens, max_batch_size=1 if args.no_batching else args.max_batch_size,
         max_wait_ms=0.0 if args.no_batching else args.max_wait_ms, max_queue_items=args.max_queue,
+        bulk_max_delay_ms=args.bulk_max_delay_ms,
         max_queue_seconds=args.max_queue_seconds, workers=args.workers,
         max_body_bytes=args.max_body_bytes, max_items=args.max_items, max_chars=args.max_chars,
         query_cache_size=args.query_cache, search_cache_size=args.search_cache, drain_seconds=args.drain_seconds,

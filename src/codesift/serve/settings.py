@@ -13,6 +13,9 @@ class ServeSettings:
     max_batch_size: int = 64
     max_wait_ms: float = 0.0  # 0: take what is queued when the worker frees up (continuous batching)
     bulk_window: int = 4  # the bulk lane is sorted by length over this many batches' worth of items
+    # Queries go first, but not forever: once documents have waited this long without a bulk batch, one bulk
+    # batch runs ahead of the queued queries (0: strict priority, which starves bulk under saturating queries).
+    bulk_max_delay_ms: float = 1000.0
     # Admission: a request is refused with 429 + Retry-After when the queue holds this many texts, or when its
     # texts would wait longer than max_queue_seconds (queued tokens ahead / measured tokens per second).
     max_queue_items: int = 1024
@@ -38,7 +41,7 @@ class ServeSettings:
                      "max_items", "max_chars", "max_top_k", "search_threads", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"serve setting {name} must be >= 1, got {getattr(self, name)}")
-        for name in ("max_wait_ms", "drain_seconds", "query_cache_size", "search_cache_size", "max_queue_seconds"):
+        for name in ("max_wait_ms", "bulk_max_delay_ms", "drain_seconds", "query_cache_size", "search_cache_size", "max_queue_seconds"):
             if getattr(self, name) < 0:
                 raise ValueError(f"serve setting {name} must be >= 0, got {getattr(self, name)}")
         bad = {k: s for k, s in self.api_keys.items() if s not in ("read", "admin")}
