@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Ingredient ablations for the contrastive stage (issue 6): each variant reuses a finished run's data, pairs,
+# tokenizer and pretraining (hard links), changes one recipe value, and reruns train + eval.
+#   bench/ablate.sh RECIPE BASE_RUN_DIR OUT_DIR     e.g. bench/ablate.sh recipes/tiny.yaml runs/e2e runs/abl
+# Then: python bench/ablation_table.py OUT_DIR BASE_RUN_DIR
+set -euo pipefail
+recipe=$1 base=$2 out=$3
+name=$(basename "$recipe" .yaml)
+variant() {  # variant NAME [STAGE_TO_RERUN] -- KEY=VALUE...
+    local label=$1; shift
+    local redo=()
+    while [[ $1 != -- ]]; do redo+=("$1"); shift; done; shift
+    local dir="$out/$label"
+    rm -rf "$dir" && mkdir -p "$dir" && cp -al "$base/$name" "$dir/"
+    rm -rf "$dir/$name"/{train,eval,export,index} "${redo[@]/#/$dir/$name/}"
+    local sets=(); for kv in "$@"; do sets+=(--set "$kv"); done
+    echo "== $label: $*"
+    /usr/bin/time -f "$label: %e s wall" codesift run "$recipe" --run-dir "$dir" --until eval "${sets[@]}" \
+        > "$dir.log" 2>&1
+    tail -1 "$dir.log"
+}
+variant no-pretraining -- train.init=random
+variant no-dobf pretrain -- pretrain.dobf_fraction=0
+variant no-hard-negatives -- train.hard_negatives=0
+variant consistency-top20 -- train.consistency_top_k=20
+variant batch-32 -- train.batch_size=32 train.chunk_size=32 train.steps=120
+variant batch-128 -- train.batch_size=128 train.steps=30
