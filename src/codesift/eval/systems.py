@@ -153,6 +153,8 @@ class DenseSystem(Retriever):
         import torch
         from tqdm import tqdm
 
+        from codesift.train.precision import native_bf16
+
         use_bf16 = self.precision == "bf16" or (self.precision == "auto" and native_bf16(model.device))
         out = []
         batches = range(0, len(texts), self.batch_size)
@@ -174,19 +176,6 @@ class DenseSystem(Retriever):
             self._model.eval()
             log.info("loaded %s on %s (max %d tokens)", self.model_dir, self._model.device, self._model.max_seq_length)
         return self._model
-
-
-def native_bf16(device) -> bool:
-    """bf16 speeds up CUDA GPUs that support it and CPUs with AVX512-BF16/AMX; elsewhere it is emulated (slower)."""
-    import torch
-
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 # --- ONNX (issue 7) -----------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import torch
 
 
 def native_bf16(device: torch.device) -> bool:
+    """bf16 speeds up CUDA GPUs that support it and CPUs with AVX512-BF16/AMX; elsewhere it is emulated (slower)."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     try:
