@@ -64,7 +64,7 @@ def chunk_text(path: str, text: str, language: str) -> list[Chunk]:
     for start, end in spans:
         for n in range(start, end + 1):
             covered[n] = True
-    spans += _gaps(lines, covered)
+    spans += uncovered_spans(lines, covered, WINDOW)
     return [
         Chunk(path, start, end, "\n".join(lines[start - 1 : end]), language) for start, end in sorted(spans)
     ]
@@ -88,12 +88,13 @@ def _python_functions(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _gaps(lines: list[str], covered: list[bool]) -> list[tuple[int, int]]:
-    """Spans of the non-blank lines outside functions: a function ends a span, and no span is longer than WINDOW."""
+def uncovered_spans(lines: list[str], covered: list[bool], size: int) -> list[tuple[int, int]]:
+    """Spans of uncovered non-blank lines (`covered` is 1-based): a covered line ends a span, and no span is
+    longer than `size` lines. The code between functions, cut into windows."""
     spans: list[tuple[int, int]] = []
     run: list[int] = []
     for n in range(1, len(lines) + 1):
-        if run and (covered[n] or (lines[n - 1].strip() and n - run[0] >= WINDOW)):
+        if run and (covered[n] or (lines[n - 1].strip() and n - run[0] >= size)):
             spans.append((run[0], run[-1]))
             run = []
         if not covered[n] and lines[n - 1].strip():

@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 from codesift.data.extract import extract_file, split_markdown
 from codesift.data.languages import detect_language
 from codesift.data.sources import PRUNE_DIRS, _GitIgnore, _link_problem, _Reader
-from codesift.eval.chunks import LANGUAGE_BY_SUFFIX, SKIP_DIRS
+from codesift.eval.chunks import LANGUAGE_BY_SUFFIX, SKIP_DIRS, uncovered_spans
 
 CHUNKER_VERSION = 1  # bump whenever chunk boundaries or texts change: cached indexes then re-chunk every file
 EXTRACTED = frozenset({"python", "typescript", "javascript", "go", "java", "rust"})
@@ -66,7 +66,7 @@ def chunk_file(path: str, text: str, language: str, window_lines: int = 40) -> l
             chunks.append(Chunk(path, language, symbol, unit.kind, unit.start_line, unit.end_line, unit.code))
             for n in range(unit.start_line, min(unit.end_line, len(lines)) + 1):
                 covered[n] = True
-    for start, end in _windows(lines, covered, window_lines):
+    for start, end in uncovered_spans(lines, covered, window_lines):
         chunks.append(Chunk(path, language, "", "window", start, end, "\n".join(lines[start - 1 : end])))
     chunks.sort(key=lambda c: (c.start_line, -c.end_line))
     return chunks
@@ -80,25 +80,10 @@ def _sections(path: str, text: str, lines: list[str], window_lines: int) -> list
             chunks.append(Chunk(path, "markdown", sec.heading, "section", sec.start_line, sec.end_line, body))
             continue
         covered = [n < sec.start_line or n > sec.end_line for n in range(len(lines) + 2)]
-        for start, end in _windows(lines, covered, window_lines):
+        for start, end in uncovered_spans(lines, covered, window_lines):
             body = "\n".join(lines[start - 1 : end])
             chunks.append(Chunk(path, "markdown", sec.heading, "section", start, end, body))
     return chunks
-
-
-def _windows(lines: list[str], covered: list[bool], size: int) -> list[tuple[int, int]]:
-    """Spans of uncovered non-blank lines: a covered line ends a span, and no span is longer than `size` lines."""
-    spans: list[tuple[int, int]] = []
-    run: list[int] = []
-    for n in range(1, len(lines) + 1):
-        if run and (covered[n] or (lines[n - 1].strip() and n - run[0] >= size)):
-            spans.append((run[0], run[-1]))
-            run = []
-        if not covered[n] and lines[n - 1].strip():
-            run.append(n)
-    if run:
-        spans.append((run[0], run[-1]))
-    return spans
 
 
 def file_language(rel_path: str, head: str = "") -> str | None:
