@@ -134,3 +134,16 @@ def test_two_process_torchrun_smoke(tmp_path):
     manifest = json.loads((tmp_path / "runs" / "tiny" / "pretrain" / "manifest.json").read_text())
     assert manifest["summary"]["world_size"] == 2 and manifest["summary"]["steps"] == 4
     assert (tmp_path / "runs" / "tiny" / "pretrain" / "encoder" / "model.safetensors").exists()
+
+
+def test_trim_metrics_keeps_records_up_to_the_resumed_step(tmp_path):
+    from codesift.train.checkpoint import append_metrics, trim_metrics
+
+    path = tmp_path / "metrics.jsonl"
+    for step in (1, 2, 3, 4):
+        append_metrics(path, {"step": step, "loss": 1.0 / step})
+    path.write_text(path.read_text() + '{"step": 5, "lo')  # torn by a kill
+    assert [r["step"] for r in trim_metrics(path, 2)] == [1, 2]
+    append_metrics(path, {"step": 3, "loss": 0.3})
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2, 3]
+    assert trim_metrics(tmp_path / "none.jsonl", 5) == []

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file, save_model
 
-from codesift.runs import write_json
+from codesift.runs import atomic_write, write_json
 
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
@@ -83,3 +83,27 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def trim_metrics(path: Path, step: int) -> list[dict[str, Any]]:
+    """Keep the JSON-lines records up to `step` and return them: a run killed after its last checkpoint redoes the
+    later steps (and may have left a torn last line). Called once when a run starts or resumes, so logging itself
+    only appends."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            break  # a line torn by the kill: nothing after it was written whole
+        if row["step"] <= step:
+            rows.append(row)
+    with atomic_write(path) as fh:
+        fh.write("".join(json.dumps(row) + "\n" for row in rows))
+    return rows
+
+
+def append_metrics(path: Path, record: dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")

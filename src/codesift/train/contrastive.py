@@ -33,7 +33,9 @@ from codesift.log import get_logger
 from codesift.model.embedder import Embedder
 from codesift.runs import StageContext, atomic_write, write_json
 from codesift.train.batches import BatchStream, Examples, load_examples
-from codesift.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from codesift.train.checkpoint import (
+    append_metrics, list_checkpoints, load_checkpoint, save_checkpoint, trim_metrics,
+)
 from codesift.train.distributed import World, current_world
 from codesift.train.gradcache import all_reduce_grads, cached_backward
 from codesift.train.losses import Temperature, matryoshka_info_nce
@@ -85,6 +87,8 @@ class ContrastiveTrainer:
             self.step = state["step"]
             stream.skip(self.step)
             log.info("%s: resumed from %s (step %d of %d)", round_dir.name, found[-1], self.step, cfg.steps)
+        if self.world.is_main:
+            trim_metrics(self.out_dir / "metrics.jsonl", global_offset + self.step)
         params = [p for p in self.modules.parameters() if p.requires_grad]
         self.modules.train()
         t_start, examples_done, losses = time.perf_counter(), 0, []
@@ -159,11 +163,7 @@ class ContrastiveTrainer:
         self.world.barrier()
 
     def _log(self, writer, record: dict[str, Any]) -> None:
-        path = self.out_dir / "metrics.jsonl"
-        lines = path.read_text().splitlines() if path.exists() else []
-        kept = [ln for ln in lines if ln.strip() and json.loads(ln)["step"] < record["step"]]
-        with atomic_write(path) as fh:
-            fh.write("\n".join([*kept, json.dumps(record)]) + "\n")
+        append_metrics(self.out_dir / "metrics.jsonl", record)
         if writer is not None:
             for key in ("loss", "lr", "temperature", "grad_norm", "examples_per_s"):
                 writer.add_scalar(f"train/{key}", record[key], record["step"])

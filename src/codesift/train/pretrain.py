@@ -29,7 +29,9 @@ from codesift.config import ModelConfig, PretrainConfig
 from codesift.log import get_logger
 from codesift.model.encoder import CLS_ID, MASK_ID, PAD_ID, SEP_ID, build_mlm, count_parameters
 from codesift.runs import StageContext, atomic_write, write_json
-from codesift.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from codesift.train.checkpoint import (
+    append_metrics, list_checkpoints, load_checkpoint, save_checkpoint, trim_metrics,
+)
 from codesift.train.distributed import World, current_world
 from codesift.train.masking import IGNORE, mask_batch
 from codesift.train.precision import autocast, matmul_peak, resolve_precision
@@ -139,7 +141,7 @@ class Pretrainer:
         writer = self._tensorboard() if w.is_main else None
         peak = matmul_peak(self.precision, self.device)
         tokens_per_step = cfg.batch_size * cfg.grad_accum * w.size * self.train_windows.ids.shape[1]
-        history = self._read_history()
+        history = trim_metrics(self.out_dir / "metrics.jsonl", self.step) if w.is_main else []
         bar = tqdm(total=cfg.steps, initial=self.step, desc="pretrain", unit="step", disable=not w.is_main or None)
         train_seconds, trained_steps = 0.0, 0
         self.model.train()
@@ -248,20 +250,8 @@ class Pretrainer:
 
         return SummaryWriter(str(self.out_dir / "tb"), purge_step=self.step + 1)
 
-    def _read_history(self) -> list[dict[str, Any]]:
-        """Logged records up to the resumed step (records after the last checkpoint are redone)."""
-        path = self.out_dir / "metrics.jsonl"
-        if not path.exists():
-            return []
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        return [r for r in rows if r["step"] <= self.step]
-
     def _log(self, writer, record: dict[str, Any]) -> None:
-        path = self.out_dir / "metrics.jsonl"
-        lines = path.read_text().splitlines() if path.exists() else []
-        kept = [ln for ln in lines if ln.strip() and json.loads(ln)["step"] < record["step"]]
-        with atomic_write(path) as fh:
-            fh.write("\n".join([*kept, json.dumps(record)]) + "\n")
+        append_metrics(self.out_dir / "metrics.jsonl", record)
         for key, value in record.items():
             if key != "step" and isinstance(value, (int, float)) and math.isfinite(value):
                 writer.add_scalar(f"pretrain/{key}", value, record["step"])
