@@ -94,23 +94,31 @@ def load_csn_ruby(root: str | Path) -> Benchmark:
     return Benchmark("csn-ruby", queries, corpus, relevant, meta)
 
 
-def load_heldout(pairs_parquet: str | Path, split: str = "test") -> Benchmark:
-    """Test-split pairs: each query against every test unit. Identical code becomes one document, and one query text
-    (per language) with several units is one query with several relevant documents. `split="val"` gives the same
-    benchmark over the validation repositories (named "val"), which training uses to pick checkpoints."""
+def read_pair_split(pairs_parquet: str | Path, split: str):
+    """One split of the pairs stage's Parquet file (a pyarrow Table: query, code, pair_type, language, split), with
+    a clear error for a missing or unreadable file and for an empty split."""
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     path = Path(pairs_parquet)
-    if not path.exists():
+    if not path.is_file():
         raise FileNotFoundError(f"{path}: pairs file not found; run the pairs stage first")
     columns = ["query", "code", "pair_type", "language", "split"]
     try:
         table = pq.read_table(path, columns=columns)
     except Exception as e:  # pyarrow raises several types for a bad file or a missing column
         raise ValueError(f"{path}: cannot read columns {columns}: {e}") from None
-    rows = [r for r in table.to_pylist() if r["split"] == split]
-    if not rows:
+    table = table.filter(pc.equal(table["split"], split))
+    if table.num_rows == 0:
         raise ValueError(f"{path}: no pairs with split == {split!r}")
+    return table
+
+
+def load_heldout(pairs_parquet: str | Path, split: str = "test") -> Benchmark:
+    """Test-split pairs: each query against every test unit. Identical code becomes one document, and one query text
+    (per language) with several units is one query with several relevant documents. `split="val"` gives the same
+    benchmark over the validation repositories (named "val"), which training uses to pick checkpoints."""
+    rows = read_pair_split(pairs_parquet, split).to_pylist()
     corpus: dict[str, str] = {}
     doc_ids: dict[str, str] = {}
     doc_meta: dict[str, dict[str, str]] = {}

@@ -71,20 +71,10 @@ class Examples:
 
 def load_examples(parquet: str | Path, split: str, limit: int | None = None, seed: int = 0) -> Examples:
     """The pairs of one split (a seeded sample of `limit` of them if given), in file order."""
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
+    from codesift.eval.benchmarks import read_pair_split
 
     path = Path(parquet)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: pairs file not found; run the pairs stage first")
-    columns = ["query", "code", "pair_type", "language", "split"]
-    try:
-        table = pq.read_table(path, columns=columns)
-    except Exception as e:  # pyarrow raises several types for a bad file or a missing column
-        raise ValueError(f"{path}: cannot read columns {columns}: {e}") from None
-    table = table.filter(pc.equal(table["split"], split))
-    if table.num_rows == 0:
-        raise ValueError(f"{path}: no pairs with split == {split!r}")
+    table = read_pair_split(path, split)
     if limit is not None and table.num_rows > limit:
         keep = np.sort(np.random.default_rng(seed).choice(table.num_rows, limit, replace=False))
         table = table.take(keep)
