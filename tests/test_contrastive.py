@@ -130,6 +130,14 @@ def test_train_stage_rounds_mining_eval_and_resume(tmp_path, tiny_encoder, tiny_
         torch.testing.assert_close(resumed[name], tensor, rtol=1e-5, atol=1e-6)
 
 
+def test_rounds_end_on_their_time_budget(tmp_path, tiny_encoder, tiny_pairs):  # noqa: F811
+    recipe = tiny_recipe(tmp_path, steps=100_000, max_minutes=0.002, consistency_top_k=None)  # 0.12 s a round
+    contrastive.run(StageContext(recipe, tmp_path / "train", stage_inputs(tmp_path, tiny_encoder, tiny_pairs)))
+    rounds = json.loads((tmp_path / "train" / "rounds.json").read_text())["rounds"]
+    assert [r["train"]["stopped_by"] for r in rounds] == ["time budget", "time budget"]
+    assert all(0 < r["train"]["steps"] < 100_000 for r in rounds)
+
+
 def test_stage_refuses_bad_input(tmp_path, tiny_encoder, tiny_pairs):  # noqa: F811
     recipe = tiny_recipe(tmp_path, batch_size=4000)
     with pytest.raises(ValueError, match="batch_size 4000 exceeds"):

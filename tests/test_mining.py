@@ -11,7 +11,7 @@ from codesift.cli import main
 from codesift.config import MineConfig
 from codesift.model.embedder import Embedder
 from codesift.train.batches import load_examples
-from codesift.train.mining import mine_negatives, mine_pool
+from codesift.train.mining import mine_negatives, mine_pool, search
 
 from tiny_encoder import one_thread, tiny_encoder, tiny_pairs  # noqa: F401  (fixtures)
 
@@ -34,6 +34,17 @@ def test_positive_and_margin_are_excluded():
     assert sorted(mined.negatives[0].tolist()) == [3, 4]
     assert mined.stats["dropped"]["positive"] == 1 and mined.stats["dropped"]["margin"] == 2
     assert mined.positive_rank[0] == 1  # only doc 1 scores above the positive
+
+
+def test_torch_search_matches_exact_faiss():
+    rng = np.random.default_rng(0)
+    docs = rng.standard_normal((500, 16)).astype(np.float32)
+    queries = rng.standard_normal((70, 16)).astype(np.float32)
+    exact_scores, exact_ids = search(queries, docs, 10, "flat")
+    scores, ids = search(queries, docs, 10, "torch")
+    assert (ids == exact_ids).all() and np.allclose(scores, exact_scores, atol=1e-4)
+    with pytest.raises(ValueError, match="unknown index kind"):
+        search(queries, docs, 10, "ivf")
 
 
 def test_rank_window_near_duplicates_and_identical_queries():

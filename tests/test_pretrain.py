@@ -16,8 +16,9 @@ from codesift.tokenizer import train_tokenizer
 from codesift.train.checkpoint import list_checkpoints
 from codesift.train.distributed import World
 from codesift.train.pretrain import Pretrainer
-from codesift.train.pretrain_data import pack_windows, window_indices
-from codesift.train.schedule import lr_at
+from codesift.train.masking import mask_batch
+from codesift.train.pretrain_data import Windows, pack_windows, window_indices
+from codesift.train.schedule import Budget, lr_at
 
 from conftest import REPO
 
@@ -66,6 +67,41 @@ def test_lr_schedule_warms_up_then_decays_to_the_floor():
     lrs = [lr_at(s, peak=1.0, warmup=10, total=100, min_ratio=0.1) for s in range(101)]
     assert lrs[0] == 0.1 and lrs[9] == 1.0 and max(lrs) == 1.0
     assert all(a >= b for a, b in zip(lrs[9:], lrs[10:], strict=False)) and lrs[100] == pytest.approx(0.1)
+
+
+def test_time_budget_drives_the_decay_and_the_stop():
+    budget = Budget(steps=1000, max_minutes=1.0, elapsed_s=45.0)
+    assert budget.time_fraction == 0.75 and not budget.done(10)
+    # a quarter of the steps but three quarters of the time: the decay follows the time
+    assert lr_at(250, peak=1.0, warmup=0, total=1000, time_fraction=0.75) == pytest.approx(
+        lr_at(750, peak=1.0, warmup=0, total=1000))
+    budget.elapsed_s = 60.0
+    assert budget.done(10) and budget.reason == "time budget"
+    assert Budget(steps=5).done(5) and Budget(steps=5).reason == "steps"
+
+
+def test_a_time_budget_ends_pretraining_early_and_survives_a_resume(windows, tmp_path):
+    t = trainer(windows, tmp_path, steps=10_000, max_minutes=0.002, checkpoint_every=10_000)  # 0.12 s
+    summary = t.train()
+    assert summary["stopped_by"] == "time budget" and 0 < summary["steps"] < 10_000
+    assert summary["tokens_seen"] == summary["steps"] * 8 * 32
+    resumed = trainer(windows, tmp_path, steps=10_000, max_minutes=0.002, checkpoint_every=10_000)
+    assert resumed.train()["steps"] == summary["steps"]  # the saved clock says the budget is spent
+
+
+def test_windows_round_trip_compactly_with_the_same_masks(windows, tmp_path):
+    train, vocab = windows
+    train.save(tmp_path / "w.parquet")
+    back = Windows.load(tmp_path / "w.parquet")
+    assert (back.ids == train.ids).all() and back.owners.max() < train.ids.shape[1]
+    special = train.ids == CLS_ID
+
+    def masks(w):
+        return mask_batch(w.ids, w.owners, special, rate=0.3, dobf_fraction=1.0, rng=np.random.default_rng(3),
+                          mask_id=4, vocab_size=vocab, first_regular_id=5)
+
+    for a, b in zip(masks(train), masks(back), strict=True):
+        assert (a == b).all()
 
 
 def test_loss_falls_on_a_tiny_fixture(windows, tmp_path):

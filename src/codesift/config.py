@@ -103,6 +103,8 @@ class ModelConfig(Section):
 
 class PretrainConfig(Section):
     steps: int = Field(ge=1)
+    max_minutes: float | None = Field(
+        None, gt=0, description="also stop after this much training time; the decay follows time (Cramming)")
     batch_size: int = Field(ge=1, description="sequences per optimizer step per process, before grad_accum")
     grad_accum: int = Field(1, ge=1)
     seq_len: int = Field(256, ge=16)
@@ -119,6 +121,8 @@ class PretrainConfig(Section):
     checkpoint_every: int = Field(500, ge=1)
     eval_every: int = Field(250, ge=1, description="validation loss on held-out repositories every N steps")
     val_windows: int = Field(256, ge=1, description="held-out sequences in the validation loss")
+    max_windows: int | None = Field(
+        None, ge=1, description="pack at most this many training windows (a longer run cycles over them)")
     log_every: int = Field(10, ge=1)
     rtd_generator_ratio: float = Field(0.25, gt=0, le=1, description="RTD: generator width / encoder width")
     rtd_weight: float = Field(50.0, gt=0, description="RTD: discriminator loss weight (ELECTRA: 50)")
@@ -126,6 +130,8 @@ class PretrainConfig(Section):
 
 class TrainConfig(Section):
     steps: int = Field(ge=1, description="optimizer steps per round")
+    max_minutes: float | None = Field(
+        None, gt=0, description="also end each round after this much training time; the decay follows time")
     batch_size: int = Field(ge=2, description="effective contrastive batch: every query sees all of it")
     chunk_size: int = Field(32, ge=1, description="GradCache mini-batch; memory, not negatives")
     lr: float = Field(1e-4, gt=0, lt=1)
@@ -197,7 +203,8 @@ class MineConfig(Section):
     per_query: int = Field(1, ge=1, description="negatives kept per query (the train stage keeps >= train.hard_negatives)")
     duplicate_cosine: float = Field(0.98, gt=0, le=1, description="a candidate this close to the positive is a copy")
     pool_size: int | None = Field(50_000, ge=1, description="training pairs mined per round (seeded); null: all")
-    index: Literal["auto", "flat", "hnsw"] = Field("auto", description="auto: exact up to 50k codes, HNSW above")
+    index: Literal["auto", "flat", "hnsw", "torch"] = Field(
+        "auto", description="auto: exact torch matmuls on a GPU; else faiss, exact up to 50k codes, HNSW above")
     batch_size: int = Field(64, ge=1, description="texts per forward pass when embedding the pool")
 
     @field_validator("rank_window")

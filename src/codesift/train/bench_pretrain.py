@@ -62,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         })
         import tempfile
 
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
         with tempfile.TemporaryDirectory() as tmp:
             trainer = Pretrainer(recipe.model, cfg, vocab, windows, windows, Path(tmp), recipe.seed, world)
             times: list[float] = []
@@ -74,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
             "tokens_per_s": round(tokens_per_s, 1), "achieved_tflops": round(achieved / 1e12, 4),
             "mfu_vs_own_peak": round(achieved / peaks[precision], 3),
             "mfu_vs_best_peak": round(achieved / max(peaks.values()), 3),
+            **({"gpu_peak_memory_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2)}
+               if device.type == "cuda" else {}),
         })
         log.info("%s: %.0f tokens/s, %.3f TFLOP/s, MFU %.1f%% of its peak", precision, tokens_per_s, achieved / 1e12,
                  100 * achieved / peaks[precision])

@@ -41,7 +41,7 @@ from codesift.train.gradcache import all_reduce_grads, cached_backward
 from codesift.train.losses import Temperature, matryoshka_info_nce
 from codesift.train.mining import mine_pool
 from codesift.train.precision import autocast, resolve_precision
-from codesift.train.schedule import lr_at
+from codesift.train.schedule import Budget, lr_at
 
 log = get_logger(__name__)
 
@@ -77,14 +77,17 @@ class ContrastiveTrainer:
         return torch.optim.AdamW(groups, lr=self.cfg.lr, betas=(0.9, 0.98), eps=1e-6)
 
     def train_round(self, round_dir: Path, stream: BatchStream, writer=None, global_offset: int = 0) -> dict[str, Any]:
-        """Run `train.steps` GradCache steps on `stream`, resuming from `round_dir/checkpoints` if any."""
+        """Run `train.steps` GradCache steps (or `train.max_minutes`) on `stream`, resuming from
+        `round_dir/checkpoints` if any."""
         cfg = self.cfg
         optimizer = self.new_optimizer()
         ckpt_dir = round_dir / "checkpoints"
         self.step = 0
+        budget = Budget(cfg.steps, cfg.max_minutes)
         if found := list_checkpoints(ckpt_dir):
             state = load_checkpoint(found[-1], self.modules, optimizer)
             self.step = state["step"]
+            budget.elapsed_s = state.get("elapsed_s", 0.0)
             stream.skip(self.step)
             log.info("%s: resumed from %s (step %d of %d)", round_dir.name, found[-1], self.step, cfg.steps)
         if self.world.is_main:
@@ -93,10 +96,13 @@ class ContrastiveTrainer:
         self.modules.train()
         t_start, examples_done, losses = time.perf_counter(), 0, []
         t_log = time.perf_counter()
-        while self.step < cfg.steps:
-            lr = lr_at(self.step, peak=cfg.lr, warmup=cfg.warmup_steps, total=cfg.steps, min_ratio=cfg.min_lr_ratio)
+        last = self._stop(budget)
+        while not last:
+            lr = lr_at(self.step, peak=cfg.lr, warmup=cfg.warmup_steps, total=cfg.steps, min_ratio=cfg.min_lr_ratio,
+                       time_fraction=budget.time_fraction)
             for group in optimizer.param_groups:
                 group["lr"] = lr
+            t_step = time.perf_counter()
             batch = stream.next()
             optimizer.zero_grad(set_to_none=True)
             loss = self.loss_step(batch)
@@ -104,11 +110,13 @@ class ContrastiveTrainer:
             grad_norm = float(nn.utils.clip_grad_norm_(params, cfg.grad_clip))
             optimizer.step()
             self.step += 1
+            budget.elapsed_s += time.perf_counter() - t_step
+            last = self._stop(budget)
             examples_done += len(batch.queries)
             losses.append(float(loss))
             if not math.isfinite(losses[-1]):
                 raise FloatingPointError(f"round {round_dir.name} step {self.step}: loss is {losses[-1]}")
-            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+            if self.step % cfg.log_every == 0 or last:
                 now = time.perf_counter()
                 record = {"step": global_offset + self.step, "round_step": self.step, "loss": float(np.mean(losses)),
                           "lr": lr, "temperature": self.temperature.value, "grad_norm": grad_norm,
@@ -118,10 +126,15 @@ class ContrastiveTrainer:
                     self._log(writer, record)
                 log.info("%s step %d/%d: loss %.4f lr %.2e t %.4f (%.1f pairs/s)", round_dir.name, self.step,
                          cfg.steps, record["loss"], lr, record["temperature"], record["examples_per_s"])
-            if self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
-                self.checkpoint(ckpt_dir, optimizer)
-        return {"steps": cfg.steps, "seconds": round(time.perf_counter() - t_start, 2),
+            if self.step % cfg.checkpoint_every == 0 and not last:
+                self.checkpoint(ckpt_dir, optimizer, budget)
+        return {"steps": self.step, "stopped_by": budget.reason, "seconds": round(time.perf_counter() - t_start, 2),
                 "temperature": self.temperature.value}
+
+    def _stop(self, budget: Budget) -> bool:
+        """Steps or time budget reached; under DDP rank 0's clock decides, so every rank stops at the same step."""
+        stop = budget.done(self.step)
+        return self.world.broadcast(stop) if budget.max_minutes is not None else stop
 
     def loss_step(self, batch) -> torch.Tensor:
         """GradCache forward/backward of one global batch; this rank embeds its contiguous slice of it.
@@ -157,9 +170,10 @@ class ContrastiveTrainer:
 
     # --- checkpoints and logs -------------------------------------------------------------------------------
 
-    def checkpoint(self, ckpt_dir: Path, optimizer: torch.optim.Optimizer) -> None:
+    def checkpoint(self, ckpt_dir: Path, optimizer: torch.optim.Optimizer, budget: Budget) -> None:
         if self.world.is_main:
-            save_checkpoint(ckpt_dir, self.step, self.modules, optimizer, {"precision": self.precision})
+            save_checkpoint(ckpt_dir, self.step, self.modules, optimizer,
+                            {"precision": self.precision, "elapsed_s": budget.elapsed_s})
         self.world.barrier()
 
     def _log(self, writer, record: dict[str, Any]) -> None:

@@ -32,7 +32,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="a candidate this similar to the positive code is a near duplicate (default: 0.98)")
     p.add_argument("--consistency-top-k", type=int,
                    help="flag pairs whose code is not in the top K for their own query (column 'consistent')")
-    p.add_argument("--index", choices=["auto", "flat", "hnsw"], default="auto", help="faiss index (default: auto)")
+    p.add_argument("--index", choices=["auto", "flat", "hnsw", "torch"], default="auto",
+                   help="nearest-neighbour search (default auto: torch on a GPU, else faiss)")
     p.add_argument("--batch-size", type=int, default=64, help="texts per forward pass")
     p.add_argument("--seed", type=int, default=0)
 

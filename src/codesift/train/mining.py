@@ -40,32 +40,54 @@ class Mined:
 
 def search(query_emb: np.ndarray, doc_emb: np.ndarray, k: int, index: str = "auto",
            threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k inner-product neighbours (scores, doc ids), best first; exact ('flat') or HNSW ('hnsw')."""
+    """Top-k inner-product neighbours (scores, doc ids), best first: exact with faiss ('flat') or torch matmuls
+    ('torch': on a GPU this beats an HNSW build and stays exact), or HNSW ('hnsw')."""
+    import torch
+
+    k = min(k, len(doc_emb))
+    if index == "auto":
+        index = "torch" if torch.cuda.is_available() else "flat" if len(doc_emb) <= FLAT_MAX_DOCS else "hnsw"
+    if index == "torch":
+        return _torch_search(query_emb, doc_emb, k, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    if index not in ("flat", "hnsw"):
+        raise ValueError(f"unknown index kind {index!r}; use auto, flat, hnsw or torch")
     import faiss
 
     if threads:
         faiss.omp_set_num_threads(threads)
-    k = min(k, len(doc_emb))
     dim = doc_emb.shape[1]
-    kind = ("flat" if len(doc_emb) <= FLAT_MAX_DOCS else "hnsw") if index == "auto" else index
-    if kind == "flat":
+    if index == "flat":
         ann = faiss.IndexFlatIP(dim)
-    elif kind == "hnsw":
+    else:
         ann = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
         ann.hnsw.efConstruction = 200
         ann.hnsw.efSearch = max(2 * k, 128)
-    else:
-        raise ValueError(f"unknown index kind {index!r}; use auto, flat or hnsw")
     ann.add(np.ascontiguousarray(doc_emb, dtype=np.float32))
     scores, ids = ann.search(np.ascontiguousarray(query_emb, dtype=np.float32), k)
     return scores, ids
+
+
+def _torch_search(query_emb: np.ndarray, doc_emb: np.ndarray, k: int, device, block: int = 4096):
+    """Exact top-k by blocks of queries against all codes (fp32 scores)."""
+    import torch
+
+    docs = torch.from_numpy(np.ascontiguousarray(doc_emb, dtype=np.float32)).to(device)
+    scores, ids = [], []
+    for start in range(0, len(query_emb), block):
+        q = torch.from_numpy(np.ascontiguousarray(query_emb[start : start + block], dtype=np.float32)).to(device)
+        top = torch.topk(q @ docs.T, k, dim=1)
+        scores.append(top.values.cpu().numpy())
+        ids.append(top.indices.cpu().numpy())
+    if not scores:
+        return np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
+    return np.concatenate(scores), np.concatenate(ids).astype(np.int64)
 
 
 def mine_negatives(
     query_emb: np.ndarray, doc_emb: np.ndarray, positive: np.ndarray, other_positives: list[set[int]] | None = None,
     rank_window: tuple[int, int] = (3, 100), margin: float = 0.95, per_query: int = 1,
     duplicate_cosine: float = 0.98, consistency_top_k: int | None = None, seed: int = 0,
-    index: Literal["auto", "flat", "hnsw"] = "auto",
+    index: Literal["auto", "flat", "hnsw", "torch"] = "auto",
 ) -> Mined:
     """Negatives (doc indices) per query from L2-normalized embeddings.
 

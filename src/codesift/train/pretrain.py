@@ -36,7 +36,7 @@ from codesift.train.distributed import World, current_world
 from codesift.train.masking import IGNORE, mask_batch
 from codesift.train.precision import autocast, matmul_peak, resolve_precision
 from codesift.train.pretrain_data import Windows, held_out_repos, pack_windows, split_files, window_indices
-from codesift.train.schedule import lr_at
+from codesift.train.schedule import Budget, lr_at
 
 log = get_logger(__name__)
 
@@ -75,6 +75,7 @@ class Pretrainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         self.step = 0
+        self.budget = Budget(cfg.steps, cfg.max_minutes)
         self.flops_per_token = training_flops_per_token(self.model, cfg)
 
     # --- setup ----------------------------------------------------------------------------------------------
@@ -145,14 +146,17 @@ class Pretrainer:
         bar = tqdm(total=cfg.steps, initial=self.step, desc="pretrain", unit="step", disable=not w.is_main or None)
         train_seconds, trained_steps = 0.0, 0
         self.model.train()
-        while self.step < cfg.steps:
+        last = self._stop()
+        while not last:
             stats = self._optimizer_step(tokens_per_step)
             train_seconds += stats.seconds
+            self.budget.elapsed_s += stats.seconds
             trained_steps += 1
             self.step += 1
             bar.update(1)
+            last = self._stop()
             record: dict[str, Any] = {}
-            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+            if self.step % cfg.log_every == 0 or last:
                 tps = stats.tokens / stats.seconds
                 record = {"step": self.step, "loss": w.mean(stats.loss), "lr": stats.lr, "grad_norm": stats.grad_norm,
                           "tokens_per_s": tps, "mfu": self.flops_per_token * tps / (peak * w.size),
@@ -160,14 +164,14 @@ class Pretrainer:
                 bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{tps:.0f}")
                 log.info("step %d/%d: loss %.4f, lr %.2e, %.0f tokens/s, MFU %.1f%%", self.step, cfg.steps,
                          record["loss"], stats.lr, tps, 100 * record["mfu"])
-            if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+            if self.step % cfg.eval_every == 0 or last:
                 record = {"step": self.step, **record, **self.validate()}
                 log.info("step %d: val loss %.4f (mlm %.4f, dobf %.4f)", self.step, record["val_loss"],
                          record.get("val_mlm_loss", math.nan), record.get("val_dobf_loss", math.nan))
             if record and w.is_main:
                 history.append(record)
                 self._log(writer, record)
-            if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+            if self.step % cfg.checkpoint_every == 0 or last:
                 self.checkpoint(ckpt_dir)
             if on_step is not None:
                 on_step(stats)
@@ -177,18 +181,25 @@ class Pretrainer:
         tokens_per_s = tokens_per_step * trained_steps / train_seconds if trained_steps else math.nan
         final = next((r for r in reversed(history) if "val_loss" in r), {})
         return {
-            "steps": cfg.steps, "precision": self.precision, "objective": cfg.objective,
+            "steps": self.step, "stopped_by": self.budget.reason, "train_minutes": round(self.budget.elapsed_s / 60, 2),
+            "precision": self.precision, "objective": cfg.objective,
             "parameters": count_parameters(self.encoder), "train_windows": len(self.train_windows),
-            "val_windows": len(self.val_windows), "tokens_seen": tokens_per_step * cfg.steps,
+            "val_windows": len(self.val_windows), "tokens_seen": tokens_per_step * self.step,
             "tokens_per_s": round(tokens_per_s, 1), "matmul_peak_tflops": round(peak / 1e12, 4),
             "mfu": round(self.flops_per_token * tokens_per_s / (peak * w.size), 4) if trained_steps else None,
             "final_loss": history[-1]["loss"] if history else None, "val_loss": final.get("val_loss"),
             "world_size": w.size,
         }
 
+    def _stop(self) -> bool:
+        """Steps or time budget reached; under DDP rank 0's clock decides, so every rank stops at the same step."""
+        stop = self.budget.done(self.step)
+        return self.world.broadcast(stop) if self.budget.max_minutes is not None else stop
+
     def _optimizer_step(self, tokens: int) -> StepStats:
         cfg = self.cfg
-        lr = lr_at(self.step, peak=cfg.lr, warmup=cfg.warmup_steps, total=cfg.steps, min_ratio=cfg.min_lr_ratio)
+        lr = lr_at(self.step, peak=cfg.lr, warmup=cfg.warmup_steps, total=cfg.steps, min_ratio=cfg.min_lr_ratio,
+                   time_fraction=self.budget.time_fraction)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         start = time.perf_counter()
@@ -234,7 +245,8 @@ class Pretrainer:
 
     def checkpoint(self, ckpt_dir: Path) -> None:
         if self.world.is_main:
-            save_checkpoint(ckpt_dir, self.step, self.model, self.optimizer, {"precision": self.precision})
+            save_checkpoint(ckpt_dir, self.step, self.model, self.optimizer,
+                            {"precision": self.precision, "elapsed_s": self.budget.elapsed_s})
         self.world.barrier()
 
     def _resume(self, ckpt_dir: Path) -> None:
@@ -243,6 +255,7 @@ class Pretrainer:
             return
         state = load_checkpoint(found[-1], self.model, self.optimizer)
         self.step = state["step"]
+        self.budget.elapsed_s = state.get("elapsed_s", 0.0)
         log.info("resumed from %s (step %d of %d)", found[-1], self.step, self.cfg.steps)
 
     def _tensorboard(self):
@@ -319,7 +332,7 @@ def prepare_windows(ctx: StageContext, tokenizer, world_size: int) -> None:
     held_out = held_out_repos(ctx.inputs["pairs"] / "pairs.parquet")
     train_texts, val_texts = split_files(files, held_out, ctx.recipe.seed)
     needed = cfg.steps * cfg.batch_size * cfg.grad_accum * world_size
-    train = pack_windows(train_texts, tokenizer, cfg.seq_len, needed)
+    train = pack_windows(train_texts, tokenizer, cfg.seq_len, min(needed, cfg.max_windows or needed))
     if not val_texts:
         log.warning("no held-out validation repositories; validating on the last training files instead")
         val_texts = train_texts[-max(1, len(train_texts) // 50):]

@@ -37,11 +37,18 @@ class Windows:
         return len(self.ids)
 
     def save(self, path: Path) -> None:
+        """Compact on disk (windows travel to GPU machines): ids as uint16 when the vocabulary allows, owners
+        renumbered 0.. within each window as int16 (masking only compares owners within a window)."""
         from codesift.runs import atomic_write
 
-        table = pa.table({"ids": list(self.ids), "owners": list(self.owners)})
+        ids = self.ids.astype(np.uint16 if self.ids.max(initial=0) < 2**16 else np.int32)
+        owners = np.full(self.owners.shape, -1, np.int16)
+        for row, own in enumerate(self.owners):
+            named = own >= 0
+            owners[row, named] = np.unique(own[named], return_inverse=True)[1]
+        table = pa.table({"ids": list(ids), "owners": list(owners)})
         with atomic_write(path, "wb") as fh:
-            pq.write_table(table, fh)
+            pq.write_table(table, fh, compression="zstd", compression_level=9)
 
     @classmethod
     def load(cls, path: Path) -> Windows:

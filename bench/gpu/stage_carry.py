@@ -1,0 +1,84 @@
+"""Stage what the GPU machine needs to run a recipe's `pretrain` and `train` stages, under 64 MiB.
+
+The data, pairs and tokenizer stages run here (they need the corpus installs); the GPU machine gets their
+manifests (stage fingerprints read only those), the tokenizer, the packed pretraining windows (run `codesift
+pretrain` here until `pretrain/data/` is written), the pairs the train stage reads (`train.max_pairs`' seeded
+sample, which is what the stage draws from the full file, plus the validation split) and CoSQA dev for the
+per-round scores. Usage:
+    python bench/gpu/stage_carry.py recipes/small-gpu.yaml runs/small-gpu .carry --wheels .whl/*.whl
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from codesift.config import load_recipe
+from codesift.eval.benchmarks import benchmarks_dir
+from codesift.runs import PARTIAL, RunDir, write_json
+from codesift.stages import STAGES
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("recipe")
+    p.add_argument("run", type=Path, help="the local run folder (data, pairs, tokenizer done; pretrain/data packed)")
+    p.add_argument("out", type=Path, help="folder to carry, e.g. .carry (replaced)")
+    p.add_argument("--wheels", nargs="*", type=Path, default=[], help="wheels the GPU machine lacks (-> out/whl)")
+    args = p.parse_args()
+    recipe = load_recipe(args.recipe)
+    shutil.rmtree(args.out, ignore_errors=True)
+    run = args.out / "runs" / recipe.name
+    for stage in ("data", "pairs"):
+        (run / stage).mkdir(parents=True)
+        shutil.copy2(args.run / stage / "manifest.json", run / stage / "manifest.json")
+    shutil.copytree(args.run / "tokenizer", run / "tokenizer")
+    windows = args.run / "pretrain" / "data"
+    if not (windows / "train.parquet").exists():
+        raise SystemExit(f"{windows}/train.parquet missing: run `codesift pretrain {args.recipe}` here until it is packed")
+    cfg = recipe.pretrain
+    needed = cfg.steps * cfg.batch_size * cfg.grad_accum
+    packed = pq.read_table(windows / "train.parquet")
+    if packed.num_rows > min(needed, cfg.max_windows or needed) or len(packed["ids"][0]) != cfg.seq_len:
+        raise SystemExit(f"{windows}: {packed.num_rows} windows of {len(packed['ids'][0])} tokens do not match the "
+                         f"recipe's pretrain section (<= {min(needed, cfg.max_windows or needed)} of {cfg.seq_len}); "
+                         "repack them here")
+    (run / "pretrain").mkdir()
+    shutil.copytree(windows, run / "pretrain" / "data")
+    # Mark the stage as interrupted under the recipe's current fingerprint, so the GPU machine resumes it with these
+    # windows (a change of a budget or learning rate does not change what was packed).
+    fingerprint, _ = RunDir(recipe, args.run.parent).fingerprint(STAGES["pretrain"])
+    write_json(run / "pretrain" / PARTIAL, {"fingerprint": fingerprint, "started_at": "staged by bench/gpu/stage_carry.py"})
+
+    table = pq.read_table(args.run / "pairs" / "pairs.parquet", columns=["query", "code", "pair_type", "language", "split"])
+    train = table.filter(pc.equal(table["split"], "train"))
+    limit = recipe.train.max_pairs
+    if limit is not None and train.num_rows > limit:  # the same draw as train.batches.load_examples
+        train = train.take(np.sort(np.random.default_rng(recipe.seed).choice(train.num_rows, limit, replace=False)))
+    val = table.filter(pc.equal(table["split"], "val"))
+    pq.write_table(pa.concat_tables([train, val]), run / "pairs" / "pairs.parquet", compression="zstd",
+                   compression_level=19)
+
+    if args.wheels:
+        (args.out / "whl").mkdir()
+        for wheel in args.wheels:
+            shutil.copy2(wheel, args.out / "whl" / wheel.name)
+    bench = benchmarks_dir(configured=recipe.eval.benchmarks_dir) / "cosqa"
+    (args.out / "benchmarks" / "cosqa").mkdir(parents=True)
+    for name in ("code_idx_map.txt", "cosqa-retrieval-dev-500.json", "LICENSE"):
+        shutil.copy2(bench / name, args.out / "benchmarks" / "cosqa" / name)
+    for path in sorted(args.out.rglob("*")):
+        if path.is_file():
+            print(f"{path.stat().st_size / 2**20:8.2f} MiB  {path}")
+    total = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())
+    print(f"{total / 2**20:8.2f} MiB  in all")
+
+
+if __name__ == "__main__":
+    main()
