@@ -68,3 +68,13 @@ def test_micro_recipe_end_to_end(tmp_path, capsys):
 
     assert main(args) == 0  # a second run finds every stage up to date
     assert "search: " in capsys.readouterr().out
+
+    from codesift.runtime.onnx import load_encoder
+
+    model = tmp_path / "model"
+    package = ["package", str(REPO / "recipes" / "tiny.yaml"), "--run-dir", str(tmp_path / "runs"), "--out", str(model)]
+    assert main(package + [a for item in overrides for a in ("--set", item)]) == 0
+    assert sorted(p.name for p in model.glob("*.onnx")) == ["model.int8.onnx"]  # the gated default only
+    card = (model / "README.md").read_text()
+    assert "| model |" in card and "| BM25 |" in card and "## Recipe" in card and "Pretraining" in card
+    assert load_encoder(model).encode(["open a mailbox"], kind="query").vectors.shape == (1, 32)

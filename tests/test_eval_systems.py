@@ -113,3 +113,19 @@ def test_dense_search_finds_the_function(minilm):
     ids, scores = minilm.search(["read the contents of a file", "parse a json string"], k=1)
     assert ids[:, 0].tolist() == [3, 0]
     assert scores.shape == (2, 1)
+
+
+def test_timings_count_new_documents_and_single_queries(minilm):
+    from codesift.eval.benchmarks import Benchmark
+    from codesift.eval.retrieval import evaluate
+
+    corpus = {f"d{i}": c for i, c in enumerate(CODE)}
+    queries = {"q0": "read the contents of a file", "q1": "parse a json string"}
+    relevant = {"q0": {"d3"}, "q1": {"d0"}}
+    first, again = Benchmark("a", queries, corpus, relevant), Benchmark("b", queries, corpus, relevant)
+    fresh = DenseSystem(minilm_dir(), "fresh")
+    results = evaluate({"fresh": fresh, "bm25": BM25System()}, [first, again])
+    a, b = (results["benchmarks"][n]["results"] for n in ("a", "b"))
+    assert a["fresh"]["timing"]["docs_per_s"] > 0 and a["fresh"]["timing"]["query_p50_ms"] > 0
+    assert b["fresh"]["timing"]["docs_per_s"] is None  # the same corpus again: nothing was encoded
+    assert b["bm25"]["timing"]["docs_per_s"] > 0 and fresh.texts_encoded == len(CODE) + len(queries)

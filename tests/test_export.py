@@ -158,6 +158,18 @@ def test_revision_changes_with_the_weights(source):
     assert source.revision() == before
 
 
+def test_int8_embedding_tables_shrink_the_file_within_the_gate(tmp_path, tiny_model, source, exported, tokenizer):
+    folder, _ = exported
+    export_model(tiny_model, tmp_path, ExportConfig(int8_embeddings=True))
+    small, plain = tmp_path / "model.int8.onnx", folder / "model.int8.onnx"
+    assert small.stat().st_size < plain.stat().st_size
+    tables = [i for i in onnx.load(str(small)).graph.initializer if i.data_type == onnx.TensorProto.FLOAT]
+    assert not any(tokenizer.get_vocab_size() in t.dims for t in tables)  # the vocabulary table is int8 now
+    got = load_encoder(tmp_path, quantization="int8").encode(TEXTS)
+    assert cosines(source.encode(TEXTS), got.vectors).min() >= 0.99
+    assert json.loads((tmp_path / ENCODER_JSON).read_text())["int8"]["embeddings"] is True
+
+
 def test_traced_builder_matches_torch(tmp_path, tiny_model, source):
     export_model(tiny_model, tmp_path, ExportConfig(builder="trace", int8=False))
     got = load_encoder(tmp_path, quantization="fp32").encode(TEXTS)

@@ -30,9 +30,12 @@ def main() -> None:
     p.add_argument("recipe")
     p.add_argument("run", type=Path, help="the local run folder (data, pairs, tokenizer done; pretrain/data packed)")
     p.add_argument("out", type=Path, help="folder to carry, e.g. .carry (replaced)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="recipe overrides, the same ones train.sh gets in $SET")
+    p.add_argument("--pretrain-only", action="store_true", help="stage for the pretrain stage alone (no pairs)")
     p.add_argument("--wheels", nargs="*", type=Path, default=[], help="wheels the GPU machine lacks (-> out/whl)")
     args = p.parse_args()
-    recipe = load_recipe(args.recipe)
+    recipe = load_recipe(args.recipe, args.overrides)
     shutil.rmtree(args.out, ignore_errors=True)
     run = args.out / "runs" / recipe.name
     for stage in ("data", "pairs"):
@@ -56,7 +59,21 @@ def main() -> None:
     fingerprint, _ = RunDir(recipe, args.run.parent).fingerprint(STAGES["pretrain"])
     write_json(run / "pretrain" / PARTIAL, {"fingerprint": fingerprint, "started_at": "staged by bench/gpu/stage_carry.py"})
 
-    table = pq.read_table(args.run / "pairs" / "pairs.parquet", columns=["query", "code", "pair_type", "language", "split"])
+    if args.wheels:
+        (args.out / "whl").mkdir()
+        for wheel in args.wheels:
+            shutil.copy2(wheel, args.out / "whl" / wheel.name)
+    if not args.pretrain_only:
+        stage_pairs_and_benchmarks(recipe, args.run, run, args.out)
+    for path in sorted(args.out.rglob("*")):
+        if path.is_file():
+            print(f"{path.stat().st_size / 2**20:8.2f} MiB  {path}")
+    total = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())
+    print(f"{total / 2**20:8.2f} MiB  in all")
+
+
+def stage_pairs_and_benchmarks(recipe, local_run: Path, run: Path, out: Path) -> None:
+    table = pq.read_table(local_run / "pairs" / "pairs.parquet", columns=["query", "code", "pair_type", "language", "split"])
     train = table.filter(pc.equal(table["split"], "train"))
     limit = recipe.train.max_pairs
     if limit is not None and train.num_rows > limit:  # the same draw as train.batches.load_examples
@@ -65,19 +82,10 @@ def main() -> None:
     pq.write_table(pa.concat_tables([train, val]), run / "pairs" / "pairs.parquet", compression="zstd",
                    compression_level=19)
 
-    if args.wheels:
-        (args.out / "whl").mkdir()
-        for wheel in args.wheels:
-            shutil.copy2(wheel, args.out / "whl" / wheel.name)
     bench = benchmarks_dir(configured=recipe.eval.benchmarks_dir) / "cosqa"
-    (args.out / "benchmarks" / "cosqa").mkdir(parents=True)
+    (out / "benchmarks" / "cosqa").mkdir(parents=True)
     for name in ("code_idx_map.txt", "cosqa-retrieval-dev-500.json", "LICENSE"):
-        shutil.copy2(bench / name, args.out / "benchmarks" / "cosqa" / name)
-    for path in sorted(args.out.rglob("*")):
-        if path.is_file():
-            print(f"{path.stat().st_size / 2**20:8.2f} MiB  {path}")
-    total = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())
-    print(f"{total / 2**20:8.2f} MiB  in all")
+        shutil.copy2(bench / name, out / "benchmarks" / "cosqa" / name)
 
 
 if __name__ == "__main__":

@@ -3,14 +3,15 @@
 # the folder bench/gpu/stage_carry.py staged, validate the base recipe's step there, and leave in $OUT what comes
 # back: the trained embedding model as fp16 byte parts (each < 16 MiB) and the run's logs and reports.
 #   RECIPE=recipes/small-gpu.yaml CARRY=.carry OUT=/tmp/out bash bench/gpu/train.sh
-# Wheels the machine lacks (pydantic...) come as .whl files in $CARRY/whl.
+# Wheels the machine lacks (pydantic...) come as .whl files in $CARRY/whl. SET holds recipe overrides ("--set k=v
+# ..."), the same stage_carry.py got; STAGES="pretrain" runs pretraining alone; BENCH_BASE=0 skips the base check.
 set -uo pipefail
 RECIPE=${RECIPE:-recipes/small-gpu.yaml}
 CARRY=${CARRY:-.carry}
 OUT=${OUT:?set OUT to the folder that comes back}
 PY=${PY:-python3}
-NAME=$($PY -c "import yaml,sys; print(yaml.safe_load(open(sys.argv[1]))['name'])" "$RECIPE")
-RUN=$CARRY/runs/$NAME
+SET=${SET:-}
+STAGES=${STAGES:-pretrain train}
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=true CODESIFT_BENCHMARKS=$(realpath "$CARRY")/benchmarks
 if ls "$CARRY"/whl/*.whl >/dev/null 2>&1; then
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$CARRY"/whl/*.whl || exit 1
@@ -18,27 +19,32 @@ if ls "$CARRY"/whl/*.whl >/dev/null 2>&1; then
 fi
 export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
 say() { echo "[$(date +%T)] $*"; }
-codesift() { $PY -m codesift.cli "$@"; }
+# shellcheck disable=SC2086  # SET is a list of arguments
+NAME=$($PY -c "import sys; from codesift.config import load_recipe; print(load_recipe(sys.argv[1], sys.argv[2:]).name)" \
+  "$RECIPE" $(echo $SET | sed 's/--set //g')) || exit 1
+RUN=$CARRY/runs/$NAME
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null
 $PY -c "import torch, transformers, tokenizers, pydantic; print('torch', torch.__version__, 'transformers', transformers.__version__, 'tokenizers', tokenizers.__version__, 'pydantic', pydantic.__version__, 'cuda', torch.cuda.is_available() and torch.cuda.get_device_name())" || exit 1
 
-say "base recipe: pretraining step throughput and memory"
-timeout "${BASE_TIMEOUT:-50}" $PY -m codesift.cli bench pretrain --recipe recipes/base.yaml --precisions bf16 \
-  --steps "${BASE_STEPS:-20}" --batch-size "${BASE_BATCH:-64}" --out "$OUT/bench-pretrain-base.json" \
-  || say "base bench failed or timed out (rc $?)"
-
-say "pretrain"
-timeout "${PRETRAIN_TIMEOUT:-240}" $PY -m codesift.cli run "$RECIPE" --run-dir "$CARRY/runs" --from pretrain --until pretrain
-say "pretrain rc $?"
-say "train"
-timeout "${TRAIN_TIMEOUT:-235}" $PY -m codesift.cli run "$RECIPE" --run-dir "$CARRY/runs" --from train --until train
-say "train rc $?"
+if [ "${BENCH_BASE:-1}" = 1 ]; then
+  say "base recipe: pretraining step throughput and memory"
+  timeout "${BASE_TIMEOUT:-50}" $PY -m codesift.cli bench pretrain --recipe recipes/base.yaml --precisions bf16 \
+    --steps "${BASE_STEPS:-20}" --batch-size "${BASE_BATCH:-64}" --out "$OUT/bench-pretrain-base.json" \
+    || say "base bench failed or timed out (rc $?)"
+fi
+for stage in $STAGES; do
+  say "$stage"
+  limit=PRETRAIN_TIMEOUT; [ "$stage" = train ] && limit=TRAIN_TIMEOUT
+  # shellcheck disable=SC2086
+  timeout "${!limit:-240}" $PY -m codesift.cli run "$RECIPE" $SET --run-dir "$CARRY/runs" --from "$stage" --until "$stage"
+  say "$stage rc $?"
+done
 
 say "packing what comes back"
 model=""
 if [ -f "$RUN/train/manifest.json" ]; then model=$RUN/train/model; elif [ -f "$RUN/pretrain/manifest.json" ]; then model=$RUN/pretrain/encoder; fi
-if [ -n "$model" ]; then
+if [ -n "$model" ] && [ "${PACK_WEIGHTS:-1}" = 1 ]; then
   $PY - "$model" "$OUT" <<'PYEOF'
 import hashlib, sys
 from pathlib import Path

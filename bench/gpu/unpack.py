@@ -30,9 +30,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, tarfile.open(args.back / "run.tar.gz") as tar:
         tar.extractall(tmp, filter="data")
         (remote,) = Path(tmp).rglob(args.run.name)
+        gpu = gpu_name(args.back / "driver.log")
         for stage in ("pretrain", "train"):
-            if not (remote / stage / "manifest.json").exists():
+            manifest = remote / stage / "manifest.json"
+            if not manifest.exists():
                 raise SystemExit(f"the GPU run has no finished {stage} stage")
+            record = json.loads(manifest.read_text())
+            if gpu and "gpu" not in record["machine"]:  # manifests written before runs.machine_info named GPUs
+                record["machine"]["gpu"] = gpu
+                write_json(manifest, record)
             (args.run / stage / PARTIAL).unlink(missing_ok=True)
             shutil.copytree(remote / stage, args.run / stage, dirs_exist_ok=True)
 
@@ -51,8 +57,18 @@ def main() -> None:
         "sha256_fp32_on_gpu": metadata.get("sha256_fp32"),
         "sha256_fp16_sent": hashlib.sha256(blob).hexdigest(),
         "not_restored": "pretrain/encoder weights and round-*/model weights (only the best model travelled back)",
+        "gpu_from_driver_log": gpu_name(args.back / "driver.log"),
     })
     print(f"{model}: {len(tensors)} tensors from {len(parts)} parts; logs and reports in {args.run}")
+
+
+def gpu_name(driver_log: Path) -> str | None:
+    """'1 x NVIDIA H200' from the nvidia-smi line train.sh prints first."""
+    if not driver_log.is_file():
+        return None
+    names = [line.split(",")[0].strip() for line in driver_log.read_text().splitlines()[:5]
+             if line.startswith("NVIDIA") and "," in line]
+    return f"{len(names)} x {names[0]}" if names else None
 
 
 if __name__ == "__main__":

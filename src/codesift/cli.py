@@ -30,6 +30,7 @@ TOOLS: dict[str, tuple[str, str, int]] = {
     "index": ("build, update or inspect a code search index", "codesift.index.commands", 8),
     "search": ("semantic search over code folders (like grep, by meaning)", "codesift.index.search_command", 8),
     "serve": ("HTTP embedding and search service", "codesift.serve.command", 9),
+    "package": ("a run's gated export as a model folder with a model card", "codesift.export.package", 10),
 }
 # `codesift bench NAME`: speed and quality benchmarks that write BENCHMARKS.md figures, same module contract.
 BENCHES: dict[str, tuple[str, str, int]] = {

@@ -248,6 +248,8 @@ class ExportConfig(Section):
         "auto", description="7-bit weights: avoids u8s8 saturation on CPUs without VNNI; auto: on when the exporting "
         "CPU has no AVX512-VNNI/AVX-VNNI/AMX")
     int8_per_channel: bool = True
+    int8_embeddings: bool = Field(False, description="also store the embedding tables int8 (a 32k x 384 table is half "
+                                  "of a small model's file); the quality gate decides")
     int8_smooth: float | None = Field(None, gt=0, lt=1, description="SmoothQuant alpha (e.g. 0.7): activation "
                                       "outliers moved into the weights before int8, calibrated on held-out texts")
     static_int8: bool = Field(False, description="also write a static QDQ int8 model calibrated on held-out texts")

@@ -16,6 +16,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -97,6 +98,9 @@ def machine_info() -> dict[str, Any]:
     with contextlib.suppress(OSError, ValueError):
         kib = int(Path("/proc/meminfo").read_text().split()[1])
         info["memory_gib"] = round(kib / 2**20, 1)
+    torch = sys.modules.get("torch")  # only when a stage already loaded it: this module stays light
+    if torch is not None and torch.cuda.is_available():
+        info["gpu"] = f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
     return info
 
 

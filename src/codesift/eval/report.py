@@ -13,7 +13,7 @@ from codesift.runs import atomic_write, write_json
 
 COLUMNS = ("mrr", "ndcg@10", "mrr@10", "recall@1", "recall@5", "recall@10")
 HEADERS = ("MRR [95% CI]", "nDCG@10 [95% CI]", "MRR@10", "R@1", "R@5", "R@10")
-HEADER = ["benchmark", "system", *HEADERS, "queries", "docs", "index s", "search s"]
+HEADER = ["benchmark", "system", *HEADERS, "queries", "docs", "docs/s", "query p50 ms", "search s"]
 MIN_LOG_WIDTH = 160
 
 
@@ -24,8 +24,10 @@ def rows(results: dict[str, Any]) -> list[list[str]]:
         for system, m in entry["results"].items():
             cells = [_with_ci(m, c) if c in m["ci95"] else f"{100 * m[c]:.1f}" for c in COLUMNS]
             timing = m["timing"]
+            docs_per_s, p50 = timing.get("docs_per_s"), timing.get("query_p50_ms")
             out.append([bench, system, *cells, str(entry["queries"]), str(entry["documents"]),
-                        f"{timing['index_s']:.1f}", f"{timing['search_s']:.1f}"])
+                        "-" if docs_per_s is None else f"{docs_per_s:.0f}", "-" if p50 is None else f"{p50:.1f}",
+                        f"{timing['search_s']:.1f}"])
     return out
 
 

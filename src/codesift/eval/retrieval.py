@@ -23,6 +23,7 @@ log = get_logger(__name__)
 
 QUERY_BLOCK = 256  # queries scored at once: bounds the score matrix to 256 x corpus floats
 CURVE_MAX_K = 100
+LATENCY_QUERIES = 50  # queries also answered one at a time: what a search user waits (encode + exact search)
 
 
 def evaluate(systems: Mapping[str, Retriever], benchmarks: Sequence[Benchmark]) -> dict[str, Any]:
@@ -47,25 +48,45 @@ def evaluate(systems: Mapping[str, Retriever], benchmarks: Sequence[Benchmark]) 
 
 
 def run_one(system: Retriever, bench: Benchmark) -> dict[str, Any]:
-    """One system on one benchmark: summary metrics with CIs, per-meta breakdowns, recall curve, timings."""
+    """One system on one benchmark: summary metrics with CIs, per-meta breakdowns, recall curve, timings.
+
+    Timings: encoding throughput over the documents this benchmark added (None when all were encoded before, as
+    for CoSQA test after dev), and single-query latency (encode + exact search over the corpus) of the first
+    `LATENCY_QUERIES` queries, measured before the batched run so no query embedding is cached yet."""
     doc_ids = list(bench.corpus)
     position = {d: i for i, d in enumerate(doc_ids)}
     qids = list(bench.queries)
+    encoded, encode_s = getattr(system, "texts_encoded", None), getattr(system, "encode_seconds", 0.0)
     t0 = time.perf_counter()
     system.index([bench.corpus[d] for d in doc_ids])
     t1 = time.perf_counter()
+    if encoded is None:  # no encoder (BM25): indexing is the document throughput
+        new_docs, seconds = len(doc_ids), t1 - t0
+    else:
+        new_docs, seconds = system.texts_encoded - encoded, system.encode_seconds - encode_s
+    latencies = []
+    for q in qids[:LATENCY_QUERIES]:
+        start = time.perf_counter()
+        system.score([bench.queries[q]])
+        latencies.append(1000 * (time.perf_counter() - start))
+    t2 = time.perf_counter()
     ranks = []
     for start in range(0, len(qids), QUERY_BLOCK):
         block = qids[start : start + QUERY_BLOCK]
         scores = system.score([bench.queries[q] for q in block])
         for row, q in zip(scores, block, strict=True):
             ranks.append(relevant_ranks(row, [position[d] for d in bench.relevant[q]]))
-    t2 = time.perf_counter()
+    t3 = time.perf_counter()
     values = per_query(ranks)
     result: dict[str, Any] = summarize(values)
     result["breakdown"] = breakdowns(values, [bench.meta.get(q, {}) for q in qids])
     result["recall_curve"] = recall_curve(ranks, min(CURVE_MAX_K, len(doc_ids))).tolist()
-    result["timing"] = {"index_s": round(t1 - t0, 3), "search_s": round(t2 - t1, 3)}
+    result["timing"] = {
+        "index_s": round(t1 - t0, 3), "search_s": round(t3 - t2, 3),
+        "docs_per_s": round(new_docs / seconds, 1) if new_docs and seconds > 0 else None,
+        "query_p50_ms": round(float(np.percentile(latencies, 50)), 2) if latencies else None,
+        "query_p95_ms": round(float(np.percentile(latencies, 95)), 2) if latencies else None,
+    }
     return result
 
 

@@ -123,6 +123,7 @@ class DenseSystem(Retriever):
         self._cache: dict[str, np.ndarray] = {}
         self._corpus: np.ndarray | None = None
         self.encode_seconds = 0.0  # total time spent in the model, for speed reports
+        self.texts_encoded = 0
 
     def describe(self) -> dict[str, object]:
         return {"kind": "dense", "model_dir": str(self.model_dir), "max_seq_len": self.max_seq_len,
@@ -146,6 +147,7 @@ class DenseSystem(Retriever):
                 self._cache[text] = vector
             seconds = time.perf_counter() - t0
             self.encode_seconds += seconds
+            self.texts_encoded += len(todo)
             log.info("%s: encoded %d texts in %.1fs (%.1f texts/s)", self.name, len(todo), seconds, len(todo) / seconds)
         return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
 
@@ -201,6 +203,7 @@ class OnnxSystem(Retriever):
         self._cache: dict[tuple[str, str], np.ndarray] = {}
         self._corpus: np.ndarray | None = None
         self.encode_seconds = 0.0
+        self.texts_encoded = 0
 
     def describe(self) -> dict[str, object]:
         return {"kind": "onnx", "folder": str(self.folder), "quantization": self.encoder.quantization,
@@ -215,6 +218,7 @@ class OnnxSystem(Retriever):
                 self._cache[text, kind] = vector
             seconds = time.perf_counter() - t0
             self.encode_seconds += seconds
+            self.texts_encoded += len(todo)
             log.info("%s: encoded %d texts in %.1fs (%.1f texts/s)", self.name, len(todo), seconds, len(todo) / seconds)
         if not texts:
             return np.zeros((0, self.encoder.dim), np.float32)
@@ -269,6 +273,14 @@ class HybridSystem(Retriever):
 
     def describe(self) -> dict[str, object]:
         return {"kind": "hybrid-rrf", "k": self.k, "parts": {p.name: w for p, w in self.parts}}
+
+    @property
+    def texts_encoded(self) -> int:  # the parts' encoders: a hybrid reuses their embeddings
+        return sum(getattr(p, "texts_encoded", 0) for p, _ in self.parts)
+
+    @property
+    def encode_seconds(self) -> float:
+        return sum(getattr(p, "encode_seconds", 0.0) for p, _ in self.parts)
 
     def index(self, texts: list[str]) -> None:
         for part, _ in self.parts:

@@ -61,7 +61,8 @@ def export_model(model_dir: str | Path, out_dir: str | Path, cfg: ExportConfig,
     made = {"fp32": fp32}
     reduce_range, why = quantize.resolve_reduce_range(cfg.int8_reduce_range)
     int8: dict[str, Any] = {"weights": cfg.int8_weights, "per_channel": cfg.int8_per_channel,
-                            "reduce_range": reduce_range, "reduce_range_reason": why, "smooth": None}
+                            "embeddings": cfg.int8_embeddings, "reduce_range": reduce_range,
+                            "reduce_range_reason": why, "smooth": None}
     _write_meta(out, src, cfg, made, int8, default="fp32")  # the fp32 model is loadable from here on
     if cfg.fp16:
         t0 = time.perf_counter()
@@ -86,7 +87,7 @@ def export_model(model_dir: str | Path, out_dir: str | Path, cfg: ExportConfig,
             if cfg.int8:
                 t0 = time.perf_counter()
                 made["int8"] = quantize.quantize_int8(source, out / MODEL_FILES["int8"], cfg.int8_per_channel,
-                                                      reduce_range, cfg.int8_weights)
+                                                      reduce_range, cfg.int8_weights, cfg.int8_embeddings)
                 seconds["int8"] = time.perf_counter() - t0
             if cfg.static_int8:
                 t0 = time.perf_counter()

@@ -80,8 +80,9 @@ def weight_matmuls(model: onnx.ModelProto) -> tuple[list[str], list[str]]:
 
 
 def quantize_int8(src: Path, dst: Path, per_channel: bool = True, reduce_range: bool = False,
-                  weight_type: str = "s8") -> Path:
-    """Dynamic int8: per-channel int8 (or uint8) weights, activations quantized per batch at run time."""
+                  weight_type: str = "s8", embeddings: bool = False) -> Path:
+    """Dynamic int8: per-channel int8 (or uint8) weights, activations quantized per batch at run time; with
+    `embeddings`, the embedding tables (Gather) are stored int8 too and dequantized per lookup."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     if weight_type not in ("s8", "u8"):
@@ -94,11 +95,11 @@ def quantize_int8(src: Path, dst: Path, per_channel: bool = True, reduce_range: 
         quantize_dynamic(
             str(src), str(dst), per_channel=per_channel, reduce_range=reduce_range,
             weight_type=QuantType.QInt8 if weight_type == "s8" else QuantType.QUInt8,
-            op_types_to_quantize=["MatMul"], nodes_to_exclude=head,
+            op_types_to_quantize=["MatMul", "Gather"] if embeddings else ["MatMul"], nodes_to_exclude=head,
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT, "MatMulConstBOnly": True},
         )
-    log.info("int8 (dynamic, %s weights, per_channel=%s, reduce_range=%s): %d MatMuls -> %s", weight_type,
-             per_channel, reduce_range, len(body), dst.name)
+    log.info("int8 (dynamic, %s weights, per_channel=%s, reduce_range=%s, embeddings=%s): %d MatMuls -> %s",
+             weight_type, per_channel, reduce_range, embeddings, len(body), dst.name)
     return dst
 
 
