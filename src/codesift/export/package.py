@@ -151,9 +151,10 @@ def eval_table(metrics: dict[str, Any], revision: str | None = None) -> str:
     for bench, entry in metrics["benchmarks"].items():
         for name, m in entry["results"].items():
             system = labels.get(name, name)
+            bench_name = CARD_BENCHMARKS.get(bench) or bench.replace("heldout-", "held-out ")
             t = m.get("timing", {})
             p50, dps = t.get("query_p50_ms"), t.get("docs_per_s")
-            rows.append(f"| {CARD_BENCHMARKS.get(bench, bench)} | {system} | {100 * m['mrr']:.1f} | "
+            rows.append(f"| {bench_name} | {system} | {100 * m['mrr']:.1f} | "
                         f"{100 * m['ndcg@10']:.1f} | {100 * m['recall@1']:.1f} | {100 * m['recall@10']:.1f} | "
                         f"{'-' if p50 is None else f'{p50:.1f}'} | {'-' if dps is None else f'{dps:.0f}'} |")
     machine = metrics.get("machine", {})
@@ -182,7 +183,9 @@ def _training_lines(manifests: dict[str, dict[str, Any]]) -> list[str]:
     pre, train = manifests["pretrain"], manifests["train"]
     ps, ts = pre["summary"], train["summary"]
     lines = [
-        f"- Data: {_fmt_summary(data)}.",
+        f"- Data: {data.get('files', 0):,} permissively licensed files after cleaning and deduplication, "
+        f"{data.get('units', 0):,} code units ({data.get('documented_units', 0):,} documented), "
+        f"{data.get('sections', 0):,} README/doc sections.",
         f"- Pairs (docstring -> body, signature -> body, README section -> file; splits held out by repository): "
         f"{_fmt_summary(pairs)}.",
         f"- Tokenizer: {manifests['tokenizer']['summary'].get('kind', 'bpe')} with "
