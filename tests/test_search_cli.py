@@ -93,6 +93,13 @@ def test_missing_default_model_says_what_to_do(repo, capsys, monkeypatch):
     assert "no such file or folder" in search.log
 
 
+def test_the_shipped_model_searches_without_a_model_flag(repo, capsys):
+    """models/default (issue 10) is what `codesift search` uses right after install."""
+    for query, symbol in (("reverse a string", "reverseString"), ("area of a circle from its radius", "circle_area")):
+        code, lines = search(capsys, query, str(repo), "--format", "json", "-k", "3")
+        assert code == 0 and json.loads(lines[0])["results"][0]["symbol"] == symbol
+
+
 def test_model_folder_goes_through_the_onnx_loader(repo, tmp_path, capsys, monkeypatch):
     export = tmp_path / "export"
     export.mkdir()

@@ -429,6 +429,15 @@ def test_serve_command_starts_and_exits_cleanly_on_sigterm(tmp_path):
     assert "Shutting down" in log and "stopped: every queued text was answered" in log
 
 
+def test_the_shipped_model_is_the_default_anywhere(tmp_path, monkeypatch):
+    from codesift.serve import command
+
+    monkeypatch.chdir(tmp_path)  # not in the checkout: the checkout's models/default is found
+    monkeypatch.delenv("CODESIFT_MODEL", raising=False)
+    assert command.resolve_model_dir(None) == command.REPO_MODEL
+    assert (command.REPO_MODEL / "encoder.json").is_file() and (command.REPO_MODEL / "README.md").is_file()
+
+
 def test_missing_model_error_names_the_flag(tmp_path, monkeypatch):
     from codesift.serve import command
 

@@ -78,7 +78,7 @@ def resolve_model_dir(model: str | None) -> Path:
     for path in (DEFAULT_MODEL, REPO_MODEL):
         if path.is_dir():
             return path
-    raise FileNotFoundError(f"no default model: {DEFAULT_MODEL}/ does not exist yet (it ships with issue #10); "
+    raise FileNotFoundError(f"no default model: no {DEFAULT_MODEL}/ here or in the codesift checkout; "
                             "pass --model DIR with an ONNX export folder (`codesift export`), or --model hash:384 "
                             "to run the service with a weightless hashing encoder")
 
