@@ -292,9 +292,10 @@ class IndexConfig(Section):
                                   "exactly; larger ones walk the graph with a wider beam (bench index)")
     rebuild_tombstone_fraction: float = Field(0.2, gt=0, le=1,
                                               description="rebuild the graph once this share of it is deleted")
-    hybrid: bool = Field(False, description="fuse BM25 with dense results by reciprocal rank fusion; off: it did "
-                                           "not help on CoSQA or the repo fixture (BENCHMARKS.md)")
-    bm25_weight: float = Field(0.1, ge=0, description="0.1: the best measured weight (CoSQA, CSN Ruby)")
+    hybrid: bool = Field(True, description="fuse BM25 with dense results by reciprocal rank fusion; on: with the "
+                                          "shipped model it lifts CoSQA dev and held-out pairs (BENCHMARKS.md)")
+    bm25_weight: float = Field(0.5, ge=0, description="0.5: the best measured weight with the shipped model (0.1 "
+                               "with all-MiniLM-L6-v2)")
     dense_weight: float = Field(1.0, ge=0)
     hybrid_candidates: int = Field(100, ge=1, description="results taken from each side before fusion")
     window_lines: int = Field(40, ge=1, description="lines per chunk for code outside functions and other text")
