@@ -65,7 +65,7 @@ def run_one(system: Retriever, bench: Benchmark) -> dict[str, Any]:
     else:
         new_docs, seconds = system.texts_encoded - encoded, system.encode_seconds - encode_s
     latencies = []
-    before = getattr(system, "texts_encoded", None)
+    before = None if encoded is None else system.texts_encoded
     for q in qids[:LATENCY_QUERIES]:
         start = time.perf_counter()
         system.score([bench.queries[q]])

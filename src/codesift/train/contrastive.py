@@ -96,7 +96,7 @@ class ContrastiveTrainer:
         self.modules.train()
         t_start, examples_done, losses = time.perf_counter(), 0, []
         t_log = time.perf_counter()
-        last = self._stop(budget)
+        last = budget.done(self.step, self.world)
         while not last:
             lr = lr_at(self.step, peak=cfg.lr, warmup=cfg.warmup_steps, total=cfg.steps, min_ratio=cfg.min_lr_ratio,
                        time_fraction=budget.time_fraction)
@@ -111,7 +111,7 @@ class ContrastiveTrainer:
             optimizer.step()
             self.step += 1
             budget.elapsed_s += time.perf_counter() - t_step
-            last = self._stop(budget)
+            last = budget.done(self.step, self.world)
             examples_done += len(batch.queries)
             losses.append(float(loss))
             if not math.isfinite(losses[-1]):
@@ -130,11 +130,6 @@ class ContrastiveTrainer:
                 self.checkpoint(ckpt_dir, optimizer, budget)
         return {"steps": self.step, "stopped_by": budget.reason, "seconds": round(time.perf_counter() - t_start, 2),
                 "temperature": self.temperature.value}
-
-    def _stop(self, budget: Budget) -> bool:
-        """Steps or time budget reached; under DDP rank 0's clock decides, so every rank stops at the same step."""
-        stop = budget.done(self.step)
-        return self.world.broadcast(stop) if budget.max_minutes is not None else stop
 
     def loss_step(self, batch) -> torch.Tensor:
         """GradCache forward/backward of one global batch; this rank embeds its contiguous slice of it.

@@ -146,7 +146,7 @@ class Pretrainer:
         bar = tqdm(total=cfg.steps, initial=self.step, desc="pretrain", unit="step", disable=not w.is_main or None)
         train_seconds, trained_steps = 0.0, 0
         self.model.train()
-        last = self._stop()
+        last = self.budget.done(self.step, self.world)
         while not last:
             stats = self._optimizer_step(tokens_per_step)
             train_seconds += stats.seconds
@@ -154,7 +154,7 @@ class Pretrainer:
             trained_steps += 1
             self.step += 1
             bar.update(1)
-            last = self._stop()
+            last = self.budget.done(self.step, self.world)
             record: dict[str, Any] = {}
             if self.step % cfg.log_every == 0 or last:
                 tps = stats.tokens / stats.seconds
@@ -190,11 +190,6 @@ class Pretrainer:
             "final_loss": history[-1]["loss"] if history else None, "val_loss": final.get("val_loss"),
             "world_size": w.size,
         }
-
-    def _stop(self) -> bool:
-        """Steps or time budget reached; under DDP rank 0's clock decides, so every rank stops at the same step."""
-        stop = self.budget.done(self.step)
-        return self.world.broadcast(stop) if self.budget.max_minutes is not None else stop
 
     def _optimizer_step(self, tokens: int) -> StepStats:
         cfg = self.cfg

@@ -33,8 +33,11 @@ class Budget:
     def time_fraction(self) -> float:
         return 0.0 if self.max_minutes is None else min(1.0, self.elapsed_s / (60 * self.max_minutes))
 
-    def done(self, step: int) -> bool:
-        return step >= self.steps or self.time_fraction >= 1.0
+    def done(self, step: int, world=None) -> bool:
+        """Steps or time reached. With a `World` under DDP and a time budget, rank 0's clock decides, so every rank
+        stops at the same step."""
+        stop = step >= self.steps or self.time_fraction >= 1.0
+        return world.broadcast(stop) if world is not None and self.max_minutes is not None else stop
 
     @property
     def reason(self) -> str:
