@@ -14,7 +14,6 @@ import argparse
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -23,6 +22,7 @@ from codesift.config import load_recipe
 from codesift.eval.benchmarks import benchmarks_dir
 from codesift.runs import PARTIAL, RunDir, write_json
 from codesift.stages import STAGES
+from codesift.train.batches import sample_rows
 
 
 def main() -> None:
@@ -47,9 +47,10 @@ def main() -> None:
         raise SystemExit(f"{windows}/train.parquet missing: run `codesift pretrain {args.recipe}` here until it is packed")
     cfg = recipe.pretrain
     needed = cfg.steps * cfg.batch_size * cfg.grad_accum
-    packed = pq.read_table(windows / "train.parquet")
-    if packed.num_rows > min(needed, cfg.max_windows or needed) or len(packed["ids"][0]) != cfg.seq_len:
-        raise SystemExit(f"{windows}: {packed.num_rows} windows of {len(packed['ids'][0])} tokens do not match the "
+    packed = pq.ParquetFile(windows / "train.parquet")
+    rows, width = packed.metadata.num_rows, len(packed.read_row_group(0, columns=["ids"])["ids"][0])
+    if rows > min(needed, cfg.max_windows or needed) or width != cfg.seq_len:
+        raise SystemExit(f"{windows}: {rows} windows of {width} tokens do not match the "
                          f"recipe's pretrain section (<= {min(needed, cfg.max_windows or needed)} of {cfg.seq_len}); "
                          "repack them here")
     (run / "pretrain").mkdir()
@@ -74,10 +75,7 @@ def main() -> None:
 
 def stage_pairs_and_benchmarks(recipe, local_run: Path, run: Path, out: Path) -> None:
     table = pq.read_table(local_run / "pairs" / "pairs.parquet", columns=["query", "code", "pair_type", "language", "split"])
-    train = table.filter(pc.equal(table["split"], "train"))
-    limit = recipe.train.max_pairs
-    if limit is not None and train.num_rows > limit:  # the same draw as train.batches.load_examples
-        train = train.take(np.sort(np.random.default_rng(recipe.seed).choice(train.num_rows, limit, replace=False)))
+    train = sample_rows(table.filter(pc.equal(table["split"], "train")), recipe.train.max_pairs, recipe.seed)
     val = table.filter(pc.equal(table["split"], "val"))
     pq.write_table(pa.concat_tables([train, val]), run / "pairs" / "pairs.parquet", compression="zstd",
                    compression_level=19)

@@ -69,15 +69,19 @@ class Examples:
                         self.pair_types[index], self.languages[index])
 
 
+def sample_rows(table, limit: int | None, seed: int):
+    """A seeded sample of `limit` rows of a pyarrow table, in table order (all rows when it has no more)."""
+    if limit is None or table.num_rows <= limit:
+        return table
+    return table.take(np.sort(np.random.default_rng(seed).choice(table.num_rows, limit, replace=False)))
+
+
 def load_examples(parquet: str | Path, split: str, limit: int | None = None, seed: int = 0) -> Examples:
     """The pairs of one split (a seeded sample of `limit` of them if given), in file order."""
     from codesift.eval.benchmarks import read_pair_split
 
     path = Path(parquet)
-    table = read_pair_split(path, split)
-    if limit is not None and table.num_rows > limit:
-        keep = np.sort(np.random.default_rng(seed).choice(table.num_rows, limit, replace=False))
-        table = table.take(keep)
+    table = sample_rows(read_pair_split(path, split), limit, seed)
     unknown = set(table["pair_type"].to_pylist()) - set(PAIR_TYPES)
     if unknown:
         raise ValueError(f"{path}: unknown pair types {sorted(unknown)}; expected {list(PAIR_TYPES)}")
