@@ -2,6 +2,7 @@
 train stage end to end on a tiny encoder: rounds with mining, eval, best model, and resume after a kill."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from safetensors.torch import load_file
 from codesift.config import load_recipe
 from codesift.runs import StageContext
 from codesift.train import contrastive
-from codesift.train.batches import BatchStream, Examples, with_doc
+from codesift.train.batches import BatchStream, Examples, web_query, with_doc
 
 from conftest import BENCHMARKS, REPO
 from tiny_encoder import one_thread, tiny_encoder, tiny_pairs  # noqa: F401  (fixtures)
@@ -62,6 +63,28 @@ def test_doc_in_code():
     b = BatchStream(ex, 16, seed=0, doc_in_code_rate=1.0).next()
     for i, code in zip(b.index, b.positives, strict=True):
         assert (ex.queries[i] in code) == (ex.pair_types[i] == "doc-body")
+
+
+def test_web_queries_keep_the_first_sentence_without_markup():
+    rng = np.random.default_rng(0)
+    seen = [web_query("Returns the :py:class:`~.Frame` of ``x``. Raises if empty.", "python", rng) for _ in range(60)]
+    assert {q.replace("how to ", "").replace("python", "").replace(" in ", " ").strip() for q in seen} == {
+        "returns the frame of x", "return the frame of x"}
+    assert any(q.startswith("how to return the frame") for q in seen)
+    assert any(q.startswith("python ") for q in seen) and any(q.endswith(" python") for q in seen)
+    assert sum("python" in q for q in seen) in range(15, 46)  # about half
+    assert not any(q.startswith("how to") for q in (web_query("A helper.", "go", rng) for _ in range(30)))
+    assert web_query("See {@link Map#get} and [`Vec`](x).\nMore.", "java", np.random.default_rng(1)).replace(
+        "java", "").replace("how to", "").strip() == "see map#get and vec"
+    assert web_query("...", "rust", rng) == "..."  # nothing left: the doc as it was
+    ex = examples()
+    styled = BatchStream(ex, 16, seed=0, query_style_rate=1.0).next()
+    plain = BatchStream(ex, 16, seed=0).next()
+    assert styled.index.tolist() == plain.index.tolist()
+    changed = [q != before for q, before in zip(styled.queries, plain.queries, strict=True)]
+    assert plain.queries == [ex.queries[i] for i in plain.index]
+    assert any(changed) and not any(c for c, i in zip(changed, styled.index, strict=True)
+                                    if ex.pair_types[i] != "doc-body")  # doc queries only
 
 
 # --- the stage --------------------------------------------------------------------------------------------------
@@ -147,6 +170,38 @@ def test_stage_refuses_bad_input(tmp_path, tiny_encoder, tiny_pairs):  # noqa: F
     with pytest.raises(FileNotFoundError, match="no config.json"):
         contrastive.run(StageContext(tiny_recipe(tmp_path), tmp_path / "t2", {"pretrain": empty,
                                                                              "pairs": tmp_path / "pairs"}))
+
+
+def test_training_continues_from_a_model_with_the_runs_tokenizer(tmp_path, tiny_encoder, tiny_pairs):  # noqa: F811
+    inputs = stage_inputs(tmp_path, tiny_encoder, tiny_pairs)
+    first = tiny_recipe(tmp_path, rounds=1, consistency_top_k=None)
+    contrastive.run(StageContext(first, tmp_path / "first", inputs))
+    before = load_file(str(tmp_path / "first" / "model" / "model.safetensors"))
+    trainer = contrastive.ContrastiveTrainer(
+        tiny_recipe(tmp_path, rounds=1, consistency_top_k=None, init_from=str(tmp_path / "first" / "model")),
+        inputs["pretrain"] / "encoder", tmp_path / "second")
+    for name, tensor in trainer.embedder.encoder.state_dict().items():
+        torch.testing.assert_close(tensor, before[name])  # starts where the first run ended
+    recipe = tiny_recipe(tmp_path, rounds=1, consistency_top_k=None, init_from=str(tmp_path / "first" / "model"))
+    summary = contrastive.run(StageContext(recipe, tmp_path / "second", inputs))
+    assert summary["rounds"] == 1
+    after = load_file(str(tmp_path / "second" / "model" / "model.safetensors"))
+    assert any(not torch.equal(after[k], before[k]) for k in before)
+
+    other = tmp_path / "other"
+    shutil.copytree(tmp_path / "first" / "model", other)
+    vocab = json.loads((other / "tokenizer.json").read_text())
+    vocab["model"]["vocab"]["zzz-not-ours"] = len(vocab["model"]["vocab"])
+    (other / "tokenizer.json").write_text(json.dumps(vocab))
+    with pytest.raises(ValueError, match="tokenizer differs"):
+        contrastive.ContrastiveTrainer(tiny_recipe(tmp_path, init_from=str(other)), inputs["pretrain"] / "encoder",
+                                       tmp_path / "third")
+    with pytest.raises(ValueError, match="differ from the recipe's model section"):
+        contrastive.ContrastiveTrainer(tiny_recipe(tmp_path, init_from=str(tmp_path / "first" / "model")).model_copy(
+            update={"model": first.model.model_copy(update={"layers": 3})}), inputs["pretrain"] / "encoder",
+            tmp_path / "fourth")
+    with pytest.raises(ValueError, match="exclude each other"):
+        tiny_recipe(tmp_path, init="random", init_from="x")
 
 
 def test_length_sorted_chunks_give_the_batch_order_loss(tmp_path, tiny_encoder, tiny_pairs):  # noqa: F811

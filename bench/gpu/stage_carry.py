@@ -4,7 +4,9 @@ The data, pairs and tokenizer stages run here (they need the corpus installs); t
 manifests (stage fingerprints read only those), the tokenizer, the packed pretraining windows (run `codesift
 pretrain` here until `pretrain/data/` is written), the pairs the train stage reads (`train.max_pairs`' seeded
 sample, which is what the stage draws from the full file, plus the validation split) and CoSQA dev for the
-per-round scores. Usage:
+per-round scores. A recipe whose training continues from a model (`train.init_from`) gets the finished pretrain
+stage's manifest and encoder config instead of the windows, and the model as int8 rows (bench/gpu/int8_weights.py),
+which train.sh restores at the same path on the GPU machine. Usage:
     python bench/gpu/stage_carry.py recipes/small-gpu.yaml runs/small-gpu .carry --wheels .whl/*.whl
 """
 
@@ -17,6 +19,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from int8_weights import pack
 
 from codesift.config import load_recipe
 from codesift.eval.benchmarks import benchmarks_dir
@@ -42,23 +46,11 @@ def main() -> None:
         (run / stage).mkdir(parents=True)
         shutil.copy2(args.run / stage / "manifest.json", run / stage / "manifest.json")
     shutil.copytree(args.run / "tokenizer", run / "tokenizer")
-    windows = args.run / "pretrain" / "data"
-    if not (windows / "train.parquet").exists():
-        raise SystemExit(f"{windows}/train.parquet missing: run `codesift pretrain {args.recipe}` here until it is packed")
-    cfg = recipe.pretrain
-    needed = cfg.steps * cfg.batch_size * cfg.grad_accum
-    packed = pq.ParquetFile(windows / "train.parquet")
-    rows, width = packed.metadata.num_rows, len(packed.read_row_group(0, columns=["ids"])["ids"][0])
-    if rows > min(needed, cfg.max_windows or needed) or width != cfg.seq_len:
-        raise SystemExit(f"{windows}: {rows} windows of {width} tokens do not match the "
-                         f"recipe's pretrain section (<= {min(needed, cfg.max_windows or needed)} of {cfg.seq_len}); "
-                         "repack them here")
-    (run / "pretrain").mkdir()
-    shutil.copytree(windows, run / "pretrain" / "data")
-    # Mark the stage as interrupted under the recipe's current fingerprint, so the GPU machine resumes it with these
-    # windows (a change of a budget or learning rate does not change what was packed).
-    fingerprint, _ = RunDir(recipe, args.run.parent).fingerprint(STAGES["pretrain"])
-    write_json(run / "pretrain" / PARTIAL, {"fingerprint": fingerprint, "started_at": "staged by bench/gpu/stage_carry.py"})
+    if recipe.train.init_from:
+        stage_finished_pretrain(args.run, run)
+        pack(Path(recipe.train.init_from), args.out / "init")
+    else:
+        stage_windows(recipe, args.recipe, args.run, run)
 
     if args.wheels:
         (args.out / "whl").mkdir()
@@ -71,6 +63,38 @@ def main() -> None:
             print(f"{path.stat().st_size / 2**20:8.2f} MiB  {path}")
     total = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())
     print(f"{total / 2**20:8.2f} MiB  in all")
+
+
+def stage_finished_pretrain(local_run: Path, run: Path) -> None:
+    """The pretrain stage as done (the train stage's fingerprint reads its manifest) with the encoder's config and
+    the tokenizer, which training from `train.init_from` checks the model against; no weights."""
+    encoder = run / "pretrain" / "encoder"
+    encoder.mkdir(parents=True)
+    shutil.copy2(local_run / "pretrain" / "manifest.json", run / "pretrain" / "manifest.json")
+    for name in ("config.json", "tokenizer_config.json"):
+        shutil.copy2(local_run / "pretrain" / "encoder" / name, encoder / name)
+    shutil.copy2(local_run / "tokenizer" / "tokenizer.json", encoder / "tokenizer.json")
+
+
+def stage_windows(recipe, recipe_path: str, local_run: Path, run: Path) -> None:
+    """The packed pretraining windows, with the stage marked as interrupted so the GPU machine resumes it."""
+    windows = local_run / "pretrain" / "data"
+    if not (windows / "train.parquet").exists():
+        raise SystemExit(f"{windows}/train.parquet missing: run `codesift pretrain {recipe_path}` here until it is packed")
+    cfg = recipe.pretrain
+    needed = cfg.steps * cfg.batch_size * cfg.grad_accum
+    packed = pq.ParquetFile(windows / "train.parquet")
+    rows, width = packed.metadata.num_rows, len(packed.read_row_group(0, columns=["ids"])["ids"][0])
+    if rows > min(needed, cfg.max_windows or needed) or width != cfg.seq_len:
+        raise SystemExit(f"{windows}: {rows} windows of {width} tokens do not match the "
+                         f"recipe's pretrain section (<= {min(needed, cfg.max_windows or needed)} of {cfg.seq_len}); "
+                         "repack them here")
+    (run / "pretrain").mkdir()
+    shutil.copytree(windows, run / "pretrain" / "data")
+    # Mark the stage as interrupted under the recipe's current fingerprint, so the GPU machine resumes it with these
+    # windows (a change of a budget or learning rate does not change what was packed).
+    fingerprint, _ = RunDir(recipe, local_run.parent).fingerprint(STAGES["pretrain"])
+    write_json(run / "pretrain" / PARTIAL, {"fingerprint": fingerprint, "started_at": "staged by bench/gpu/stage_carry.py"})
 
 
 def stage_pairs_and_benchmarks(recipe, local_run: Path, run: Path, out: Path) -> None:

@@ -4,7 +4,8 @@
 # back: the trained embedding model as fp16 byte parts (each < 16 MiB) and the run's logs and reports.
 #   RECIPE=recipes/small-gpu.yaml CARRY=.carry OUT=/tmp/out bash bench/gpu/train.sh
 # Wheels the machine lacks (pydantic...) come as .whl files in $CARRY/whl. SET holds recipe overrides ("--set k=v
-# ..."), the same stage_carry.py got; STAGES="pretrain" runs pretraining alone; BENCH_BASE=0 skips the base check.
+# ..."), the same stage_carry.py got; STAGES="pretrain" runs pretraining alone, STAGES=train training alone (from
+# train.init_from's model, which stage_carry.py packed into $CARRY/init); BENCH_BASE=0 skips the base check.
 set -uo pipefail
 RECIPE=${RECIPE:-recipes/small-gpu.yaml}
 CARRY=${CARRY:-.carry}
@@ -23,6 +24,12 @@ say() { echo "[$(date +%T)] $*"; }
 NAME=$($PY -c "import sys; from codesift.config import load_recipe; print(load_recipe(sys.argv[1], sys.argv[2:]).name)" \
   "$RECIPE" $(echo $SET | sed 's/--set //g')) || exit 1
 RUN=$CARRY/runs/$NAME
+if [ -d "$CARRY/init" ]; then  # training continues from a model: restore it where train.init_from points
+  # shellcheck disable=SC2086
+  INIT_FROM=$($PY -c "import sys; from codesift.config import load_recipe; print(load_recipe(sys.argv[1], sys.argv[2:]).train.init_from)" \
+    "$RECIPE" $(echo $SET | sed 's/--set //g')) || exit 1
+  $PY bench/gpu/int8_weights.py unpack "$CARRY/init" "$INIT_FROM" || exit 1
+fi
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null
 $PY -c "import torch, transformers, tokenizers, pydantic; print('torch', torch.__version__, 'transformers', transformers.__version__, 'tokenizers', tokenizers.__version__, 'pydantic', pydantic.__version__, 'cuda', torch.cuda.is_available() and torch.cuda.get_device_name())" || exit 1
@@ -43,7 +50,10 @@ done
 
 say "packing what comes back"
 model=""
-if [ -f "$RUN/train/manifest.json" ]; then model=$RUN/train/model; elif [ -f "$RUN/pretrain/manifest.json" ]; then model=$RUN/pretrain/encoder; fi
+last_round=$(ls -d "$RUN"/train/round-*/model 2>/dev/null | sort -V | tail -1)
+if [ -f "$RUN/train/manifest.json" ]; then model=$RUN/train/model
+elif [ -n "$last_round" ]; then model=$last_round  # training ran out of time: the last finished round
+elif [ -f "$RUN/pretrain/encoder/model.safetensors" ]; then model=$RUN/pretrain/encoder; fi
 if [ -n "$model" ] && [ "${PACK_WEIGHTS:-1}" = 1 ]; then
   $PY - "$model" "$OUT" <<'PYEOF'
 import hashlib, sys

@@ -42,6 +42,7 @@ def main() -> None:
             (args.run / stage / PARTIAL).unlink(missing_ok=True)
             shutil.copytree(remote / stage, args.run / stage, dirs_exist_ok=True)
 
+    init_from = json.loads((args.run / "train" / "manifest.json").read_text())["config"]["train"].get("init_from")
     parts = sorted(args.back.glob("weights-fp16.part*"), key=lambda f: int(f.suffix.removeprefix(".part")))
     blob = b"".join(f.read_bytes() for f in parts)
     tensors = load(blob)
@@ -58,6 +59,8 @@ def main() -> None:
         "sha256_fp16_sent": hashlib.sha256(blob).hexdigest(),
         "not_restored": "pretrain/encoder weights and round-*/model weights (only the best model travelled back)",
         "gpu_from_driver_log": gpu_name(args.back / "driver.log"),
+        **({"init_from": f"{init_from}, sent to the GPU machine as int8 rows with a scale each "
+                         "(bench/gpu/int8_weights.py)"} if init_from else {}),
     })
     print(f"{model}: {len(tensors)} tensors from {len(parts)} parts; logs and reports in {args.run}")
 

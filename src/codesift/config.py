@@ -148,6 +148,9 @@ class TrainConfig(Section):
         None, ge=1, description="after round 1, drop pairs whose code is not in the top k for its own query")
     init: Literal["pretrained", "random"] = Field(
         "pretrained", description="random: the pretrained architecture and tokenizer, fresh weights (ablation)")
+    init_from: str | None = Field(
+        None, description="continue from this embedding model folder (a train stage's model/) instead of the "
+        "pretrained encoder; it must use the run's tokenizer")
     query_max_len: int = Field(64, ge=8, description="tokens kept of a query in training")
     code_max_len: int | None = Field(None, ge=16, description="tokens kept of a code; default model.max_seq_len")
     pair_type_weights: dict[Literal["doc-body", "signature-body", "readme-file"], float] = Field(
@@ -156,6 +159,9 @@ class TrainConfig(Section):
         "mixed", description="grouped: every batch from one language (harder in-batch negatives)")
     doc_in_code_rate: float = Field(
         0.3, ge=0, le=1, description="share of doc->body positives shown with their doc written into the code")
+    query_style_rate: float = Field(
+        0.0, ge=0, le=1, description="share of doc->body queries rewritten the way people search (first sentence, "
+        "lower case, no markup, sometimes 'how to' or the language's name)")
     max_pairs: int | None = Field(None, ge=2, description="train on a seeded sample of this many pairs")
     eval_benchmarks: list[Literal["val", "cosqa-dev"]] = Field(
         default_factory=lambda: ["val", "cosqa-dev"], min_length=1, description="scored after every round")
@@ -194,6 +200,8 @@ class TrainConfig(Section):
             raise ValueError("consistency_top_k filters with the round-1 model, so it needs rounds >= 2")
         if self.max_pairs is not None and self.max_pairs < self.batch_size:
             raise ValueError(f"max_pairs ({self.max_pairs}) is below batch_size ({self.batch_size})")
+        if self.init_from is not None and self.init == "random":
+            raise ValueError("init: random and init_from exclude each other (fresh weights, or a model's)")
         return self
 
 

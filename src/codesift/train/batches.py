@@ -4,13 +4,15 @@ A batch never holds the same code twice, nor the same query twice (either would 
 negatives). Pair types are drawn in proportion to weight x count (weights 1 keep the corpus's own mix), and
 batches either mix languages or take one language each (`grouped`: same-language negatives are harder). Some
 doc->body positives get their doc written back into the code as a comment or docstring, so search over
-documented code works as well as over bare bodies. The stream depends only on the seed: resuming replays the
+documented code works as well as over bare bodies, and some doc queries are rewritten the way people type a
+search (`web_query`), so short web-style questions land where the docstrings do. The stream depends only on the seed: resuming replays the
 draws up to the saved step, which costs index arithmetic, not tokenization.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,16 @@ import numpy as np
 
 PAIR_TYPES = ("doc-body", "signature-body", "readme-file")
 _DOC_COMMENT = {"go": "// ", "rust": "/// ", "java": "/** ", "javascript": "/** ", "typescript": "/** "}
+_LANGUAGE_NAMES = {"python": ("python",), "go": ("go", "golang"), "java": ("java",), "rust": ("rust",),
+                   "javascript": ("javascript", "js"), "typescript": ("typescript", "ts")}
+_MARKUP = [
+    (re.compile(r"(?::\w+)+:`~?\.?([^`]+)`"), r"\1"),  # reStructuredText roles, :py:class:`~.X` -> X
+    (re.compile(r"\{@\w+\s+([^}]+)\}"), r"\1"),  # javadoc {@link X}
+    (re.compile(r"\[`?([^\]`]+)`?\](?:\([^)]*\))?"), r"\1"),  # markdown links and rustdoc [`X`]
+    (re.compile(r"[`*]+|<[^>]+>"), ""),  # code ticks, emphasis, html tags
+]
+_NOT_VERBS = frozenset("a an the this that these those it its if when whether for in on of to internal".split())
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s|\n\s*\n")
 
 
 def content_id(text: str) -> int:
@@ -41,6 +53,30 @@ def with_doc(code: str, doc: str, language: str) -> str:
         return f"# {doc}\n{code}"
     prefix = _DOC_COMMENT.get(language, "// ")
     return f"{prefix}{doc}{' */' if prefix == '/** ' else ''}\n{code}"
+
+
+def web_query(doc: str, language: str, rng: np.random.Generator) -> str:
+    """`doc` as someone would type it into a search box: the first sentence without markup, lower case, no final
+    stop; a third of the time after "how to" unless it starts with an article or the like ("Returns" becomes
+    "return"), half of the time with the language's name before or after it."""
+    text = doc
+    for pattern, repl in _MARKUP:
+        text = pattern.sub(repl, text)
+    text = " ".join(_SENTENCE_END.split(text.strip(), maxsplit=1)[0].split()).rstrip(".:;,").lower()
+    if not text:
+        return doc
+    words = text.split()
+    draws = rng.random(3)
+    if draws[0] < 1 / 3 and words[0] not in _NOT_VERBS:
+        first = words[0]
+        if len(first) > 3 and first.endswith("s") and not first.endswith("ss"):
+            words[0] = first[:-1]
+        words.insert(0, "how to")
+    if draws[1] < 0.5:
+        names = _LANGUAGE_NAMES.get(language, (language,))
+        name = names[int(draws[2] * 2 * len(names)) % len(names)]
+        words = [name, *words] if draws[2] < 0.5 else [*words, "in" if draws[2] < 0.75 else "", name]
+    return " ".join(w for w in words if w)
 
 
 @dataclass
@@ -113,9 +149,11 @@ class BatchStream:
         self, examples: Examples, batch_size: int, seed: int, type_weights: Mapping[str, float] | None = None,
         group_languages: bool = False, doc_in_code_rate: float = 0.0, hard_negatives: int = 0,
         negatives: Mapping[int, np.ndarray] | None = None, negative_pool: Examples | None = None,
+        query_style_rate: float = 0.0,
     ):
         self.examples, self.batch_size, self.seed = examples, batch_size, seed
         self.doc_in_code_rate, self.hard_negatives = doc_in_code_rate, hard_negatives
+        self.query_style_rate = query_style_rate
         self.negatives = negatives or {}
         self.negative_pool = negative_pool if negative_pool is not None else examples
         weights = {t: 1.0 for t in PAIR_TYPES} | dict(type_weights or {})
@@ -198,11 +236,16 @@ class BatchStream:
             if ex.pair_types[i] == "doc-body" and r < self.doc_in_code_rate:
                 code = with_doc(code, ex.queries[i], str(ex.languages[i]))
             positives.append(code)
+        queries = [ex.queries[i] for i in index]
+        if self.query_style_rate > 0:  # no draws otherwise: streams without it stay as they were
+            for row, (i, r) in enumerate(zip(index, self.rng.random(len(index)), strict=True)):
+                if ex.pair_types[i] == "doc-body" and r < self.query_style_rate:
+                    queries[row] = web_query(queries[row], str(ex.languages[i]), self.rng)
         neg_index = self._negatives(index)
         pool = self.negative_pool
         self.step += 1
         return Batch(
-            queries=[ex.queries[i] for i in index], positives=positives, negatives=[pool.codes[j] for j in neg_index],
+            queries=queries, positives=positives, negatives=[pool.codes[j] for j in neg_index],
             query_ids=ex.query_ids[index], doc_ids=np.concatenate([ex.code_ids[index], pool.code_ids[neg_index]]),
             index=index,
         )

@@ -58,9 +58,13 @@ class ContrastiveTrainer:
             raise ValueError(
                 f"train.batch_size ({self.cfg.batch_size}) must divide evenly over {self.world.size} ranks")
         torch.manual_seed(recipe.seed)  # the same projection / random init on every rank and every rerun
-        self.embedder = Embedder.from_encoder(
-            encoder_dir, recipe.model.max_seq_len, recipe.model.embedding_dim, random_init=self.cfg.init == "random",
-        ).to(self.device)
+        if self.cfg.init_from:
+            self.embedder = continued_model(Path(self.cfg.init_from), encoder_dir, recipe).to(self.device)
+        else:
+            self.embedder = Embedder.from_encoder(
+                encoder_dir, recipe.model.max_seq_len, recipe.model.embedding_dim,
+                random_init=self.cfg.init == "random",
+            ).to(self.device)
         learned = self.cfg.temperature == "learned"
         self.temperature = Temperature(0.05 if learned else float(self.cfg.temperature), learned).to(self.device)
         self.modules = nn.ModuleDict({"embedder": self.embedder, "temperature": self.temperature})
@@ -187,6 +191,25 @@ class ContrastiveTrainer:
                 self.temperature.log_scale.fill_(math.log(1 / temperature))
 
 
+def continued_model(folder: Path, encoder_dir: Path, recipe: Recipe) -> Embedder:
+    """The embedding model training continues from: it must read text with the run's tokenizer and have the
+    recipe's shape, or its vectors would not mean what the export and index of this run assume."""
+    model = Embedder.load(folder)
+    ours, theirs = encoder_dir / "tokenizer.json", folder / "tokenizer.json"
+    if not ours.is_file() or not theirs.is_file():
+        raise FileNotFoundError(f"train.init_from: need {ours} and {theirs} to check the model reads the run's tokens")
+    if json.loads(ours.read_text())["model"] != json.loads(theirs.read_text())["model"]:  # vocab and merges
+        raise ValueError(f"train.init_from {folder}: its tokenizer differs from the run's ({ours})")
+    shape = (model.encoder.config.num_hidden_layers, model.encoder.config.hidden_size, model.max_seq_len, model.dim)
+    wanted = (recipe.model.layers, recipe.model.hidden, recipe.model.max_seq_len,
+              recipe.model.embedding_dim or recipe.model.hidden)
+    if shape != wanted:
+        raise ValueError(f"train.init_from {folder}: layers/hidden/max_seq_len/dim {shape} differ from the "
+                         f"recipe's model section {wanted}")
+    log.info("train: continuing from %s", folder)
+    return model
+
+
 # --- evaluation between rounds ------------------------------------------------------------------------------------
 
 
@@ -274,7 +297,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
                     _log_mining(writer, mining, (r - 1) * cfg.steps)
             stream = BatchStream(
                 train_set, cfg.batch_size, recipe.seed + r, cfg.pair_type_weights, cfg.language_batches == "grouped",
-                cfg.doc_in_code_rate, cfg.hard_negatives if r > 1 else 0, negatives, examples,
+                cfg.doc_in_code_rate, cfg.hard_negatives if r > 1 else 0, negatives, examples, cfg.query_style_rate,
             )
             trained = trainer.train_round(round_dir, stream, writer, (r - 1) * cfg.steps)
             trained["duplicates_skipped"] = stream.duplicates_skipped
