@@ -293,3 +293,22 @@ def test_smoothing_preserves_the_function_and_folds_into_layernorm(tmp_path, tin
     assert done.meta.extra["int8"]["smooth"]["alpha"] == 0.7
     got = load_encoder(tmp_path / "int8", quantization="int8").encode(TEXTS).vectors
     assert cosines(source.encode(TEXTS), got).mean() > 0.99
+
+
+def test_model_card_says_where_training_continued_from():
+    from codesift.export.package import _training_lines
+
+    machine = {"cpu": "x", "cpus": 2}
+    manifests = {
+        "data": {"summary": {"files": 3, "units": 9}}, "pairs": {"summary": {"pairs": 5}},
+        "tokenizer": {"summary": {"kind": "bpe", "vocab_size": 512}},
+        "pretrain": {"summary": {"objective": "mlm", "steps": 2, "tokens_seen": 1e6, "train_windows": 4,
+                                 "precision": "bf16", "tokens_per_s": 1e3, "mfu": 0.1, "val_loss": 2.0},
+                     "machine": machine, "duration_s": 60},
+        "train": {"summary": {"rounds": 1, "pairs": 5, "best_round": 1, "score": 0.5}, "machine": machine,
+                  "duration_s": 60, "config": {"train": {"init_from": "runs/a/train/model"}}},
+    }
+    lines = _training_lines(manifests)
+    assert "continued from the model `runs/a/train/model`" in lines[-1]
+    manifests["train"]["config"]["train"]["init_from"] = None
+    assert "continued" not in _training_lines(manifests)[-1]

@@ -147,6 +147,10 @@ def eval_table(metrics: dict[str, Any], revision: str | None = None) -> str:
     described = metrics.get("systems", {})
     labels = {n: f"**this model** ({d.get('quantization')} ONNX)" if revision and d.get("revision") == revision else
               "all-MiniLM-L6-v2" if n == "minilm" else "BM25" if n == "bm25" else n for n, d in described.items()}
+    for n in labels:
+        if n.startswith("hybrid:"):  # hybrid:bm25@0.5+runs/x/export -> BM25 (0.5) + this model, RRF
+            parts = [p.rsplit("@", 1) if "@" in p else [p, "1"] for p in n.removeprefix("hybrid:").split("+")]
+            labels[n] = " + ".join(f"{labels.get(p, p)}" + (f" ({w})" if w != "1" else "") for p, w in parts) + ", RRF"
     rows = []
     for bench, entry in metrics["benchmarks"].items():
         for name, m in entry["results"].items():
@@ -199,6 +203,9 @@ def _training_lines(manifests: dict[str, dict[str, Any]]) -> list[str]:
         f"between rounds), best round {ts['best_round']} by validation score {ts['score']:.3f}; on {_machine(train)} "
         f"in {train['duration_s'] / 60:.1f} min.",
     ]
+    if init_from := train.get("config", {}).get("train", {}).get("init_from"):
+        lines[-1] = lines[-1].replace("- Contrastive training:", f"- Contrastive training, continued from the model "
+                                      f"`{init_from}` (trained on the same data, tokenizer and pretraining):")
     return lines
 
 
