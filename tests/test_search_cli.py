@@ -131,11 +131,15 @@ def test_index_build_update_stats(repo, tmp_path, capsys):
 def test_bench_index_smoke(tmp_path, capsys):
     out = tmp_path / "bench"
     code = main(["bench", "index", "--vectors", "clustered", "--dim", "16", "--sizes", "2000", "--queries", "50",
-                 "--ef", "16,64", "--int8", "--filters", "0.5,0.01", "--out", str(out)])
+                 "--ef", "16,64", "--int8", "--library", "faiss,faiss-ivfpq", "--nlist", "32", "--filters", "0.5,0.01",
+                 "--out", str(out)])
     assert code == 0
     results = json.loads((out / "results.json").read_text())
     rows = {(r["library"], r["ef_search"]): r for r in results["runs"]}
-    assert set(rows) == {("faiss", 16), ("faiss", 64), ("faiss-sq8", 16), ("faiss-sq8", 64)}
+    assert set(rows) == {(lib, ef) for lib in ("faiss", "faiss-sq8", "faiss-ivfpq") for ef in (16, 64)}
     assert rows["faiss", 64]["recall@10"] >= rows["faiss", 16]["recall@10"] and rows["faiss", 64]["recall@10"] > 0.9
+    # IVF: 16 of 32 cells, then all 32 (an exhaustive scan whose PQ candidates are re-ranked exactly)
+    assert rows["faiss-ivfpq", 64]["recall@10"] >= rows["faiss-ivfpq", 16]["recall@10"]
+    assert rows["faiss-ivfpq", 64]["recall@10"] > 0.9
     assert [f["exact_recall"] for f in results["filters"]] == [1.0, 1.0]
     assert (out / "recall_latency.png").stat().st_size > 0 and "| clustered-2000 | faiss |" in capsys.readouterr().out

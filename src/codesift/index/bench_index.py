@@ -12,6 +12,11 @@ embeddings and on as many mixture samples, with both LIDs in the report, so the 
 The real embeddings are encoded once and cached (`--real FILE.npz`); `--vectors clustered` uses a synthetic
 mixture instead (no model needed).
 
+`--library faiss-ivfpq` measures the alternative to a graph: an inverted file (k-means cells found through a small
+HNSW over the centres) with 4-bit fast-scan PQ codes of two dimensions each, re-ranked exactly with the float
+vectors (`IVF{nlist}_HNSW32,PQ{d/2}x4fs,RFlat`); its sweep values are nprobe (cells scanned) instead of efSearch,
+with `--refine` x k candidates re-ranked.
+
 Latency is one query per call on one thread (`faiss.omp_set_num_threads(1)`), as a service calls it, both as
 wall-clock time and as the thread's CPU time (which leaves out time the scheduler gave other processes: on a shared
 machine the wall-clock tail is mostly preemption); QPS is one batched call over all queries on every core. Index
@@ -41,7 +46,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", type=int, default=10, help="recall@k (default %(default)s)")
     p.add_argument("--m", type=int, default=16, help="HNSW degree (default %(default)s)")
     p.add_argument("--ef-construction", type=int, default=200, help="HNSW build beam (default %(default)s)")
-    p.add_argument("--library", default="faiss", help="faiss, hnswlib, or faiss,hnswlib to compare")
+    p.add_argument("--library", default="faiss",
+                   help="faiss, hnswlib, faiss-ivfpq (--ef values are then nprobe), or a comma-separated list")
+    p.add_argument("--nlist", type=int, default=None,
+                   help="faiss-ivfpq cells (default: the power of two nearest 4 x sqrt(n))")
+    p.add_argument("--refine", type=int, default=16, help="faiss-ivfpq: re-rank refine x k candidates exactly")
     p.add_argument("--int8", action="store_true", help="also measure faiss SQ8 with float rescoring")
     p.add_argument("--vectors", choices=["real-fit", "clustered"], default="real-fit",
                    help="mixture fitted to real MiniLM embeddings (default) or a synthetic mixture")
@@ -224,7 +233,7 @@ def sweep(data, queries, library: str, efs: list[int], args, log, dataset: str) 
     log.info("%s: %s built in %.1fs (%.0f MiB)", dataset, library, build_s, memory / 2**20)
     rows = []
     for ef in efs:
-        search = _searcher(library, index, data, k, ef)
+        search = _searcher(library, index, data, k, ef, args.refine)
         _threads(library, index, args.threads)
         t0 = time.perf_counter()
         found = search(queries)
@@ -267,25 +276,36 @@ def _build(library: str, data, args):
         index.add_items(data, num_threads=args.threads)
         return index
     faiss.omp_set_num_threads(args.threads)
+    if library == "faiss-ivfpq":
+        nlist = args.nlist or ivf_cells(len(data))
+        index = faiss.index_factory(data.shape[1], f"IVF{nlist}_HNSW32,PQ{data.shape[1] // 2}x4fs,RFlat",
+                                    faiss.METRIC_INNER_PRODUCT)
+        index.train(data[: 64 * nlist])  # 64 points per cell: k-means cost, not quality, grows past that
+        index.add(data)
+        return index
     if library == "faiss-sq8":
         index = faiss.IndexHNSWSQ(data.shape[1], faiss.ScalarQuantizer.QT_8bit, args.m, faiss.METRIC_INNER_PRODUCT)
         index.train(data)
     elif library == "faiss":
         index = faiss.IndexHNSWFlat(data.shape[1], args.m, faiss.METRIC_INNER_PRODUCT)
     else:
-        raise ValueError(f"unknown library {library!r}: faiss, faiss-sq8 or hnswlib")
+        raise ValueError(f"unknown library {library!r}: faiss, faiss-sq8, faiss-ivfpq or hnswlib")
     index.hnsw.efConstruction = args.ef_construction
     index.add(data)
     return index
 
 
-def _searcher(library: str, index, data, k: int, ef: int):
+def _searcher(library: str, index, data, k: int, ef: int, refine: int = 16):
     import faiss
     import numpy as np
 
     if library == "hnswlib":
         index.set_ef(max(ef, k))
         return lambda q: index.knn_query(q, k, num_threads=1 if len(q) == 1 else -1)[0]
+    if library == "faiss-ivfpq":
+        params = faiss.IndexRefineSearchParameters(k_factor=refine, base_index_params=faiss.SearchParametersIVF(
+            nprobe=ef))
+        return lambda q: index.search(q, k, params=params)[1]
     if library == "faiss-sq8":  # the CodeIndex path: 4k SQ8 candidates, rescored with the float vectors
         params = faiss.SearchParametersHNSW(efSearch=max(ef, 4 * k))
 
@@ -298,6 +318,13 @@ def _searcher(library: str, index, data, k: int, ef: int):
         return rescored
     params = faiss.SearchParametersHNSW(efSearch=ef)
     return lambda q: index.search(q, k, params=params)[1]
+
+
+def ivf_cells(n: int) -> int:
+    """The usual inverted-file size, ~4 sqrt(n) cells, as a power of two."""
+    import math
+
+    return 2 ** max(4, round(math.log2(4 * math.sqrt(n))))
 
 
 def _threads(library: str, index, n: int) -> None:
@@ -444,7 +471,8 @@ def plot(results: dict[str, Any], path: Path) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("p95 single-query latency (ms, 1 thread)")
     ax.set_ylabel(f"recall@{k} vs exact search")
-    ax.set_title(f"HNSW efSearch sweep (M={results['m']}, efC={results['ef_construction']}; labels: efSearch)")
+    ax.set_title(f"HNSW efSearch sweep (M={results['m']}, efC={results['ef_construction']}; labels: efSearch, "
+                 "nprobe for IVF)", fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
