@@ -85,7 +85,7 @@ def model_card(run_dir, recipe_path: Path, manifests: dict[str, dict[str, Any]],
     name = run_dir.recipe.name
     model = run_dir.recipe.model
     (quant, info), = encoder["files"].items()
-    pretrain, train = manifests["pretrain"]["summary"], manifests["train"]["summary"]
+    pretrain = manifests["pretrain"]["summary"]
     lines = [
         f"# codesift `{name}`: a code embedding model trained from scratch",
         "",
