@@ -9,8 +9,9 @@ principal directions, and isotropic noise for the remaining variance scaled by 0
 samples' local intrinsic dimensionality (MLE, k=20) comes out at or just above the real embeddings' (without it
 the samples are easier than the real thing, with all of it much harder). The sweep also runs on the real
 embeddings and on as many mixture samples, with both LIDs in the report, so the calibration can be checked.
-The real embeddings are encoded once and cached (`--real FILE.npz`); `--vectors clustered` uses a synthetic
-mixture instead (no model needed).
+The real embeddings are encoded once and cached (`--real FILE.npz`; any model's vectors of any corpus can stand
+in, e.g. codesift's of 200k default-corpus units from bench/real_index_vectors.py); `--vectors clustered` uses a
+synthetic mixture instead (no model needed).
 
 `--library faiss-ivfpq` measures the alternative to a graph: an inverted file (k-means cells found through a small
 HNSW over the centres) with 4-bit fast-scan PQ codes of two dimensions each, re-ranked exactly with the float
@@ -54,7 +55,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--int8", action="store_true", help="also measure faiss SQ8 with float rescoring")
     p.add_argument("--vectors", choices=["real-fit", "clustered"], default="real-fit",
                    help="mixture fitted to real MiniLM embeddings (default) or a synthetic mixture")
-    p.add_argument("--real", default=REAL, help="cached real embeddings (encoded with MiniLM when missing)")
+    p.add_argument("--real", default=REAL, help="cached real embeddings, .npz of documents and queries (MiniLM on "
+                   "CoSQA, encoded when missing; bench/real_index_vectors.py writes codesift's on its corpus)")
     p.add_argument("--dim", type=int, default=384, help="dimension for --vectors clustered (default %(default)s)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="build and batch-search threads")
     p.add_argument("--filters", default="0.5,0.2,0.1,0.05,0.02,0.01",
@@ -100,8 +102,9 @@ def run(args: argparse.Namespace) -> int:
         log.info("local intrinsic dimensionality (MLE, k=20): real %.1f, mixture %.1f", results["real"]["lid_real"],
                  results["real"]["lid_mixture"])
         # Sanity check: the sweep on the real embeddings and on as many mixture samples (same real queries).
-        results["runs"] += sweep(real["documents"], real_queries, "faiss", efs, args, log, "real")
-        results["runs"] += sweep(sample, real_queries, "faiss", efs, args, log, f"real-fit-{n_real}")
+        for library in libraries:
+            results["runs"] += sweep(real["documents"], real_queries, library, efs, args, log, "real")
+            results["runs"] += sweep(sample, real_queries, library, efs, args, log, f"real-fit-{n_real}")
     else:
         docs = queries = synthetic_mixture(args.dim, rng)
     for n, size in enumerate(int(s) for s in args.sizes.split(",")):
