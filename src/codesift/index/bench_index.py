@@ -41,7 +41,8 @@ EFS = "16,24,32,48,64,96,128,192,256,384,512"
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.description = __doc__.split("\n\n")[0]
-    p.add_argument("--sizes", default="100000,1000000", help="comma-separated vector counts (default %(default)s)")
+    p.add_argument("--sizes", default="100000,1000000",
+                   help="comma-separated vector counts (default %(default)s; '': only the real and fitted sweeps)")
     p.add_argument("--ef", default=EFS, help="efSearch values to sweep (default %(default)s)")
     p.add_argument("--queries", type=int, default=1000, help="queries per size (default %(default)s)")
     p.add_argument("--k", type=int, default=10, help="recall@k (default %(default)s)")
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
             results["runs"] += sweep(sample, real_queries, library, efs, args, log, f"real-fit-{n_real}")
     else:
         docs = queries = synthetic_mixture(args.dim, rng)
-    for n, size in enumerate(int(s) for s in args.sizes.split(",")):
+    for n, size in enumerate(int(s) for s in args.sizes.split(",") if s):  # "": the real sweeps alone
         data, q = docs(size), queries(args.queries)
         if n == 0 and args.filters:
             results["filters"] = filtered(data, q[:200], [float(f) for f in args.filters.split(",")], args, log, rng)
