@@ -5,8 +5,8 @@ negatives). Pair types are drawn in proportion to weight x count (weights 1 keep
 batches either mix languages or take one language each (`grouped`: same-language negatives are harder). Some
 doc->body positives get their doc written back into the code as a comment or docstring, so search over
 documented code works as well as over bare bodies, and some doc queries are rewritten the way people type a
-search (`web_query`), so short web-style questions land where the docstrings do. The stream depends only on the seed: resuming replays the
-draws up to the saved step, which costs index arithmetic, not tokenization.
+search (`web_query`), so short web-style questions land where the docstrings do. The stream depends only on the
+seed: resuming replays the draws up to the saved step, which costs index arithmetic, not tokenization.
 """
 
 from __future__ import annotations
