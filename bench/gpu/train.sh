@@ -21,14 +21,11 @@ fi
 export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
 say() { echo "[$(date +%T)] $*"; }
 # shellcheck disable=SC2086  # SET is a list of arguments
-NAME=$($PY -c "import sys; from codesift.config import load_recipe; print(load_recipe(sys.argv[1], sys.argv[2:]).name)" \
-  "$RECIPE" $(echo $SET | sed 's/--set //g')) || exit 1
+read -r NAME INIT_FROM < <($PY -c "import sys; from codesift.config import load_recipe; r = load_recipe(sys.argv[1], sys.argv[2:]); print(r.name, r.train.init_from or '')" \
+  "$RECIPE" $(echo $SET | sed 's/--set //g')) && [ -n "$NAME" ] || exit 1
 RUN=$CARRY/runs/$NAME
 if [ -d "$CARRY/init" ]; then  # training continues from a model: restore it where train.init_from points
-  # shellcheck disable=SC2086
-  INIT_FROM=$($PY -c "import sys; from codesift.config import load_recipe; print(load_recipe(sys.argv[1], sys.argv[2:]).train.init_from)" \
-    "$RECIPE" $(echo $SET | sed 's/--set //g')) || exit 1
-  $PY bench/gpu/int8_weights.py unpack "$CARRY/init" "$INIT_FROM" || exit 1
+  $PY bench/gpu/int8_weights.py unpack "$CARRY/init" "${INIT_FROM:?$CARRY/init is there but the recipe has no train.init_from}" || exit 1
 fi
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null
