@@ -200,6 +200,9 @@ def test_training_continues_from_a_model_with_the_runs_tokenizer(tmp_path, tiny_
         contrastive.ContrastiveTrainer(tiny_recipe(tmp_path, init_from=str(tmp_path / "first" / "model")).model_copy(
             update={"model": first.model.model_copy(update={"layers": 3})}), inputs["pretrain"] / "encoder",
             tmp_path / "fourth")
+    with pytest.raises(FileNotFoundError, match="train.init_from: .*not a sentence-transformers folder"):
+        contrastive.ContrastiveTrainer(tiny_recipe(tmp_path, init_from=str(tmp_path / "missing")),
+                                       inputs["pretrain"] / "encoder", tmp_path / "fifth")
     with pytest.raises(ValueError, match="exclude each other"):
         tiny_recipe(tmp_path, init="random", init_from="x")
 

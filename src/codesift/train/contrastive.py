@@ -194,7 +194,10 @@ class ContrastiveTrainer:
 def continued_model(folder: Path, encoder_dir: Path, recipe: Recipe) -> Embedder:
     """The embedding model training continues from: it must read text with the run's tokenizer and have the
     recipe's shape, or its vectors would not mean what the export and index of this run assume."""
-    model = Embedder.load(folder)
+    try:
+        model = Embedder.load(folder)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"train.init_from: {e} (expected a train stage's model/ folder)") from None
     ours, theirs = encoder_dir / "tokenizer.json", folder / "tokenizer.json"
     if not ours.is_file() or not theirs.is_file():
         raise FileNotFoundError(f"train.init_from: need {ours} and {theirs} to check the model reads the run's tokens")
