@@ -186,6 +186,9 @@ def _training_lines(manifests: dict[str, dict[str, Any]]) -> list[str]:
     data, pairs = manifests["data"]["summary"], manifests["pairs"]["summary"]
     pre, train = manifests["pretrain"], manifests["train"]
     ps, ts = pre["summary"], train["summary"]
+    init_from = train.get("config", {}).get("train", {}).get("init_from")
+    continued = (f", continued from the model `{init_from}` (trained on the same data, tokenizer and pretraining)"
+                 if init_from else "")
     lines = [
         f"- Data: {data.get('files', 0):,} permissively licensed files after cleaning and deduplication, "
         f"{data.get('units', 0):,} code units ({data.get('documented_units', 0):,} documented), "
@@ -199,13 +202,10 @@ def _training_lines(manifests: dict[str, dict[str, Any]]) -> list[str]:
         f"{ps['tokens_per_s'] / 1e3:.0f}k tokens/s (MFU {100 * ps['mfu']:.1f}% of the measured matmul peak), "
         f"stopped by {ps.get('stopped_by', 'steps')}; validation loss {ps['val_loss']:.3f}; on "
         f"{_machine(pre)} in {pre['duration_s'] / 60:.1f} min.",
-        f"- Contrastive training: {ts['rounds']} round(s) of InfoNCE over {ts['pairs']} pairs (hard negatives mined "
+        f"- Contrastive training{continued}: {ts['rounds']} round(s) of InfoNCE over {ts['pairs']} pairs (hard negatives mined "
         f"between rounds), best round {ts['best_round']} by validation score {ts['score']:.3f}; on {_machine(train)} "
         f"in {train['duration_s'] / 60:.1f} min.",
     ]
-    if init_from := train.get("config", {}).get("train", {}).get("init_from"):
-        lines[-1] = lines[-1].replace("- Contrastive training:", f"- Contrastive training, continued from the model "
-                                      f"`{init_from}` (trained on the same data, tokenizer and pretraining):")
     return lines
 
 

@@ -299,7 +299,7 @@ def _build(library: str, data, args):
     return index
 
 
-def _searcher(library: str, index, data, k: int, ef: int, refine: int = 16):
+def _searcher(library: str, index, data, k: int, ef: int, refine: int):
     import faiss
     import numpy as np
 
