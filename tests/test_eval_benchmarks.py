@@ -105,6 +105,17 @@ def test_heldout_uses_test_pairs_and_merges_duplicates(tmp_path):
     assert len(per_lang["heldout-python"].queries) == 2
 
 
+def test_val_spec_is_the_validation_split_alone(tmp_path):
+    path = tmp_path / "pairs.parquet"
+    write_pairs(path, [
+        {"query": "add numbers", "code": "def add(a, b): return a + b", "language": "python", "split": "val"},
+        {"query": "sub numbers", "code": "def sub(a, b): return a - b", "language": "python"},
+    ])
+    (val,) = load_benchmarks([f"val:{path}"], BENCHMARKS)
+    assert val.name == "val" and list(val.queries.values()) == ["add numbers"]
+    assert list(val.corpus.values()) == ["def add(a, b): return a + b"]
+
+
 def test_heldout_without_test_pairs(tmp_path):
     path = tmp_path / "pairs.parquet"
     write_pairs(path, [{"query": "q", "code": "c", "language": "python", "split": "train"}])

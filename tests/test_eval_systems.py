@@ -3,6 +3,7 @@ import pytest
 
 from codesift.eval.systems import (
     BM25System, DenseSystem, HybridSystem, build_systems, code_tokens, competition_ranks, minilm_dir, rrf,
+    standardize, top_scores, zscore_fusion,
 )
 
 CODE = [
@@ -48,6 +49,20 @@ def test_rrf_by_hand():
     assert np.argsort(-rrf([a, b], [1.0, 0.0])[0]).tolist() == [0, 1, 2]  # weight 0 ignores b
 
 
+def test_zscore_fusion_by_hand():
+    a = np.array([[3.0, 2.0, 1.0, 0.0]])
+    b = np.array([[0.0, 0.0, 4.0, 0.0]])
+    assert sorted(top_scores(a, 2)[0].tolist()) == [2.0, 3.0] and top_scores(a, 9) is a
+    # a's top 2 (3, 2): mean 2.5, std 0.5; b's top 2 (4, 0): mean 2, std 2
+    assert standardize(a, top_scores(a, 2))[0] == pytest.approx([1.0, -1.0, -3.0, -5.0])
+    fused = zscore_fusion([a, b], [0.7, 0.3], top=2)[0]
+    assert fused == pytest.approx([0.7 - 0.3, -0.7 - 0.3, -2.1 + 0.3, -3.5 - 0.3])
+    assert np.argsort(-fused).tolist() == [0, 1, 2, 3]
+    assert np.argsort(-zscore_fusion([a, b], [0.3, 0.7], top=2)[0]).tolist() == [2, 0, 1, 3]  # b's weight wins
+    # a side whose top scores are all equal (BM25 with no query word in the corpus) adds nothing
+    assert zscore_fusion([a, np.zeros_like(a)], [0.7, 0.3], top=2)[0] == pytest.approx(0.7 * np.array([1, -1, -3, -5]))
+
+
 class Fixed(BM25System):
     """A fake system with fixed scores, to test fusion without a model."""
 
@@ -69,6 +84,22 @@ def test_hybrid_fuses_its_parts():
     assert hybrid.describe() == {"kind": "hybrid-rrf", "k": 60, "parts": {"a": 1.0, "b": 1.0}}
     with pytest.raises(ValueError, match="at least two"):
         HybridSystem([(Fixed("a", [1.0]), 1.0)])
+    with pytest.raises(ValueError, match="unknown fusion 'mean'"):
+        HybridSystem([(Fixed("a", [1.0]), 1.0), (Fixed("b", [1.0]), 1.0)], fusion="mean")
+
+
+def test_zscore_hybrid_keeps_score_gaps_that_rrf_drops():
+    # a spreads its scores evenly (document 0 first, 9 last); b is sure of 9, far above the rest, and puts 0
+    # second: RRF follows the ranks (0), the z-score sum the gaps (9)
+    b_scores = np.zeros(10)
+    b_scores[[0, 9]] = 0.1, 5.0
+    a, b = Fixed("a", 1.0 - 0.01 * np.arange(10)), Fixed("b", b_scores)
+    assert HybridSystem([(a, 1.0), (b, 1.0)]).search(["q"], k=1)[0][0].tolist() == [0]
+    zscore = HybridSystem([(a, 1.0), (b, 1.0)], fusion="zscore")
+    zscore.index(["x"] * 10)
+    assert zscore.search(["q"], k=1)[0][0].tolist() == [9]
+    assert zscore.name == "hybrid-zscore:a@1+b@1"
+    assert zscore.describe() == {"kind": "hybrid-zscore", "top": 100, "parts": {"a": 1.0, "b": 1.0}}
 
 
 def test_specs_share_instances_and_parse_weights(tmp_path):
@@ -77,6 +108,8 @@ def test_specs_share_instances_and_parse_weights(tmp_path):
     assert hybrid.parts[0][0] is systems["bm25"] and hybrid.parts[1][0] is systems["minilm"]
     assert [w for _, w in hybrid.parts] == [0.3, 0.7]
     assert systems["minilm"].model_dir == minilm_dir()
+    zscore = build_systems(["hybrid-zscore:bm25@0.3+minilm@0.7"])["hybrid-zscore:bm25@0.3+minilm@0.7"]
+    assert zscore.fusion == "zscore" and [w for _, w in zscore.parts] == [0.3, 0.7]
 
 
 def test_bad_specs_are_explained(tmp_path):
@@ -84,6 +117,8 @@ def test_bad_specs_are_explained(tmp_path):
         build_systems(["nope"])
     with pytest.raises(ValueError, match="system 'hybrid:bm25@x\\+minilm'"):
         build_systems(["hybrid:bm25@x+minilm"])
+    with pytest.raises(ValueError, match="system 'hybrid-zscore:bm25\\+nope'"):
+        build_systems(["hybrid-zscore:bm25+nope"])
     with pytest.raises(FileNotFoundError, match="no modules.json"):
         build_systems([str(tmp_path)])
     with pytest.raises(ValueError, match="precision"):

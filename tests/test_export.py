@@ -312,3 +312,17 @@ def test_model_card_says_where_training_continued_from():
     assert "continued from the model `runs/a/train/model`" in lines[-1]
     manifests["train"]["config"]["train"]["init_from"] = None
     assert "continued" not in _training_lines(manifests)[-1]
+
+
+def test_model_card_labels_each_fusion():
+    from codesift.export.package import eval_table
+
+    row = {"mrr": 0.5, "ndcg@10": 0.5, "recall@1": 0.5, "recall@10": 0.5}
+    names = ["bm25", "runs/x/export", "hybrid:bm25@0.5+runs/x/export", "hybrid-zscore:bm25@0.3+runs/x/export@0.7"]
+    metrics = {"systems": {"bm25": {"kind": "bm25"}, "runs/x/export": {"kind": "onnx", "revision": "r1",
+                                                                        "quantization": "int8"},
+                           names[2]: {"kind": "hybrid-rrf"}, names[3]: {"kind": "hybrid-zscore"}},
+               "benchmarks": {"cosqa-test": {"results": {n: row for n in names}}}}
+    table = eval_table(metrics, revision="r1")
+    assert "| BM25 (0.5) + **this model** (int8 ONNX), RRF |" in table
+    assert "| BM25 (0.3) + **this model** (int8 ONNX) (0.7), z-score fusion |" in table

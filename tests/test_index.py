@@ -181,7 +181,8 @@ def test_filters_by_repo_language_and_glob(built, tmp_path):
 def test_hybrid_with_all_candidates_equals_the_eval_harness_rrf(built):
     from codesift.eval.systems import BM25System, rrf
 
-    index = CodeIndex.open(built.directory, IndexConfig(hybrid=True, bm25_weight=0.5, hybrid_candidates=1000))
+    config = IndexConfig(hybrid=True, fusion="rrf", bm25_weight=0.5, dense_weight=1.0, hybrid_candidates=1000)
+    index = CodeIndex.open(built.directory, config)
     texts = list(index.chunks.c["text"])
     bm25 = BM25System()
     bm25.index(texts)
@@ -190,6 +191,29 @@ def test_hybrid_with_all_candidates_equals_the_eval_harness_rrf(built):
         fused = rrf([ENC.encode([query]).vectors @ vectors.T, bm25.score([query])], [1.0, 0.5])[0]
         expected = [int(i) for i in index.chunks.c["id"][np.lexsort((index.chunks.c["id"], -fused))[:5]]]
         assert [h.id for h in index.search([query], 5, encoder=ENC)[0]] == expected
+
+
+@pytest.mark.parametrize("language", [None, "python"])
+def test_zscore_hybrid_with_all_candidates_equals_the_eval_harness(built, language):
+    """The default fusion: with every chunk a candidate, the index ranks (and scores) as the harness's
+    hybrid-zscore system, over the chunks the filter keeps (BM25 statistics stay the whole index's)."""
+    from codesift.eval.systems import BM25System, zscore_fusion
+
+    index = CodeIndex.open(built.directory, IndexConfig(hybrid=True, hybrid_candidates=1000))
+    assert (index.config.fusion, index.config.dense_weight, index.config.bm25_weight) == ("zscore", 0.7, 0.3)
+    keep = np.ones(len(index.chunks), bool) if language is None else index.chunks.c["language"] == language
+    ids = index.chunks.c["id"][keep]
+    bm25 = BM25System()
+    bm25.index(list(index.chunks.c["text"]))
+    vectors = index.backend.vectors(ids)
+    filters = Filters(languages=(language,)) if language else None
+    for query in ("reverse a string", "circle area radius", "http server address"):
+        lexical = bm25.score([query])[:, keep]
+        fused = zscore_fusion([ENC.encode([query]).vectors @ vectors.T, lexical], [0.7, 0.3], top=1000)[0]
+        order = np.lexsort((ids, -fused))[:5]
+        hits = index.search([query], 5, encoder=ENC, filters=filters)[0]
+        assert [h.id for h in hits] == [int(i) for i in ids[order]]
+        assert [h.score for h in hits] == pytest.approx(fused[order].tolist(), abs=1e-5)
 
 
 def test_empty_repository_and_empty_index(tmp_path):

@@ -83,10 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_eval_args(p: argparse.ArgumentParser) -> None:
     p.description += " Give a recipe to run the stage, or --systems to evaluate without one."
     g = p.add_argument_group("standalone (no recipe)")
-    g.add_argument("--systems", help="comma-separated: bm25, minilm, hybrid:A+B (weights: hybrid:A@0.3+B@0.7), "
+    g.add_argument("--systems", help="comma-separated: bm25, minilm, hybrid:A+B (reciprocal rank fusion; weights: "
+                   "hybrid:A@0.3+B@0.7), hybrid-zscore:A@0.3+B@0.7 (standardized score sum), "
                    "or a sentence-transformers model folder")
     g.add_argument("--benchmarks", help="comma-separated: cosqa-dev, cosqa-test, csn-ruby, repo:FOLDER:QUERIES.json, "
-                   f"heldout:PAIRS.parquet (default: {EVAL_BENCHMARKS})")
+                   f"heldout:PAIRS.parquet, val:PAIRS.parquet (default: {EVAL_BENCHMARKS})")
     g.add_argument("--out", help=f"report folder (default: {EVAL_OUT})")
     g.add_argument("--benchmarks-dir", help="folder with cosqa/ and csn-ruby/ (default: $CODESIFT_BENCHMARKS, "
                    "else ../shared/benchmarks next to the repository)")

@@ -199,7 +199,8 @@ def load_repo_benchmark(folder: str | Path, queries_json: str | Path) -> Benchma
 
 def load_benchmarks(specs: list[str], root: str | Path) -> list[Benchmark]:
     """Benchmarks from names: cosqa-dev, cosqa-test, csn-ruby, repo:FOLDER:QUERIES.json, heldout:PAIRS.parquet
-    (the held-out set adds one benchmark per language)."""
+    (the held-out set adds one benchmark per language), val:PAIRS.parquet (the validation repositories' pairs, for
+    choosing settings without touching the test split)."""
     out: list[Benchmark] = []
     for spec in specs:
         if spec in ("cosqa-dev", "cosqa-test"):
@@ -212,10 +213,12 @@ def load_benchmarks(specs: list[str], root: str | Path) -> list[Benchmark]:
         elif spec.startswith("heldout:"):
             mixed = load_heldout(spec.removeprefix("heldout:"))
             out += [mixed, *by_language(mixed)]
+        elif spec.startswith("val:"):
+            out.append(load_heldout(spec.removeprefix("val:"), "val"))
         else:
             raise ValueError(
                 f"unknown benchmark {spec!r}; expected one of {', '.join(NAMED)}, "
-                "repo:FOLDER:QUERIES.json or heldout:PAIRS.parquet"
+                "repo:FOLDER:QUERIES.json, heldout:PAIRS.parquet or val:PAIRS.parquet"
             )
     return out
 

@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from codesift.eval.systems import FUSIONS
 from codesift.log import get_logger
 
 log = get_logger(__name__)
@@ -148,9 +149,11 @@ def eval_table(metrics: dict[str, Any], revision: str | None = None) -> str:
     labels = {n: f"**this model** ({d.get('quantization')} ONNX)" if revision and d.get("revision") == revision else
               "all-MiniLM-L6-v2" if n == "minilm" else "BM25" if n == "bm25" else n for n, d in described.items()}
     for n in labels:
-        if n.startswith("hybrid:"):  # hybrid:bm25@0.5+runs/x/export -> BM25 (0.5) + this model, RRF
-            parts = [p.rsplit("@", 1) if "@" in p else [p, "1"] for p in n.removeprefix("hybrid:").split("+")]
-            labels[n] = " + ".join(f"{labels.get(p, p)}" + (f" ({w})" if w != "1" else "") for p, w in parts) + ", RRF"
+        prefix = next((p for p in FUSIONS if n.startswith(p)), None)
+        if prefix:  # hybrid:bm25@0.5+runs/x/export -> BM25 (0.5) + this model, RRF
+            parts = [p.rsplit("@", 1) if "@" in p else [p, "1"] for p in n.removeprefix(prefix).split("+")]
+            labels[n] = " + ".join(f"{labels.get(p, p)}" + (f" ({w})" if w != "1" else "") for p, w in parts) + (
+                ", RRF" if FUSIONS[prefix] == "rrf" else ", z-score fusion")
     rows = []
     for bench, entry in metrics["benchmarks"].items():
         for name, m in entry["results"].items():

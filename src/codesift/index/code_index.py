@@ -30,14 +30,14 @@ STRING_COLUMNS = ("repo", "path", "language", "symbol", "kind", "content_hash", 
 INT_COLUMNS = ("id", "start_line", "end_line")
 EMBED_BATCH = 32
 # Settings that only change how a saved index is searched; everything else in IndexConfig is fixed at build time.
-SEARCH_SETTINGS = ("ef_search", "rescore_factor", "exact_filter_max", "hybrid", "bm25_weight", "dense_weight",
-                   "hybrid_candidates", "paths")
+SEARCH_SETTINGS = ("ef_search", "rescore_factor", "exact_filter_max", "hybrid", "fusion", "bm25_weight",
+                   "dense_weight", "hybrid_candidates", "paths")
 
 
 @dataclass(frozen=True)
 class Hit:
     """One search result; `path` is relative to the root named by `repo`, lines are 1-based and inclusive.
-    `score` is the cosine similarity, or the RRF score when the search was hybrid."""
+    `score` is the cosine similarity, or the fused score (z-score sum or RRF) when the search was hybrid."""
 
     id: int
     repo: str
@@ -430,7 +430,7 @@ class CodeIndex:
         """The best `top_k` chunks for each query, best first.
 
         Query vectors come from `vectors` (n x dim, L2-normalized) when given, else from `encoder` (kind="query").
-        `hybrid` (default: the config's) fuses BM25 over the query texts with the dense results (RRF)."""
+        `hybrid` (default: the config's) fuses BM25 over the query texts with the dense results (`config.fusion`)."""
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {top_k}")
         queries = list(queries)
@@ -463,18 +463,27 @@ class CodeIndex:
                            hybrid=False)
 
     def _hybrid(self, query: str, vector: np.ndarray, top_k: int, ef: int, mask, allowed) -> list[Hit]:
-        from codesift.index.lexical import fuse, top_candidates
+        from codesift.index.lexical import fuse, top_candidates, zscore_fuse
 
-        n = max(top_k, self.config.hybrid_candidates)
+        cfg = self.config
+        n = max(top_k, cfg.hybrid_candidates)
         dense_ids, _ = self.backend.search(vector[None], n, ef, allowed)
+        dense_ids = dense_ids[0][dense_ids[0] >= 0]
         bm25 = self._bm25_index()
         lexical = bm25.scores(query)
         lexical_rows = top_candidates(lexical, n, mask)
-        ids = np.union1d(dense_ids[0][dense_ids[0] >= 0], self.chunks.c["id"][lexical_rows])
+        ids = np.union1d(dense_ids, self.chunks.c["id"][lexical_rows])
         if len(ids) == 0:
             return []
         dense = self.backend.vectors(ids) @ vector
-        fused = fuse(dense, lexical[self.chunks.rows(ids)], self.config.dense_weight, self.config.bm25_weight)
+        lexical_ids = lexical[self.chunks.rows(ids)]
+        if cfg.fusion == "rrf":
+            fused = fuse(dense, lexical_ids, cfg.dense_weight, cfg.bm25_weight)
+        else:
+            dense_top = dense[np.isin(ids, dense_ids[: cfg.hybrid_candidates])]
+            searchable = lexical if mask is None else lexical[mask]
+            fused = zscore_fuse(dense, dense_top, lexical_ids, searchable, cfg.dense_weight, cfg.bm25_weight,
+                                cfg.hybrid_candidates)
         order = np.lexsort((ids, -fused))[:top_k]
         return self._hits(ids[order], fused[order])
 

@@ -1,11 +1,14 @@
-"""BM25 over an index's chunks and its fusion with dense results (the eval harness's tokens and RRF).
+"""BM25 over an index's chunks and its fusion with dense results (the eval harness's tokens and fusions).
 
 BM25 is the eval harness's (`codesift.eval.systems`: bm25s, Lucene variant, k1=1.2, b=0.75, `code_tokens`), built
-over the chunk texts of one index generation. Fusion is the harness's weighted reciprocal rank fusion (`rrf`, k=60)
-over the union of each side's top candidates: a candidate's rank on each side is its rank within the union, which
-equals its full-corpus rank for every candidate that side returned (everything scoring above it is in the union),
-and is below every returned candidate's otherwise. With as many candidates as chunks this is exactly the
-harness's `hybrid:bm25@w+dense` system.
+over the chunk texts of one index generation. Both fusions score the union of each side's top candidates:
+- z-score (the default): the harness's `zscore_fusion`, each side's scores standardized by the mean and std of its
+  own top candidates, then summed with weights; with as many candidates as chunks this is exactly the harness's
+  `hybrid-zscore:bm25@w+dense@v` system.
+- RRF: the harness's weighted reciprocal rank fusion (`rrf`, k=60); a candidate's rank on each side is its rank
+  within the union, which equals its full-corpus rank for every candidate that side returned (everything scoring
+  above it is in the union), and is below every returned candidate's otherwise. With as many candidates as chunks
+  this is exactly the harness's `hybrid:bm25@w+dense` system.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import logging
 
 import numpy as np
 
-from codesift.eval.systems import RRF_K, code_tokens, rrf
+from codesift.eval.systems import RRF_K, code_tokens, rrf, standardize, top_scores
 
 
 class BM25Index:
@@ -52,3 +55,12 @@ def fuse(dense_scores: np.ndarray, lexical_scores: np.ndarray, dense_weight: flo
          k: int = RRF_K) -> np.ndarray:
     """Weighted RRF of two score vectors over the same candidates (higher is better on both)."""
     return rrf([dense_scores[None, :], lexical_scores[None, :]], [dense_weight, lexical_weight], k)[0]
+
+
+def zscore_fuse(dense_scores: np.ndarray, dense_top: np.ndarray, lexical_scores: np.ndarray,
+                lexical_all: np.ndarray, dense_weight: float, lexical_weight: float, top: int) -> np.ndarray:
+    """Weighted sum of the candidates' standardized scores: dense by its `top` best (`dense_top`, what the graph
+    returned), BM25 by the `top` best of `lexical_all` (every searchable chunk's score, zeros included, as the
+    harness does)."""
+    return (dense_weight * standardize(dense_scores, dense_top[:top])
+            + lexical_weight * standardize(lexical_scores, top_scores(lexical_all, top)))

@@ -43,8 +43,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("search settings (default: the index's)")
     g.add_argument("--ef-search", type=int, help="HNSW search beam")
     g.add_argument("--hybrid", action=argparse.BooleanOptionalAction, default=None,
-                   help="fuse BM25 with dense results (reciprocal rank fusion)")
-    g.add_argument("--bm25-weight", type=float, help="BM25's weight in the fusion (dense has 1)")
+                   help="fuse BM25 with dense results")
+    g.add_argument("--fusion", choices=["zscore", "rrf"],
+                   help="zscore: weighted sum of standardized scores; rrf: reciprocal rank fusion")
+    g.add_argument("--bm25-weight", type=float, help="BM25's weight in the fusion")
+    g.add_argument("--dense-weight", type=float, help="the dense side's weight in the fusion")
     p.add_argument("--no-refresh", action="store_true",
                    help="search the cached index as it is (build it only if there is none)")
 
@@ -70,9 +73,11 @@ def run(args: argparse.Namespace) -> int:
     encoder = load_model(args.model)
     directory = index_dir(args, roots, encoder)
     index, _ = open_and_update(directory, roots, encoder, refresh=not args.no_refresh)
-    overrides = {k: v for k, v in (("ef_search", args.ef_search), ("bm25_weight", args.bm25_weight)) if v is not None}
+    settings = (("ef_search", args.ef_search), ("fusion", args.fusion), ("bm25_weight", args.bm25_weight),
+                ("dense_weight", args.dense_weight))
+    overrides = {k: v for k, v in settings if v is not None}
     if overrides:
-        index.config = index.config.model_copy(update=overrides)
+        index.config = type(index.config).model_validate({**index.config.model_dump(), **overrides})
     filters = Filters(tuple(args.repo), tuple(args.lang), tuple(args.glob))
     hits = index.search(queries, args.top_k, encoder=encoder, filters=filters or None, hybrid=args.hybrid)
     out = sys.stdout
