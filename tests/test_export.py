@@ -325,4 +325,4 @@ def test_model_card_labels_each_fusion():
                "benchmarks": {"cosqa-test": {"results": {n: row for n in names}}}}
     table = eval_table(metrics, revision="r1")
     assert "| BM25 (0.5) + **this model** (int8 ONNX), RRF |" in table
-    assert "| BM25 (0.3) + **this model** (int8 ONNX) (0.7), z-score fusion |" in table
+    assert "| BM25 (0.3) + **this model** (int8 ONNX) (0.7), z-score fusion (`codesift search` default) |" in table

@@ -154,6 +154,8 @@ def eval_table(metrics: dict[str, Any], revision: str | None = None) -> str:
             parts = [p.rsplit("@", 1) if "@" in p else [p, "1"] for p in n.removeprefix(prefix).split("+")]
             labels[n] = " + ".join(f"{labels.get(p, p)}" + (f" ({w})" if w != "1" else "") for p, w in parts) + (
                 ", RRF" if FUSIONS[prefix] == "rrf" else ", z-score fusion")
+            if _is_search_default(FUSIONS[prefix], {p: float(w) for p, w in parts}, described, revision):
+                labels[n] += " (`codesift search` default)"
     rows = []
     for bench, entry in metrics["benchmarks"].items():
         for name, m in entry["results"].items():
@@ -173,6 +175,16 @@ def eval_table(metrics: dict[str, Any], revision: str | None = None) -> str:
         f"docs/s: documents encoded per second on that CPU. Systems: {systems}.",
         "", head, *rows,
     ])
+
+
+def _is_search_default(fusion: str, weights: dict[str, float], described: dict[str, Any], revision: str | None) -> bool:
+    """Whether a hybrid of BM25 and this model is the fusion `codesift search` runs by default."""
+    from codesift.config import IndexConfig
+
+    default = IndexConfig()
+    model = [p for p in weights if p != "bm25" and revision and described.get(p, {}).get("revision") == revision]
+    return (len(weights) == 2 and "bm25" in weights and len(model) == 1 and fusion == default.fusion
+            and weights["bm25"] == default.bm25_weight and weights[model[0]] == default.dense_weight)
 
 
 def _gate_lines(gate: dict[str, Any]) -> str:
