@@ -360,7 +360,8 @@ def build_systems(
             elif Path(spec).is_dir():
                 made[spec] = DenseSystem(spec, spec, max_seq_len, precision=precision)
             else:
-                choices = ", ".join(["bm25", "minilm", *named, "hybrid:A+B", "hybrid-zscore:A+B", "a sentence-transformers model folder",
+                choices = ", ".join(["bm25", "minilm", *named, "hybrid:A+B", "hybrid-zscore:A+B",
+                                     "a sentence-transformers model folder",
                                      "onnx[-fp32|-int8|-fp16]:EXPORT_FOLDER or an export folder"])
                 raise ValueError(f"unknown system {spec!r} (no such folder); expected one of: {choices}")
         return made[spec]

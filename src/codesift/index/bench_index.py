@@ -14,9 +14,9 @@ in, e.g. codesift's of 200k default-corpus units from bench/real_index_vectors.p
 synthetic mixture instead (no model needed).
 
 `--library faiss-ivfpq` measures the alternative to a graph: an inverted file (k-means cells found through a small
-HNSW over the centres, searched with a beam of 2 x nprobe) with 4-bit fast-scan PQ codes of two dimensions each, re-ranked exactly with the float
-vectors (`IVF{nlist}_HNSW32,PQ{d/2}x4fs,RFlat`); its sweep values are nprobe (cells scanned) instead of efSearch,
-with `--refine` x k candidates re-ranked.
+HNSW over the centres, searched with a beam of 2 x nprobe) with 4-bit fast-scan PQ codes of two dimensions each,
+re-ranked exactly with the float vectors (`IVF{nlist}_HNSW32,PQ{d/2}x4fs,RFlat`); its sweep values are nprobe
+(cells scanned) instead of efSearch, with `--refine` x k candidates re-ranked.
 
 Latency is one query per call on one thread (`faiss.omp_set_num_threads(1)`), as a service calls it, both as
 wall-clock time and as the thread's CPU time (which leaves out time the scheduler gave other processes: on a shared
