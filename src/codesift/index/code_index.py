@@ -480,9 +480,9 @@ class CodeIndex:
         if cfg.fusion == "rrf":
             fused = fuse(dense, lexical_ids, cfg.dense_weight, cfg.bm25_weight)
         else:
-            dense_top = dense[np.isin(ids, dense_ids[: cfg.hybrid_candidates])]
+            dense_reference = dense[np.isin(ids, dense_ids[: cfg.hybrid_candidates])]
             searchable = lexical if mask is None else lexical[mask]
-            fused = zscore_fuse(dense, dense_top, lexical_ids, searchable, cfg.dense_weight, cfg.bm25_weight,
+            fused = zscore_fuse(dense, dense_reference, lexical_ids, searchable, cfg.dense_weight, cfg.bm25_weight,
                                 cfg.hybrid_candidates)
         order = np.lexsort((ids, -fused))[:top_k]
         return self._hits(ids[order], fused[order])

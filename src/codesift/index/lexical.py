@@ -57,10 +57,10 @@ def fuse(dense_scores: np.ndarray, lexical_scores: np.ndarray, dense_weight: flo
     return rrf([dense_scores[None, :], lexical_scores[None, :]], [dense_weight, lexical_weight], k)[0]
 
 
-def zscore_fuse(dense_scores: np.ndarray, dense_top: np.ndarray, lexical_scores: np.ndarray,
+def zscore_fuse(dense_scores: np.ndarray, dense_reference: np.ndarray, lexical_scores: np.ndarray,
                 lexical_all: np.ndarray, dense_weight: float, lexical_weight: float, top: int) -> np.ndarray:
-    """Weighted sum of the candidates' standardized scores: dense by its `top` best (`dense_top`, what the graph
-    returned), BM25 by the `top` best of `lexical_all` (every searchable chunk's score, zeros included, as the
+    """Weighted sum of the candidates' standardized scores: dense by `dense_reference` (the scores of the graph's
+    `top` results), BM25 by the `top` best of `lexical_all` (every searchable chunk's score, zeros included, as the
     harness does)."""
-    return (dense_weight * standardize(dense_scores, dense_top[:top])
+    return (dense_weight * standardize(dense_scores, dense_reference)
             + lexical_weight * standardize(lexical_scores, top_scores(lexical_all, top)))
