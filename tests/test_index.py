@@ -358,6 +358,25 @@ def test_qdrant_backend_behind_the_same_interface(repo, tmp_path, where):
         assert top(again, "area of a circle") == top(index, "area of a circle")
 
 
+@pytest.mark.parametrize("backend", ["hnsw", "qdrant"])
+def test_half_float_vectors_find_what_float_vectors_find(repo, tmp_path, backend):
+    if backend == "qdrant":
+        pytest.importorskip("qdrant_client")
+    config = IndexConfig(backend=backend, qdrant_url=":memory:" if backend == "qdrant" else None, vectors="fp16")
+    index = CodeIndex.create(tmp_path / "h", ENC, config)
+    index.update([repo], ENC)
+    full = CodeIndex.create(tmp_path / "f", ENC, IndexConfig(backend=backend, qdrant_url=config.qdrant_url))
+    full.update([repo], ENC)
+    for query in ("area of a circle", "reverse a string", "http server"):
+        got, want = index.search([query], 5, encoder=ENC)[0], full.search([query], 5, encoder=ENC)[0]
+        assert np.allclose([h.score for h in got], [h.score for h in want], atol=2e-3)
+    if backend == "qdrant":
+        info = index.backend.client.get_collection(index.backend.collection)
+        assert info.config.params.vectors.datatype == "float16"
+    else:
+        assert CodeIndex.open(index.directory).backend.stats()["codec"] == "fp16"
+
+
 def test_search_settings_from_open_do_not_change_build_settings(built):
     index = CodeIndex.open(built.directory, IndexConfig(ef_search=7, m=48, hybrid=True))
     assert index.config.ef_search == 7 and index.config.hybrid and index.config.m == 16

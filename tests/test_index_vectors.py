@@ -1,4 +1,4 @@
-"""HNSW vectors against exact search: recall, reload, filters, tombstones, SQ8 rescoring."""
+"""HNSW vectors against exact search: recall, reload, filters, tombstones, fp16 codes, SQ8 rescoring."""
 
 import numpy as np
 import pytest
@@ -92,7 +92,7 @@ def test_tombstones_are_never_returned_and_rebuild_keeps_results(data):
 
 def test_int8_vectors_rescored_in_float(data, tmp_path):
     x, q, ids = data
-    index = HNSWVectors(32, int8=True, rescore_factor=4)
+    index = HNSWVectors(32, codec="int8", rescore_factor=4)
     index.add(ids, x)
     truth, truth_scores = exact_search(x, ids, q, 10)
     found, scores = index.search(q, 10, ef=64)
@@ -103,6 +103,51 @@ def test_int8_vectors_rescored_in_float(data, tmp_path):
     again = HNSWVectors.load(tmp_path / "sq8")
     assert (again.search(q, 10, ef=64)[0] == found).all()
     assert again.stats()["kind"] == "HNSWSQ8"
+
+
+def test_fp16_vectors_search_reload_filter_and_rebuild(data, tmp_path, monkeypatch):
+    import codesift.index.vectors as vectors
+
+    x, q, ids = data
+    index = HNSWVectors(32, codec="fp16")
+    index.add(ids[:1000], x[:1000])
+    index.add(ids[1000:], x[1000:])
+    truth, truth_scores = exact_search(x, ids, q, 10)
+    found, scores = index.search(q, 10, ef=64)
+    assert recall(found, truth) >= 0.95
+    hit = found == truth
+    assert np.allclose(scores[hit], truth_scores[hit], atol=2e-3)  # half-float dot products
+    stored = index.vectors(ids[:5])
+    assert stored.dtype == np.float32 and np.allclose(stored, x[:5], atol=1e-3)
+    allowed = ids[::7]
+    gathered = index.search(q, 10, ef=64, allowed=allowed)
+    monkeypatch.setattr(vectors, "GATHER_LIMIT", 0)  # faiss's in-place scan of the fp16 codes
+    index.exact_max = 10**9
+    scanned = index.search(q, 10, ef=64, allowed=allowed)
+    assert recall(scanned[0], gathered[0]) == 1.0 and np.allclose(scanned[1], gathered[1], atol=2e-3)
+    assert recall(gathered[0], exact_search(x[::7], allowed, q, 10)[0]) == 1.0
+    index.exact_max = 4096
+    index.save(tmp_path / "fp16")
+    again = HNSWVectors.load(tmp_path / "fp16")
+    assert (again.search(q, 10, ef=64)[0] == found).all() and again.stats()["kind"] == "HNSWSQfp16"
+    again.remove(ids[:1500])
+    again.rebuild()
+    assert len(again) == 1500 and recall(again.search(q, 10, ef=64)[0], exact_search(x[1500:], ids[1500:], q, 10)[0]) >= 0.95
+
+
+def test_unknown_codec_and_indexes_saved_before_codecs(data, tmp_path):
+    import json
+
+    x, q, ids = data
+    with pytest.raises(ValueError, match="unknown vector codec 'bf16'"):
+        HNSWVectors(32, codec="bf16")
+    index = HNSWVectors(32)
+    index.add(ids[:500], x[:500])
+    index.save(tmp_path / "old")
+    meta = json.loads((tmp_path / "old" / "hnsw.json").read_text())
+    del meta["codec"]
+    (tmp_path / "old" / "hnsw.json").write_text(json.dumps({**meta, "int8": False}))  # the format before fp16
+    assert HNSWVectors.load(tmp_path / "old").codec == "float32"
 
 
 def test_empty_index_and_bad_files(tmp_path):

@@ -125,7 +125,7 @@ def test_model_folder_goes_through_the_onnx_loader(repo, tmp_path, capsys, monke
 
 def test_index_build_update_stats(repo, tmp_path, capsys):
     where = ["--index", str(tmp_path / "idx"), "--model", "hash:64"]
-    assert main(["index", "build", str(repo), *where, "--int8"]) == 0
+    assert main(["index", "build", str(repo), *where, "--vectors", "int8"]) == 0
     built = json.loads(capsys.readouterr().out)
     assert built["committed"] and built["files"] == 3 and built["chunks"] > 10
     (repo / "extra.go").write_text("package x\n\nfunc Add(a, b int) int { return a + b }\n")
@@ -142,12 +142,14 @@ def test_index_build_update_stats(repo, tmp_path, capsys):
 def test_bench_index_smoke(tmp_path, capsys):
     out = tmp_path / "bench"
     code = main(["bench", "index", "--vectors", "clustered", "--dim", "16", "--sizes", "2000", "--queries", "50",
-                 "--ef", "16,64", "--int8", "--library", "faiss,faiss-ivfpq", "--nlist", "32", "--filters", "0.5,0.01",
+                 "--ef", "16,64", "--int8", "--library", "faiss,faiss-fp16,faiss-ivfpq", "--nlist", "32", "--filters", "0.5,0.01",
                  "--out", str(out)])
     assert code == 0
     results = json.loads((out / "results.json").read_text())
     rows = {(r["library"], r["ef_search"]): r for r in results["runs"]}
-    assert set(rows) == {(lib, ef) for lib in ("faiss", "faiss-sq8", "faiss-ivfpq") for ef in (16, 64)}
+    assert set(rows) == {(lib, ef) for lib in ("faiss", "faiss-fp16", "faiss-sq8", "faiss-ivfpq") for ef in (16, 64)}
+    assert abs(rows["faiss-fp16", 64]["recall@10"] - rows["faiss", 64]["recall@10"]) < 0.02
+    assert rows["faiss-fp16", 64]["index_mib"] < rows["faiss", 64]["index_mib"]  # half the vector bytes
     assert rows["faiss", 64]["recall@10"] >= rows["faiss", 16]["recall@10"] and rows["faiss", 64]["recall@10"] > 0.9
     # IVF: 16 of 32 cells, then all 32 (an exhaustive scan whose PQ candidates are re-ranked exactly)
     assert rows["faiss-ivfpq", 64]["recall@10"] >= rows["faiss-ivfpq", 16]["recall@10"]

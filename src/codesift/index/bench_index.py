@@ -49,7 +49,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--m", type=int, default=16, help="HNSW degree (default %(default)s)")
     p.add_argument("--ef-construction", type=int, default=200, help="HNSW build beam (default %(default)s)")
     p.add_argument("--library", default="faiss",
-                   help="faiss, hnswlib, faiss-ivfpq (--ef values are then nprobe), or a comma-separated list")
+                   help="faiss, faiss-fp16 (the graph over half-float vectors), hnswlib, faiss-ivfpq (--ef values "
+                   "are then nprobe), or a comma-separated list")
     p.add_argument("--nlist", type=int, default=None,
                    help="faiss-ivfpq cells (default: the power of two nearest 4 x sqrt(n))")
     p.add_argument("--refine", type=int, default=16, help="faiss-ivfpq: re-rank refine x k candidates exactly")
@@ -288,13 +289,14 @@ def _build(library: str, data, args):
         index.train(data[: 64 * nlist])  # 64 points per cell: k-means cost, not quality, grows past that
         index.add(data)
         return index
-    if library == "faiss-sq8":
-        index = faiss.IndexHNSWSQ(data.shape[1], faiss.ScalarQuantizer.QT_8bit, args.m, faiss.METRIC_INNER_PRODUCT)
+    if library in ("faiss-sq8", "faiss-fp16"):
+        kind = faiss.ScalarQuantizer.QT_8bit if library == "faiss-sq8" else faiss.ScalarQuantizer.QT_fp16
+        index = faiss.IndexHNSWSQ(data.shape[1], kind, args.m, faiss.METRIC_INNER_PRODUCT)
         index.train(data)
     elif library == "faiss":
         index = faiss.IndexHNSWFlat(data.shape[1], args.m, faiss.METRIC_INNER_PRODUCT)
     else:
-        raise ValueError(f"unknown library {library!r}: faiss, faiss-sq8, faiss-ivfpq or hnswlib")
+        raise ValueError(f"unknown library {library!r}: faiss, faiss-fp16, faiss-sq8, faiss-ivfpq or hnswlib")
     index.hnsw.efConstruction = args.ef_construction
     index.add(data)
     return index

@@ -594,7 +594,7 @@ def _new_backend(directory: Path, config: IndexConfig, dim: int):
         return QdrantVectors.connect(directory, config, dim)
     from codesift.index.vectors import HNSWVectors
 
-    return HNSWVectors(dim, config.m, config.ef_construction, config.int8_vectors, config.rescore_factor,
+    return HNSWVectors(dim, config.m, config.ef_construction, config.vectors, config.rescore_factor,
                        config.exact_filter_max)
 
 

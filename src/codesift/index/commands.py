@@ -141,7 +141,8 @@ def configure(p: argparse.ArgumentParser) -> None:
         if name == "build":
             q.add_argument("--m", type=int, help="HNSW graph degree (default 16)")
             q.add_argument("--ef-construction", type=int, help="HNSW build beam (default 200)")
-            q.add_argument("--int8", action="store_true", help="SQ8 vectors in the graph, rescored in float")
+            q.add_argument("--vectors", choices=["float32", "fp16", "int8"],
+                           help="the graph's vector codes (default float32; int8 candidates are rescored in float)")
             q.add_argument("--backend", choices=["hnsw", "qdrant"], help="vector backend (default hnsw)")
             q.add_argument("--qdrant-url", help="Qdrant server or cluster URL (default: local mode in the index)")
             q.add_argument("--window-lines", type=int, help="lines per window chunk (default 40)")
@@ -166,9 +167,8 @@ def run(args: argparse.Namespace) -> int:
     config = None
     if args.index_command == "build":
         given = {"m": args.m, "ef_construction": args.ef_construction, "backend": args.backend,
-                 "qdrant_url": args.qdrant_url, "window_lines": args.window_lines}
-        config = IndexConfig(**{k: v for k, v in given.items() if v is not None},
-                             **({"int8_vectors": True} if args.int8 else {}))
+                 "qdrant_url": args.qdrant_url, "window_lines": args.window_lines, "vectors": args.vectors}
+        config = IndexConfig(**{k: v for k, v in given.items() if v is not None})
     index, report = open_and_update(directory, roots, encoder, config, rebuild=args.index_command == "build")
     summary = {"index": str(directory), **report.to_json(), "chunks": len(index.chunks), "files": index.indexed_files}
     print(json.dumps(summary))

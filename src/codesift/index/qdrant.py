@@ -66,13 +66,14 @@ class QdrantVectors:
         collection = f"{config.qdrant_collection}-{uuid.uuid4().hex[:12]}"
         client.create_collection(
             collection,
-            vectors_config=models.VectorParams(size=dim, distance=models.Distance.DOT),
+            vectors_config=models.VectorParams(size=dim, distance=models.Distance.DOT, datatype=(
+                models.Datatype.FLOAT16 if config.vectors == "fp16" else models.Datatype.FLOAT32)),
             hnsw_config=models.HnswConfigDiff(m=config.m, ef_construct=config.ef_construction),
             quantization_config=models.ScalarQuantization(
                 scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8, always_ram=True)
-            ) if config.int8_vectors else None,
+            ) if config.vectors == "int8" else None,
         )
-        return cls(client, location, collection, dim, config.int8_vectors, config.rescore_factor,
+        return cls(client, location, collection, dim, config.vectors == "int8", config.rescore_factor,
                    config.exact_filter_max)
 
     @classmethod
