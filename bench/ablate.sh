@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Ingredient ablations for the contrastive stage (issue 6): each variant reuses a finished run's data, pairs,
 # tokenizer and pretraining (hard links), changes one recipe value, and reruns train + eval.
-#   bench/ablate.sh RECIPE BASE_RUN_DIR OUT_DIR     e.g. bench/ablate.sh recipes/tiny.yaml runs/e2e runs/abl
-# Then: python bench/ablation_table.py OUT_DIR BASE_RUN_DIR
+#   bench/ablate.sh RECIPE BASE_RUN_DIR OUT_DIR [VARIANT...]   e.g. bench/ablate.sh recipes/tiny.yaml runs/e2e runs/abl
+# (no VARIANT: all of them). Then: python bench/ablation_table.py OUT_DIR BASE_RUN_DIR
 set -euo pipefail
 recipe=$1 base=$2 out=$3
+shift 3
+only=" $* "
 name=$(basename "$recipe" .yaml)
-variant() {  # variant NAME [STAGE_TO_RERUN] -- KEY=VALUE...
+variant() {  # variant NAME [STAGE_TO_RERUN...] -- KEY=VALUE...
     local label=$1; shift
+    [[ $only == "  " || $only == *" $label "* ]] || return 0
     local redo=()
     while [[ $1 != -- ]]; do redo+=("$1"); shift; done; shift
     local dir="$out/$label"
@@ -25,3 +28,8 @@ variant no-hard-negatives -- train.hard_negatives=0
 variant consistency-top20 -- train.consistency_top_k=20
 variant batch-32 -- train.batch_size=32 train.chunk_size=32 train.steps=120
 variant batch-128 -- train.batch_size=128 train.steps=30
+# the tokenizer variants retrain the tokenizer and everything after it; `retokenized` is their control
+variant retokenized tokenizer pretrain --
+variant split-identifiers tokenizer pretrain -- tokenizer.split_identifiers=true
+variant retokenized-seed1 tokenizer pretrain -- seed=1
+variant split-identifiers-seed1 tokenizer pretrain -- tokenizer.split_identifiers=true seed=1

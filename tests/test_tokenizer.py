@@ -43,3 +43,20 @@ def test_validation_report(tok):
     assert m["round_trip_exact"] == 1.0 and m["unknown_rate"] == 0.0
     assert 0 < m["tokens_per_char"] < 1 and 0 < m["baseline_tokens_per_char"] < 1
     assert len(report["longest_tokens"]) == 20
+
+
+def test_split_identifiers_gives_a_word_one_token_in_names_and_prose(tmp_path):
+    tok = train_tokenizer(TEXTS, TokenizerConfig(vocab_size=1024, split_identifiers=True))
+    name = tok.encode("def read_text_file(path):", add_special_tokens=False).tokens
+    camel = [piece for piece, _ in tok.pre_tokenizer.pre_tokenize_str("HTTPServer.readTextFile")]
+    prose = tok.encode("read text file", add_special_tokens=False).tokens
+    assert prose == ["read", "text", "file"] and camel == ["HTTP", "Server", ".", "read", "Text", "File"]
+    assert name[:6] == ["def", "read", "_", "text", "_", "file"]
+    assert tok.encode("x = 1\n    y", add_special_tokens=False).tokens == ["x", "=", "1", "ĊĠĠĠĠ", "y"]
+    save_for_transformers(tok, tmp_path)  # what the runtime and sentence-transformers load
+    assert AutoTokenizer.from_pretrained(str(tmp_path)).tokenize("read text file") == prose
+
+
+def test_whole_names_stay_the_default():
+    tok = train_tokenizer(TEXTS, TokenizerConfig(vocab_size=1024))
+    assert "_" not in tok.encode("read_text_file", add_special_tokens=False).tokens

@@ -76,6 +76,8 @@ class TokenizerConfig(Section):
     kind: Literal["unigram", "bpe"] = "bpe"
     vocab_size: int = Field(32768, ge=512, le=262144)
     max_training_chars: int = Field(200_000_000, gt=0)
+    split_identifiers: bool = Field(False, description="cut names into their words and drop single spaces between "
+                                    "words, so a word is one token in code and prose (no exact decode)")
 
     @field_validator("vocab_size")
     @classmethod

@@ -4,6 +4,11 @@ Pre-tokenization keeps code structure visible to the model: a newline plus its i
 piece (BPE learns tokens for common indents), each digit stands alone (numbers generalize), words
 keep one leading space and case (no lowercasing: `Foo` and `foo` differ in code), and everything is
 byte-level so any text round-trips exactly with no unknown token.
+
+`split_identifiers` trades the exact round trip for shared words: names are cut at underscores and case changes
+and a single space between two non-blank characters is dropped, so `dot` is one token in `graph_from_dot_file`
+and in "read dot file" (with whole names, `dot_` and ` dot` are different tokens the model must learn to tie).
+An encoder never decodes, so the lost spaces cost nothing but the round trip.
 """
 
 from __future__ import annotations
@@ -18,16 +23,26 @@ from codesift.config import TokenizerConfig
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 PAD, UNK, CLS, SEP, MASK = range(len(SPECIAL_TOKENS))
 CODE_SPLIT = Regex(r"\r?\n[ \t]*|[ \t]+(?=[ \t\r\n])| ?[\p{L}_][\p{L}\p{M}_]*|\p{N}| ?[^\s\p{L}\p{N}_]+|\s+")
+SPACE_BETWEEN_WORDS = Regex(r"(?<=\S) (?=\S)")
+WORD_SPLIT = Regex(r"\r?\n[ \t]*|[ \t]+|\p{Lu}+(?=\p{Lu}\p{Ll})|\p{Lu}?\p{Ll}+\p{M}*|\p{Lu}+\p{M}*|\p{L}[\p{L}\p{M}]*|_+|\p{N}"
+                   r"|[^\s\p{L}\p{N}_]+|\s+")
 
 
-def code_pre_tokenizer() -> pre_tokenizers.PreTokenizer:
+def code_pre_tokenizer(split_identifiers: bool = False) -> pre_tokenizers.PreTokenizer:
+    if not split_identifiers:
+        return pre_tokenizers.Sequence([
+            pre_tokenizers.Split(CODE_SPLIT, behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ])
     return pre_tokenizers.Sequence([
-        pre_tokenizers.Split(CODE_SPLIT, behavior="isolated"),
+        pre_tokenizers.Split(SPACE_BETWEEN_WORDS, behavior="removed"),
+        pre_tokenizers.Split(WORD_SPLIT, behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
     ])
 
 
-def build_tokenizer(kind: str, code_aware: bool = True) -> tuple[Tokenizer, trainers.Trainer]:
+def build_tokenizer(kind: str, code_aware: bool = True,
+                    split_identifiers: bool = False) -> tuple[Tokenizer, trainers.Trainer]:
     """An untrained tokenizer and its trainer; `code_aware=False` gives the library's default byte-level
     setup, the baseline the validation report compares against."""
     if kind == "bpe":
@@ -38,7 +53,8 @@ def build_tokenizer(kind: str, code_aware: bool = True) -> tuple[Tokenizer, trai
         trainer_cls = trainers.UnigramTrainer
     else:
         raise ValueError(f"unknown tokenizer kind {kind!r}; use 'bpe' or 'unigram'")
-    tok.pre_tokenizer = code_pre_tokenizer() if code_aware else pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = (code_pre_tokenizer(split_identifiers) if code_aware
+                         else pre_tokenizers.ByteLevel(add_prefix_space=False))
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
@@ -48,7 +64,7 @@ def build_tokenizer(kind: str, code_aware: bool = True) -> tuple[Tokenizer, trai
 
 
 def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig, code_aware: bool = True) -> Tokenizer:
-    tok, trainer_cls = build_tokenizer(cfg.kind, code_aware)
+    tok, trainer_cls = build_tokenizer(cfg.kind, code_aware, cfg.split_identifiers and code_aware)
     alphabet = pre_tokenizers.ByteLevel.alphabet()
     if cfg.kind == "bpe":
         trainer = trainer_cls(vocab_size=cfg.vocab_size, special_tokens=SPECIAL_TOKENS, initial_alphabet=alphabet,
