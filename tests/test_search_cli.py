@@ -158,6 +158,26 @@ def test_bench_index_smoke(tmp_path, capsys):
     assert (out / "recall_latency.png").stat().st_size > 0 and "| clustered-2000 | faiss |" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("fit_check", [True, False])
+def test_bench_index_on_real_vectors(tmp_path, fit_check):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    docs = rng.normal(size=(3000, 96)).astype(np.float32)  # the mixture fit keeps 64 directions
+    queries = (docs[:60] + 0.3 * rng.normal(size=(60, 96))).astype(np.float32)
+    np.savez(tmp_path / "real.npz", documents=docs / np.linalg.norm(docs, axis=1, keepdims=True),
+             queries=queries / np.linalg.norm(queries, axis=1, keepdims=True))
+    out = tmp_path / "bench"
+    argv = ["bench", "index", "--real", str(tmp_path / "real.npz"), "--sizes", "", "--ef", "16,64", "--filters", "",
+            "--library", "faiss-fp16", "--out", str(out), *([] if fit_check else ["--no-fit-check"])]
+    assert main(argv) == 0
+    results = json.loads((out / "results.json").read_text())
+    datasets = {r["dataset"] for r in results["runs"]}
+    assert datasets == ({"real", "real-fit-3000"} if fit_check else {"real"})
+    assert (results["real"]["lid_mixture"] is None) != fit_check and results["real"]["source"].endswith("real.npz")
+    assert ("--no-fit-check" in results["command"]) != fit_check  # the recorded command reruns the same sweep
+
+
 def test_bench_ivf_probes_the_cells_an_exact_assignment_would():
     """The inverted file finds its cells through an HNSW over the centres; with its own beam it probes what exact
     cell assignment probes (at faiss's default beam of 16 it missed cells: recall 0.74 here), so recall matches an
