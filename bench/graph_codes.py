@@ -8,6 +8,7 @@ int8 is faiss's direct signed 8-bit code of the vectors scaled by 127 (no per-di
 an exact re-rank of k_factor x 10 candidates. Latency is one query at a time on one thread, as in `codesift bench
 index`; the plain graph is measured first and last, since this VM's speed drifts. Usage:
     python bench/graph_codes.py runs/bench-index/codesift-units-400k.npz --ef 96,128,192
+    python bench/graph_codes.py runs/bench-index/codesift-windows-1m.npz --codes fp16 --orders ''
 """
 
 from __future__ import annotations
@@ -80,7 +81,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("vectors", type=Path, help=".npz with documents and queries (bench/real_index_vectors.py)")
     p.add_argument("--ef", default="96,128,192")
+    p.add_argument("--codes", default="fp16,bf16,int8", help="codes besides float32 (default %(default)s)")
+    p.add_argument("--orders", default="breadth-first,random", help="memory orders besides the corpus's "
+                   "(default %(default)s; breadth-first also runs fp16)")
     args = p.parse_args()
+    codes, orders = set(filter(None, args.codes.split(","))), set(filter(None, args.orders.split(",")))
     efs = [int(e) for e in args.ef.split(",")]
     with np.load(args.vectors) as z:
         documents, queries = np.ascontiguousarray(z["documents"]), np.ascontiguousarray(z["queries"])
@@ -101,27 +106,39 @@ def main() -> None:
         print(f"graph over {len(documents):,} x {documents.shape[1]} built in {time.perf_counter() - start:.0f} s")
     measure("float32 (corpus order)", graph, queries, truth, efs)
     for name, code in (("fp16", faiss.ScalarQuantizer.QT_fp16), ("bf16", faiss.ScalarQuantizer.QT_bf16)):
-        measure(name, same_graph(graph, documents, code), queries, truth, efs)
+        if name in codes:
+            measure(name, same_graph(graph, documents, code), queries, truth, efs)
+    if "int8" in codes:
+        int8_direct(graph, documents, queries, truth, efs)
+    if "breadth-first" in orders:
+        order = breadth_first(graph)
+        fp16 = same_graph(graph, documents, faiss.ScalarQuantizer.QT_fp16)
+        graph.permute_entries(order)
+        fp16.permute_entries(order)
+        measure("float32 (breadth-first order)", graph, queries, truth, efs, order)
+        measure("fp16 (breadth-first order)", fp16, queries, truth, efs, order)
+    else:
+        order = np.arange(graph.ntotal, dtype=np.int64)
+    if "random" in orders:
+        shuffle = np.random.default_rng(0).permutation(graph.ntotal).astype(np.int64)
+        graph.permute_entries(shuffle)
+        measure("float32 (random order)", graph, queries, truth, efs, order[shuffle])
+    measure("float32 (corpus order), again", faiss.read_index(str(cache)), queries, truth, efs)
+
+
+def int8_direct(graph: faiss.IndexHNSW, documents: np.ndarray, queries: np.ndarray, truth: np.ndarray,
+                efs: list[int]) -> None:
+    """faiss's direct signed 8-bit code of the vectors x 127 (queries scaled alike), alone and re-ranked x4."""
     scaled = np.clip(np.round(documents * 127), -127, 127).astype(np.float32)
-    int8 = same_graph(graph, scaled, faiss.ScalarQuantizer.QT_8bit_direct_signed)
+    codes = same_graph(graph, scaled, faiss.ScalarQuantizer.QT_8bit_direct_signed)
     scale = faiss.LinearTransform(documents.shape[1], documents.shape[1], True)
     faiss.copy_array_to_vector((127 * np.eye(documents.shape[1], dtype=np.float32)).ravel(), scale.A)
     faiss.copy_array_to_vector(np.zeros(documents.shape[1], np.float32), scale.b)
     scale.is_trained = True
-    int8 = faiss.IndexPreTransform(scale, int8)
+    int8 = faiss.IndexPreTransform(scale, codes)
     measure("int8 direct", int8, queries, truth, efs)
     measure("int8 direct, re-ranked x4", faiss.IndexRefineFlat(int8, faiss.swig_ptr(documents)), queries, truth,
             efs, k_factor=4)
-    order = breadth_first(graph)
-    fp16 = same_graph(graph, documents, faiss.ScalarQuantizer.QT_fp16)
-    graph.permute_entries(order)
-    fp16.permute_entries(order)
-    measure("float32 (breadth-first order)", graph, queries, truth, efs, order)
-    measure("fp16 (breadth-first order)", fp16, queries, truth, efs, order)
-    shuffle = np.random.default_rng(0).permutation(graph.ntotal).astype(np.int64)
-    graph.permute_entries(shuffle)
-    measure("float32 (random order)", graph, queries, truth, efs, order[shuffle])
-    measure("float32 (corpus order), again", faiss.read_index(str(cache)), queries, truth, efs)
 
 
 if __name__ == "__main__":
