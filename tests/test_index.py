@@ -337,9 +337,10 @@ def test_concurrent_updates_queue_on_the_lock(built, repo, tmp_path):
 def test_qdrant_backend_behind_the_same_interface(repo, tmp_path, where):
     pytest.importorskip("qdrant_client")
     url = ":memory:" if where == ":memory:" else None
-    index = CodeIndex.create(tmp_path / "q", ENC, IndexConfig(backend="qdrant", qdrant_url=url))
+    full = IndexConfig(vectors="float32")  # float vectors on both sides: the scores must agree exactly
+    index = CodeIndex.create(tmp_path / "q", ENC, full.model_copy(update={"backend": "qdrant", "qdrant_url": url}))
     index.update([repo], ENC)
-    local = CodeIndex.create(tmp_path / "h", ENC)
+    local = CodeIndex.create(tmp_path / "h", ENC, full)
     local.update([repo], ENC)
     exact = IndexConfig(exact_filter_max=10**6)  # the local index answers exactly: the reference
     reference = CodeIndex.open(local.directory, exact)
@@ -365,7 +366,7 @@ def test_half_float_vectors_find_what_float_vectors_find(repo, tmp_path, backend
     config = IndexConfig(backend=backend, qdrant_url=":memory:" if backend == "qdrant" else None, vectors="fp16")
     index = CodeIndex.create(tmp_path / "h", ENC, config)
     index.update([repo], ENC)
-    full = CodeIndex.create(tmp_path / "f", ENC, IndexConfig(backend=backend, qdrant_url=config.qdrant_url))
+    full = CodeIndex.create(tmp_path / "f", ENC, config.model_copy(update={"vectors": "float32"}))
     full.update([repo], ENC)
     for query in ("area of a circle", "reverse a string", "http server"):
         got, want = index.search([query], 5, encoder=ENC)[0], full.search([query], 5, encoder=ENC)[0]

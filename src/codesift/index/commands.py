@@ -142,7 +142,7 @@ def configure(p: argparse.ArgumentParser) -> None:
             q.add_argument("--m", type=int, help="HNSW graph degree (default 16)")
             q.add_argument("--ef-construction", type=int, help="HNSW build beam (default 200)")
             q.add_argument("--vectors", choices=["float32", "fp16", "int8"],
-                           help="the graph's vector codes (default float32; int8 candidates are rescored in float)")
+                           help="the graph's vector codes (default fp16; int8 candidates are rescored in float)")
             q.add_argument("--backend", choices=["hnsw", "qdrant"], help="vector backend (default hnsw)")
             q.add_argument("--qdrant-url", help="Qdrant server or cluster URL (default: local mode in the index)")
             q.add_argument("--window-lines", type=int, help="lines per window chunk (default 40)")
