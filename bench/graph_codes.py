@@ -8,7 +8,8 @@ int8 is faiss's direct signed 8-bit code of the vectors scaled by 127 (no per-di
 an exact re-rank of k_factor x 10 candidates. Latency is one query at a time on one thread, as in `codesift bench
 index`; the plain graph is measured first and last, since this VM's speed drifts. Usage:
     python bench/graph_codes.py runs/bench-index/codesift-units-400k.npz --ef 96,128,192
-    python bench/graph_codes.py runs/bench-index/codesift-windows-1m.npz --codes fp16 --orders ''
+    python bench/graph_codes.py runs/bench-index/codesift-windows-1m.npz --codes fp16 --orders '' \
+        --grow runs/bench-index/codesift-units-400k.hnsw16.faiss
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ def same_graph(graph: faiss.IndexHNSW, vectors: np.ndarray, code: int) -> faiss.
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("vectors", type=Path, help=".npz with documents and queries (bench/real_index_vectors.py)")
+    p.add_argument("--grow", type=Path, help="a cached graph over the first documents of this file (e.g. the 400k "
+                   "sample's): add the rest to it instead of building from scratch, as incremental indexing does")
     p.add_argument("--ef", default="96,128,192")
     p.add_argument("--codes", default="fp16,bf16,int8", help="codes besides float32 (default %(default)s)")
     p.add_argument("--orders", default="breadth-first,random", help="memory orders besides the corpus's "
@@ -99,9 +102,15 @@ def main() -> None:
         graph = faiss.read_index(str(cache))
     else:
         start = time.perf_counter()
-        graph = faiss.IndexHNSWFlat(documents.shape[1], 16, faiss.METRIC_INNER_PRODUCT)
-        graph.hnsw.efConstruction = 200
-        graph.add(documents)
+        if args.grow:
+            graph = faiss.read_index(str(args.grow))
+            if not np.array_equal(graph.reconstruct_n(0, min(1000, graph.ntotal)), documents[:1000][:graph.ntotal]):
+                raise SystemExit(f"{args.grow} is not a graph over the first documents of {args.vectors}")
+            print(f"growing {args.grow} ({graph.ntotal:,} vectors)", flush=True)
+        else:
+            graph = faiss.IndexHNSWFlat(documents.shape[1], 16, faiss.METRIC_INNER_PRODUCT)
+            graph.hnsw.efConstruction = 200
+        graph.add(documents[graph.ntotal :])
         faiss.write_index(graph, str(cache))
         print(f"graph over {len(documents):,} x {documents.shape[1]} built in {time.perf_counter() - start:.0f} s")
     measure("float32 (corpus order)", graph, queries, truth, efs)
