@@ -142,7 +142,8 @@ def test_index_build_update_stats(repo, tmp_path, capsys):
 def test_bench_index_smoke(tmp_path, capsys):
     out = tmp_path / "bench"
     code = main(["bench", "index", "--vectors", "clustered", "--dim", "16", "--sizes", "2000", "--queries", "50",
-                 "--ef", "16,64", "--int8", "--library", "faiss,faiss-fp16,faiss-ivfpq", "--nlist", "32", "--filters", "0.5,0.01",
+                 "--ef", "16,64", "--int8", "--library", "faiss,faiss-fp16,faiss-ivfpq", "--nlist", "32",
+                 "--filters", "0.5,0.01",
                  "--out", str(out)])
     assert code == 0
     results = json.loads((out / "results.json").read_text())

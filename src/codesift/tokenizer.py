@@ -24,8 +24,10 @@ SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 PAD, UNK, CLS, SEP, MASK = range(len(SPECIAL_TOKENS))
 CODE_SPLIT = Regex(r"\r?\n[ \t]*|[ \t]+(?=[ \t\r\n])| ?[\p{L}_][\p{L}\p{M}_]*|\p{N}| ?[^\s\p{L}\p{N}_]+|\s+")
 SPACE_BETWEEN_WORDS = Regex(r"(?<=\S) (?=\S)")
-WORD_SPLIT = Regex(r"\r?\n[ \t]*|[ \t]+|\p{Lu}+(?=\p{Lu}\p{Ll})|\p{Lu}?\p{Ll}+\p{M}*|\p{Lu}+\p{M}*|\p{L}[\p{L}\p{M}]*|_+|\p{N}"
-                   r"|[^\s\p{L}\p{N}_]+|\s+")
+# a newline and its indent; other blank runs; words cut at case changes (HTTP|Server, read|Json); underscores; ...
+WORD_SPLIT = Regex(r"\r?\n[ \t]*|[ \t]+"
+                   r"|\p{Lu}+(?=\p{Lu}\p{Ll})|\p{Lu}?\p{Ll}+\p{M}*|\p{Lu}+\p{M}*|\p{L}[\p{L}\p{M}]*"
+                   r"|_+|\p{N}|[^\s\p{L}\p{N}_]+|\s+")
 
 
 def code_pre_tokenizer(split_identifiers: bool = False) -> pre_tokenizers.PreTokenizer:

@@ -4,9 +4,9 @@
 `codec="fp16"` the graph's vectors are half floats (`IndexHNSWSQ` QT_fp16: half the memory, and a faster walk
 because each distance reads half the bytes, at a recall cost under 0.001); with `codec="int8"` 8-bit scalar
 quantization (a quarter of the memory) whose candidates are rescored with the float vectors kept in a
-memory-mapped file beside it. faiss over hnswlib: on the same data faiss
-built the graph faster at equal recall and latency, and it offers SQ8 and per-query ID selectors (filters,
-tombstones) that hnswlib does not; `codesift bench index --library hnswlib` repeats the comparison.
+memory-mapped file beside it. faiss over hnswlib: on the same data faiss built the graph faster at equal recall and
+latency, and it offers fp16/SQ8 codes and per-query ID selectors (filters, tombstones) that hnswlib does not;
+`codesift bench index --library hnswlib` repeats the comparison.
 
 Ids are the caller's int64 chunk ids, assigned in increasing order (a new id is larger than every id before it);
 a graph slot maps to its id through a sorted array. Deleting only marks a slot dead (a tombstone, excluded from
@@ -266,7 +266,7 @@ class HNSWVectors:
         return slots, bitmap
 
     def _exact(self, queries: np.ndarray, k: int, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Exact top-k over the given slots. Few slots: gather their vectors; many (flat storage): faiss's
+        """Exact top-k over the given slots. Few slots: gather their vectors; many (float32 or fp16): faiss's
         brute-force scan with a bitmap selector, which computes only the selected dot products and copies nothing."""
         if self.int8 or len(slots) <= GATHER_LIMIT:
             return exact_search(self._slot_floats()[slots].astype(np.float32), self.ids[slots], queries, k)
