@@ -48,9 +48,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", type=int, default=10, help="recall@k (default %(default)s)")
     p.add_argument("--m", type=int, default=16, help="HNSW degree (default %(default)s)")
     p.add_argument("--ef-construction", type=int, default=200, help="HNSW build beam (default %(default)s)")
-    p.add_argument("--library", default="faiss",
-                   help="faiss, faiss-fp16 (the graph over half-float vectors), hnswlib, faiss-ivfpq (--ef values "
-                   "are then nprobe), or a comma-separated list")
+    p.add_argument("--library", default="faiss-fp16",
+                   help="faiss-fp16 (the index's default: the graph over half-float vectors), faiss (float32), "
+                   "hnswlib, faiss-ivfpq (--ef values are then nprobe), or a comma-separated list (default %(default)s)")
     p.add_argument("--nlist", type=int, default=None,
                    help="faiss-ivfpq cells (default: the power of two nearest 4 x sqrt(n))")
     p.add_argument("--refine", type=int, default=16, help="faiss-ivfpq: re-rank refine x k candidates exactly")
@@ -376,11 +376,12 @@ def filtered(data, queries, selectivities: list[float], args, log, rng) -> list[
     import faiss
     import numpy as np
 
+    from codesift.config import IndexConfig
     from codesift.index.vectors import HNSWVectors, exact_search
 
     faiss.omp_set_num_threads(args.threads)
     ids = np.arange(len(data), dtype=np.int64)
-    index = HNSWVectors(data.shape[1], args.m, args.ef_construction)
+    index = HNSWVectors(data.shape[1], args.m, args.ef_construction, IndexConfig().vectors)  # the index's codes
     index.add(ids, data)
     faiss.omp_set_num_threads(1)
     rows = []
