@@ -8,7 +8,7 @@ long enough to have them (a window starts a quarter of `--chars` or more before 
 collection grows past the corpus's unit count: the default corpus has 475k units and ~1.05M such windows, and the
 index goal is at 1M. Queries are docstrings of the pairs' test split. The output keeps each
 document's unit row and window, so `--extend` can grow an earlier file (same run, model, seed, --chars), encoding
-only the added documents. Usage:
+only the added documents; the output is saved every 50k documents, so a stopped run can be grown later. Usage:
     python bench/real_index_vectors.py runs/small-gpu 200000 runs/bench-index/codesift-units-200k.npz
     python bench/real_index_vectors.py runs/small-gpu 1000000 runs/bench-index/codesift-windows-1m.npz \
         --extend runs/bench-index/codesift-units-400k-rows.npz
@@ -29,6 +29,15 @@ from codesift.eval.benchmarks import read_pair_split
 from codesift.runtime.onnx import load_encoder
 
 LAST_WINDOW_MIN = 0.25  # a unit has window w > 0 when its code is at least (w + this) x --chars long
+CHECKPOINT_EVERY = 50_000  # documents encoded between saves of the output
+
+
+def save(path: Path, documents: np.ndarray, queries: np.ndarray, units: np.ndarray, windows: np.ndarray) -> None:
+    """Write the output atomically (a temporary file renamed over it), so a stop mid-save keeps the previous one."""
+    partial = path.with_name(path.stem + ".partial.npz")
+    np.savez(partial, documents=documents.astype(np.float32), queries=queries.astype(np.float32), units=units,
+             windows=windows)
+    partial.replace(path)
 
 
 def draw(lengths: np.ndarray, have: set[tuple[int, int]], n: int, chars: int, seed: int) -> list[tuple[int, int]]:
@@ -79,12 +88,14 @@ def main() -> None:
     new_windows = np.array([w for _, w in picked], dtype=np.int64)
     texts = code.take(new_units).to_pylist()
     texts = [t[w * args.chars : (w + 1) * args.chars] for t, w in zip(texts, new_windows)]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     for i in range(0, len(texts), 10_000):
         documents.append(encoder.encode(texts[i : i + 10_000]).vectors)
-        print(f"{min(i + 10_000, len(texts)):,} documents in {time.perf_counter() - start:.0f} s", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(args.out, documents=np.concatenate(documents).astype(np.float32), queries=query_vectors.astype(np.float32),
-             units=np.concatenate([units, new_units]), windows=np.concatenate([windows, new_windows]))
+        done = min(i + 10_000, len(texts))
+        print(f"{done:,} documents in {time.perf_counter() - start:.0f} s", flush=True)
+        if done % CHECKPOINT_EVERY == 0 or done == len(texts):  # a stopped run leaves a file --extend can grow
+            save(args.out, np.concatenate(documents), query_vectors, np.concatenate([units, new_units[:done]]),
+                 np.concatenate([windows, new_windows[:done]]))
     print(f"{args.out}: {len(units) + len(texts):,} documents ({len(texts):,} encoded now, "
           f"{int((new_windows > 0).sum()):,} of them later windows), {len(query_vectors):,} queries, {encoder!r}, "
           f"{len(texts) / (time.perf_counter() - start):.0f} documents/s")
