@@ -293,9 +293,9 @@ class IndexConfig(Section):
     ef_search: int = Field(128, ge=1, description="default search beam: recall@10 0.988 at 100k x 384 with p95 "
                            "0.73 ms (`codesift bench index`, BENCHMARKS.md); 1M vectors need more (or a larger m)")
     vectors: Literal["float32", "fp16", "int8"] = Field(
-        "fp16", description="the graph's vector codes: fp16 (default) halves float32's memory and walks the graph "
-        "faster at the same recall (BENCHMARKS.md); int8 (SQ8) quarters it, candidates rescored with float vectors "
-        "kept on disk")
+        "fp16", description="the graph's vector codes: fp16 (default) halves float32's memory at the same recall and "
+        "walks the graph as fast or faster (BENCHMARKS.md); int8 (SQ8) quarters it, candidates rescored with float "
+        "vectors kept on disk")
     rescore_factor: int = Field(4, ge=1, description="int8: candidates fetched per result, rescored in float")
     paths: list[str] = Field(default_factory=list, description="code folders the index stage embeds")
     backend: Literal["hnsw", "qdrant"] = Field("hnsw", description="local faiss HNSW, or a Qdrant collection")

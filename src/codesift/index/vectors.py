@@ -1,8 +1,8 @@
 """Vector indexes behind one small interface: add, remove, search, save, load; numpy in and out.
 
 `HNSWVectors` is the local index: faiss `IndexHNSWFlat` (inner product on unit vectors = cosine); with
-`codec="fp16"` the graph's vectors are half floats (`IndexHNSWSQ` QT_fp16: half the memory, and a faster walk
-because each distance reads half the bytes, at a recall cost under 0.001); with `codec="int8"` 8-bit scalar
+`codec="fp16"` the graph's vectors are half floats (`IndexHNSWSQ` QT_fp16: half the memory, a walk as fast or
+faster since each distance reads half the bytes, at a recall cost under 0.001); with `codec="int8"` 8-bit scalar
 quantization (a quarter of the memory) whose candidates are rescored with the float vectors kept in a
 memory-mapped file beside it. faiss over hnswlib: on the same data faiss built the graph faster at equal recall and
 latency, and it offers fp16/SQ8 codes and per-query ID selectors (filters, tombstones) that hnswlib does not;
