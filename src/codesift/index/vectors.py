@@ -120,7 +120,6 @@ class HNSWVectors:
         if codec not in CODECS:
             raise ValueError(f"unknown vector codec {codec!r}; use one of {', '.join(CODECS)}")
         self.dim, self.m, self.ef_construction, self.codec = dim, m, ef_construction, codec
-        self.int8 = codec == "int8"
         self.rescore_factor, self.exact_max = rescore_factor, exact_max
         self.index = None  # created on the first add (SQ8 trains on the first vectors)
         self.ids = np.zeros(0, dtype=np.int64)  # slot -> id, increasing
@@ -135,6 +134,10 @@ class HNSWVectors:
 
     def __len__(self) -> int:
         return int(self.live.sum())
+
+    @property
+    def int8(self) -> bool:
+        return self.codec == "int8"
 
     @property
     def tombstones(self) -> int:
