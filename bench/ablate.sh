@@ -28,8 +28,8 @@ variant no-hard-negatives -- train.hard_negatives=0
 variant consistency-top20 -- train.consistency_top_k=20
 variant batch-32 -- train.batch_size=32 train.chunk_size=32 train.steps=120
 variant batch-128 -- train.batch_size=128 train.steps=30
-# the tokenizer variants retrain the tokenizer and everything after it; `retokenized` is their control
-variant retokenized tokenizer pretrain --
+# the tokenizer variants retrain the tokenizer and everything after it; `retokenized` (whole names) is their control
+variant retokenized tokenizer pretrain -- tokenizer.split_identifiers=false
 variant split-identifiers tokenizer pretrain -- tokenizer.split_identifiers=true
-variant retokenized-seed1 tokenizer pretrain -- seed=1
+variant retokenized-seed1 tokenizer pretrain -- tokenizer.split_identifiers=false seed=1
 variant split-identifiers-seed1 tokenizer pretrain -- tokenizer.split_identifiers=true seed=1
