@@ -31,16 +31,10 @@ WORD_SPLIT = Regex(r"\r?\n[ \t]*|[ \t]+"
 
 
 def code_pre_tokenizer(split_identifiers: bool = False) -> pre_tokenizers.PreTokenizer:
-    if not split_identifiers:
-        return pre_tokenizers.Sequence([
-            pre_tokenizers.Split(CODE_SPLIT, behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ])
-    return pre_tokenizers.Sequence([
-        pre_tokenizers.Split(SPACE_BETWEEN_WORDS, behavior="removed"),
-        pre_tokenizers.Split(WORD_SPLIT, behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    splits = ([pre_tokenizers.Split(SPACE_BETWEEN_WORDS, behavior="removed"),
+               pre_tokenizers.Split(WORD_SPLIT, behavior="isolated")] if split_identifiers
+              else [pre_tokenizers.Split(CODE_SPLIT, behavior="isolated")])
+    return pre_tokenizers.Sequence([*splits, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
 
 
 def build_tokenizer(kind: str, code_aware: bool = True,
@@ -66,7 +60,7 @@ def build_tokenizer(kind: str, code_aware: bool = True,
 
 
 def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig, code_aware: bool = True) -> Tokenizer:
-    tok, trainer_cls = build_tokenizer(cfg.kind, code_aware, cfg.split_identifiers and code_aware)
+    tok, trainer_cls = build_tokenizer(cfg.kind, code_aware, cfg.split_identifiers)
     alphabet = pre_tokenizers.ByteLevel.alphabet()
     if cfg.kind == "bpe":
         trainer = trainer_cls(vocab_size=cfg.vocab_size, special_tokens=SPECIAL_TOKENS, initial_alphabet=alphabet,

@@ -100,18 +100,19 @@ def run(args: argparse.Namespace) -> int:
         real_queries = real["queries"][rng.permutation(len(real["queries"]))[: args.queries]]
         queries = lambda n: real_queries[:n]  # noqa: E731
         n_real = len(real["documents"])
-        sample = docs(n_real) if not args.no_fit_check else None
+        fit_check = not args.no_fit_check
+        sample = docs(n_real) if fit_check else None
         results["real"] = {"documents": n_real, "queries": len(real["queries"]),
                            "source": "all-MiniLM-L6-v2 on CoSQA code functions and dev+test queries"
                            if Path(args.real) == Path(REAL) else args.real,
                            "lid_real": round(lid(real["documents"]), 1),
-                           "lid_mixture": round(lid(sample), 1) if not args.no_fit_check else None}
+                           "lid_mixture": round(lid(sample), 1) if fit_check else None}
         log.info("local intrinsic dimensionality (MLE, k=20): real %.1f, mixture %s", results["real"]["lid_real"],
                  results["real"]["lid_mixture"])
         # Sanity check: the sweep on the real embeddings and on as many mixture samples (same real queries).
         for library in libraries:
             results["runs"] += sweep(real["documents"], real_queries, library, efs, args, log, "real")
-            if not args.no_fit_check:
+            if fit_check:
                 results["runs"] += sweep(sample, real_queries, library, efs, args, log, f"real-fit-{n_real}")
     else:
         docs = queries = synthetic_mixture(args.dim, rng)
