@@ -143,12 +143,16 @@ def test_bench_index_smoke(tmp_path, capsys):
     out = tmp_path / "bench"
     code = main(["bench", "index", "--vectors", "clustered", "--dim", "16", "--sizes", "2000", "--queries", "50",
                  "--ef", "16,64", "--int8", "--library", "faiss,faiss-fp16,faiss-ivfpq", "--nlist", "32",
-                 "--filters", "0.5,0.01",
+                 "--filters", "0.5,0.01", "--small-pages",
                  "--out", str(out)])
     assert code == 0
     results = json.loads((out / "results.json").read_text())
     rows = {(r["library"], r["ef_search"]): r for r in results["runs"]}
-    assert set(rows) == {(lib, ef) for lib in ("faiss", "faiss-fp16", "faiss-sq8", "faiss-ivfpq") for ef in (16, 64)}
+    graphs = ("faiss", "faiss-fp16", "faiss-sq8")
+    libraries = (*graphs, *(f"{g} 4k-pages" for g in graphs), "faiss-ivfpq")
+    assert set(rows) == {(lib, ef) for lib in libraries for ef in (16, 64)}
+    for g in graphs:  # the copy on small pages is the same graph: the same results
+        assert rows[f"{g} 4k-pages", 64]["recall@10"] == rows[g, 64]["recall@10"]
     assert abs(rows["faiss-fp16", 64]["recall@10"] - rows["faiss", 64]["recall@10"]) < 0.02
     assert rows["faiss-fp16", 64]["index_mib"] < rows["faiss", 64]["index_mib"]  # half the vector bytes
     assert rows["faiss", 64]["recall@10"] >= rows["faiss", 16]["recall@10"] and rows["faiss", 64]["recall@10"] > 0.9

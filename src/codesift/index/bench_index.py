@@ -21,7 +21,9 @@ re-ranked exactly with the float vectors (`IVF{nlist}_HNSW32,PQ{d/2}x4fs,RFlat`)
 Latency is one query per call on one thread (`faiss.omp_set_num_threads(1)`), as a service calls it, both as
 wall-clock time and as the thread's CPU time (which leaves out time the scheduler gave other processes: on a shared
 machine the wall-clock tail is mostly preemption); QPS is one batched call over all queries on every core. Index
-MiB is the serialized index (vectors or SQ8 codes plus the graph), about what it holds in memory.
+MiB is the serialized index (vectors or SQ8 codes plus the graph), about what it holds in memory. The faiss graphs
+sit on huge pages as in the index (`codesift.index.hugepages`; `--small-pages` times the same graph without them
+too); hnswlib keeps its graph in one allocation Python cannot reach, so it runs on small pages.
 Figures go to OUT/results.json, OUT/report.md and OUT/recall_latency.png (copy them into BENCHMARKS.md).
 """
 
@@ -34,8 +36,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from codesift.index.hugepages import use_huge_pages
+
 OUT = "runs/bench-index"
 REAL = "runs/bench-index/minilm-cosqa.npz"
+HNSW_FAISS = ("faiss", "faiss-fp16", "faiss-sq8")  # the graphs HNSWVectors builds, on huge pages as it puts them
 EFS = "16,24,32,48,64,96,128,192,256,384,512"
 
 
@@ -55,6 +60,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="faiss-ivfpq cells (default: the power of two nearest 4 x sqrt(n))")
     p.add_argument("--refine", type=int, default=16, help="faiss-ivfpq: re-rank refine x k candidates exactly")
     p.add_argument("--int8", action="store_true", help="also measure faiss SQ8 with float rescoring")
+    p.add_argument("--small-pages", action="store_true",
+                   help="also time each faiss graph on small (4 KiB) pages: a copy without the huge-page advice the "
+                   "index gives its buffers, queried alternately with it (library label '... 4k-pages')")
     p.add_argument("--vectors", choices=["real-fit", "clustered"], default="real-fit",
                    help="mixture fitted to real MiniLM embeddings (default) or a synthetic mixture")
     p.add_argument("--real", default=REAL, help="cached real embeddings, .npz of documents and queries (MiniLM on "
@@ -222,7 +230,8 @@ def synthetic_mixture(dim: int, rng, clusters: int = 1000):
 
 
 def sweep(data, queries, library: str, efs: list[int], args, log, dataset: str) -> list[dict[str, Any]]:
-    """Build one index over `data`, then measure every efSearch; one result dict per ef."""
+    """Build one index over `data`, then measure every efSearch; one result dict per ef and variant (the index, and
+    with --small-pages its copy on small pages)."""
     import faiss
     import numpy as np
 
@@ -243,37 +252,49 @@ def sweep(data, queries, library: str, efs: list[int], args, log, dataset: str) 
     build_s = time.perf_counter() - t0
     memory = _index_bytes(library, index)
     log.info("%s: %s built in %.1fs (%.0f MiB)", dataset, library, build_s, memory / 2**20)
+    variants = {library: index}
+    if library in HNSW_FAISS:
+        if args.small_pages:  # a copy made before the advice: fresh allocations, on small pages
+            variants[f"{library} 4k-pages"] = faiss.clone_index(index)
+        use_huge_pages(index)  # as HNSWVectors does
     rows = []
     for ef in efs:
-        search = _searcher(library, index, data, k, ef, args.refine)
+        searches = {name: _searcher(library, variant, data, k, ef, args.refine) for name, variant in variants.items()}
+        found, batch_s = {}, {}
         _threads(library, index, args.threads)
-        t0 = time.perf_counter()
-        found = search(queries)
-        batch_s = time.perf_counter() - t0
+        for name, search in searches.items():
+            t0 = time.perf_counter()
+            found[name] = search(queries)
+            batch_s[name] = time.perf_counter() - t0
         _threads(library, index, 1)
-        latencies, cpu = np.empty(len(queries)), np.empty(len(queries))
+        latencies = {name: np.empty(len(queries)) for name in searches}
+        cpu = {name: np.empty(len(queries)) for name in searches}
         for i in range(len(queries)):
             q = queries[i : i + 1]
-            c0, t0 = time.thread_time(), time.perf_counter()
-            search(q)
-            latencies[i], cpu[i] = time.perf_counter() - t0, time.thread_time() - c0
-        hits = [len(set(f) & set(t)) for f, t in zip(found, truth)]
-        row = {
-            "dataset": dataset, "library": library, "n": n, "dim": dim, "ef_search": ef,
-            f"recall@{k}": round(float(np.mean(hits)) / k, 4), "qps_batch": round(len(queries) / batch_s, 1),
-            "p50_ms": round(float(np.percentile(latencies, 50)) * 1e3, 4),
-            "p95_ms": round(float(np.percentile(latencies, 95)) * 1e3, 4),
-            "p99_ms": round(float(np.percentile(latencies, 99)) * 1e3, 4),
-            "cpu_p50_ms": round(float(np.percentile(cpu, 50)) * 1e3, 4),
-            "cpu_p95_ms": round(float(np.percentile(cpu, 95)) * 1e3, 4),
-            "qps_single_thread": round(len(queries) / latencies.sum(), 1),
-            "build_s": round(build_s, 1), "index_mib": round(memory / 2**20, 1),
-            "exact_batch_qps": round(len(queries) / exact_batch_s, 1), "load_average": os.getloadavg()[0],
-        }
-        rows.append(row)
-        log.info("%s %s ef=%d: recall@%d %.4f, p50 %.3f ms, p95 %.3f ms (CPU %.3f), %.0f QPS batched", dataset,
-                 library, ef, k, row[f"recall@{k}"], row["p50_ms"], row["p95_ms"], row["cpu_p95_ms"],
-                 row["qps_batch"])
+            for name, search in searches.items():  # variants alternate query by query: drift hits them alike
+                c0, t0 = time.thread_time(), time.perf_counter()
+                search(q)
+                latencies[name][i], cpu[name][i] = time.perf_counter() - t0, time.thread_time() - c0
+        for name in searches:
+            hits = [len(set(f) & set(t)) for f, t in zip(found[name], truth)]
+            lat, cpu_s = latencies[name], cpu[name]
+            row = {
+                "dataset": dataset, "library": name, "n": n, "dim": dim, "ef_search": ef,
+                f"recall@{k}": round(float(np.mean(hits)) / k, 4),
+                "qps_batch": round(len(queries) / batch_s[name], 1),
+                "p50_ms": round(float(np.percentile(lat, 50)) * 1e3, 4),
+                "p95_ms": round(float(np.percentile(lat, 95)) * 1e3, 4),
+                "p99_ms": round(float(np.percentile(lat, 99)) * 1e3, 4),
+                "cpu_p50_ms": round(float(np.percentile(cpu_s, 50)) * 1e3, 4),
+                "cpu_p95_ms": round(float(np.percentile(cpu_s, 95)) * 1e3, 4),
+                "qps_single_thread": round(len(queries) / lat.sum(), 1),
+                "build_s": round(build_s, 1), "index_mib": round(memory / 2**20, 1),
+                "exact_batch_qps": round(len(queries) / exact_batch_s, 1), "load_average": os.getloadavg()[0],
+            }
+            rows.append(row)
+            log.info("%s %s ef=%d: recall@%d %.4f, p50 %.3f ms, p95 %.3f ms (CPU %.3f), %.0f QPS batched", dataset,
+                     name, ef, k, row[f"recall@{k}"], row["p50_ms"], row["p95_ms"], row["cpu_p95_ms"],
+                     row["qps_batch"])
     return rows
 
 

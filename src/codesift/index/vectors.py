@@ -6,7 +6,8 @@ faster since each distance reads half the bytes, at a recall cost under 0.001); 
 quantization (a quarter of the memory) whose candidates are rescored with the float vectors kept in a
 memory-mapped file beside it. faiss over hnswlib: on the same data faiss built the graph faster at equal recall and
 latency, and it offers fp16/SQ8 codes and per-query ID selectors (filters, tombstones) that hnswlib does not;
-`codesift bench index --library hnswlib` repeats the comparison.
+`codesift bench index --library hnswlib` repeats the comparison. The graph's large buffers sit on 2 MiB huge pages
+(`hugepages.py`): fewer TLB misses per walk, a lower latency tail.
 
 Ids are the caller's int64 chunk ids, assigned in increasing order (a new id is larger than every id before it);
 a graph slot maps to its id through a sorted array. Deleting only marks a slot dead (a tombstone, excluded from
@@ -27,6 +28,8 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
+from codesift.index.hugepages import huge_page_bytes, index_buffers, use_huge_pages
 
 FORMAT = 1
 CODECS = ("float32", "fp16", "int8")
@@ -145,9 +148,10 @@ class HNSWVectors:
 
     def stats(self) -> dict[str, object]:
         kind = {"float32": "HNSWFlat", "fp16": "HNSWSQfp16", "int8": "HNSWSQ8"}[self.codec]
+        huge = 0 if self.index is None else sum(huge_page_bytes(*b) for b in index_buffers(self.index))
         return {"backend": "hnsw", "library": "faiss", "kind": kind, "codec": self.codec,
                 "m": self.m, "ef_construction": self.ef_construction, "slots": len(self.ids),
-                "live": len(self), "tombstones": self.tombstones}
+                "live": len(self), "tombstones": self.tombstones, "huge_page_mib": round(huge / 2**20, 1)}
 
     def _new_index(self, train: np.ndarray):
         import faiss
@@ -200,6 +204,7 @@ class HNSWVectors:
             self.index = self._new_index(vectors)
         with _threads(1 if len(ids) < PARALLEL_ADD else None):
             self.index.add(vectors)
+        use_huge_pages(self.index)  # the add may have moved the buffers
         if self.int8:
             self._floats = np.concatenate([np.asarray(self._floats), vectors])
         self.ids = np.concatenate([self.ids, ids])
@@ -333,6 +338,7 @@ class HNSWVectors:
             self.ids, self.live = np.load(folder / "ids.npy"), np.load(folder / "live.npy")
             if meta["has_graph"]:
                 self.index = faiss.read_index(str(folder / "hnsw.faiss"))
+                use_huge_pages(self.index)
             if self.int8:
                 self._floats = np.load(folder / "floats.npy", mmap_mode="r")
         except (OSError, ValueError, KeyError, RuntimeError, json.JSONDecodeError) as e:
