@@ -5,8 +5,8 @@ nearly every one of those reads also misses the TLB (whose reach is a few MiB) a
 pages the same table covers a gigabyte. Linux hands out huge pages only where asked (`enabled` is `madvise` on
 most distributions and on this project's machines), so after faiss has allocated its buffers this asks for them:
 `MADV_HUGEPAGE` marks the range, `MADV_COLLAPSE` (Linux 6.1+) moves its pages onto huge pages now instead of
-whenever the background collapser gets there. At 700k x 384 fp16 real code vectors this cut p95 single-query
-latency by ~22% at efSearch 128 with identical results (BENCHMARKS.md). Elsewhere (not Linux, THP off, an old
+whenever the background collapser gets there. At 1M x 384 fp16 vectors this cut p50 and p95 single-query latency
+by ~18% with identical results, and by 3-8% at 100k (`codesift bench index --small-pages`, BENCHMARKS.md). Elsewhere (not Linux, THP off, an old
 kernel) it does what the kernel allows, and nothing at worst: never an error.
 """
 
