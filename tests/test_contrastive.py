@@ -211,7 +211,7 @@ def test_length_sorted_chunks_give_the_batch_order_loss(tmp_path, tiny_encoder, 
     from codesift.train.batches import load_examples
     from codesift.train.losses import matryoshka_info_nce
 
-    recipe = tiny_recipe(tmp_path, chunk_size=5)
+    recipe = tiny_recipe(tmp_path, chunk_size=5, precision="fp32")  # the reference below runs in fp32
     trainer = contrastive.ContrastiveTrainer(recipe, tiny_encoder, tmp_path)
     ex = load_examples(tiny_pairs, "train")
     batch = BatchStream(ex, 16, seed=0, hard_negatives=1, doc_in_code_rate=0.5).next()
