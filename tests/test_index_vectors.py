@@ -70,13 +70,16 @@ def test_filters_return_only_allowed_ids_exactly_or_through_the_graph(data, buil
     assert (found[:, 3:] == -1).all() and set(found[0, :3]) == set(ids[:3])
 
 
-def test_tombstones_are_never_returned_and_rebuild_keeps_results(data):
+def test_tombstones_are_never_returned_and_rebuild_keeps_results(data, tmp_path):
     x, q, ids = data
     index = HNSWVectors(32)
     index.add(ids, x)
     gone = ids[::3]
-    index.remove(gone)
+    index.remove(np.concatenate([gone[:10], gone, gone[:5], [ids[-1] + 7]]))  # repeated, and an unknown id
+    index.remove(gone[:20])  # already gone
     assert len(index) == len(ids) - len(gone) and index.tombstones == len(gone)
+    index.save(tmp_path)
+    assert len(HNSWVectors.load(tmp_path)) == len(index)
     found, _ = index.search(q, 10, ef=64)
     assert not np.isin(found, gone).any()
     keep = ~np.isin(ids, gone)

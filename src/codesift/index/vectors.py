@@ -127,6 +127,9 @@ class HNSWVectors:
         self.index = None  # created on the first add (SQ8 trains on the first vectors)
         self.ids = np.zeros(0, dtype=np.int64)  # slot -> id, increasing
         self.live = np.zeros(0, dtype=bool)
+        # The count of True in `live`, kept by every change to it: a search asks for it, and counting 1M flags
+        # took 0.27 ms, more than half of a 1M-vector graph walk.
+        self._n_live = 0
         self._floats = np.zeros((0, dim), dtype=np.float32)  # int8 only: the float vectors, slot order
         self._bitmap: np.ndarray | None = None  # packed `live`, cached while there are tombstones
         self._version = 0  # changes with every add, remove and rebuild (invalidates the filter cache)
@@ -136,7 +139,7 @@ class HNSWVectors:
     # --- state --------------------------------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return int(self.live.sum())
+        return self._n_live
 
     @property
     def int8(self) -> bool:
@@ -209,10 +212,13 @@ class HNSWVectors:
             self._floats = np.concatenate([np.asarray(self._floats), vectors])
         self.ids = np.concatenate([self.ids, ids])
         self.live = np.concatenate([self.live, np.ones(len(ids), dtype=bool)])
+        self._n_live += len(ids)
         self._bitmap, self._version = None, self._version + 1
 
     def remove(self, ids: np.ndarray) -> None:
-        self.live[self._slots(ids)] = False
+        slots = np.unique(self._slots(ids))
+        self.live[slots] = False
+        self._n_live -= len(slots)
         self._bitmap, self._version = None, self._version + 1
 
     def rebuild(self) -> None:
@@ -220,7 +226,7 @@ class HNSWVectors:
         keep = np.flatnonzero(self.live)
         vectors = np.ascontiguousarray(self._slot_floats()[keep], dtype=np.float32)
         ids = self.ids[keep]
-        self.index, self.ids, self.live = None, np.zeros(0, np.int64), np.zeros(0, bool)
+        self.index, self.ids, self.live, self._n_live = None, np.zeros(0, np.int64), np.zeros(0, bool), 0
         self._floats = np.zeros((0, self.dim), dtype=np.float32)
         self.add(ids, vectors)
 
@@ -336,6 +342,7 @@ class HNSWVectors:
             codec = meta.get("codec") or ("int8" if meta["int8"] else "float32")  # "int8": bool before fp16
             self = cls(meta["dim"], meta["m"], meta["ef_construction"], codec, rescore_factor, exact_max)
             self.ids, self.live = np.load(folder / "ids.npy"), np.load(folder / "live.npy")
+            self._n_live = int(np.count_nonzero(self.live))
             if meta["has_graph"]:
                 self.index = faiss.read_index(str(folder / "hnsw.faiss"))
                 use_huge_pages(self.index)
