@@ -22,25 +22,29 @@ Latency is one query per call on one thread (`faiss.omp_set_num_threads(1)`), as
 wall-clock time and as the thread's CPU time (which leaves out time the scheduler gave other processes: on a shared
 machine the wall-clock tail is mostly preemption); QPS is one batched call over all queries on every core. Index
 MiB is the serialized index (vectors or SQ8 codes plus the graph), about what it holds in memory. The faiss graphs
-sit on huge pages as in the index (`codesift.index.hugepages`; `--small-pages` times the same graph without them
-too); hnswlib keeps its graph in one allocation Python cannot reach, so it runs on small pages.
+are built and searched through `HNSWVectors`, the call `codesift search` makes, so its own per-query work is in
+the figures (it once counted 1M live flags per query: 0.55 ms that timing faiss alone did not show); they sit on
+huge pages as in the index (`codesift.index.hugepages`; `--small-pages` times the same graph without them too,
+and each row reports the huge-page MiB under its graph); hnswlib keeps its graph in one allocation Python cannot
+reach, so it runs on small pages.
 Figures go to OUT/results.json, OUT/report.md and OUT/recall_latency.png (copy them into BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
-from codesift.index.hugepages import use_huge_pages
+from codesift.index.hugepages import huge_page_bytes, index_buffers
 
 OUT = "runs/bench-index"
 REAL = "runs/bench-index/minilm-cosqa.npz"
-HNSW_FAISS = ("faiss", "faiss-fp16", "faiss-sq8")  # the graphs HNSWVectors builds, on huge pages as it puts them
+HNSW_FAISS = {"faiss": "float32", "faiss-fp16": "fp16", "faiss-sq8": "int8"}  # the HNSWVectors codec of each
 EFS = "16,24,32,48,64,96,128,192,256,384,512"
 
 
@@ -253,13 +257,13 @@ def sweep(data, queries, library: str, efs: list[int], args, log, dataset: str) 
     memory = _index_bytes(library, index)
     log.info("%s: %s built in %.1fs (%.0f MiB)", dataset, library, build_s, memory / 2**20)
     variants = {library: index}
-    if library in HNSW_FAISS:
-        if args.small_pages:  # a copy made before the advice: fresh allocations, on small pages
-            variants[f"{library} 4k-pages"] = faiss.clone_index(index)
-        use_huge_pages(index)  # as HNSWVectors does
+    if library in HNSW_FAISS and args.small_pages:  # a copy in fresh allocations, which nothing advises
+        variants[f"{library} 4k-pages"] = copy.copy(index)
+        variants[f"{library} 4k-pages"].index = faiss.clone_index(index.index)
+    huge_mib = {name: _huge_page_mib(library, variant) for name, variant in variants.items()}
     rows = []
     for ef in efs:
-        searches = {name: _searcher(library, variant, data, k, ef, args.refine) for name, variant in variants.items()}
+        searches = {name: _searcher(library, variant, k, ef, args.refine) for name, variant in variants.items()}
         found, batch_s = {}, {}
         _threads(library, index, args.threads)
         for name, search in searches.items():
@@ -291,7 +295,7 @@ def sweep(data, queries, library: str, efs: list[int], args, log, dataset: str) 
                 "cpu_p50_ms": round(float(np.percentile(cpu_s, 50)) * 1e3, 4),
                 "cpu_p95_ms": round(float(np.percentile(cpu_s, 95)) * 1e3, 4),
                 "qps_single_thread": round(len(queries) / lat.sum(), 1),
-                "build_s": round(build_s, 1), "index_mib": round(memory / 2**20, 1),
+                "build_s": round(build_s, 1), "index_mib": round(memory / 2**20, 1), "huge_page_mib": huge_mib[name],
                 "exact_batch_qps": round(len(queries) / exact_batch_s, 1), "load_average": os.getloadavg()[0],
             }
             rows.append(row)
@@ -303,6 +307,7 @@ def sweep(data, queries, library: str, efs: list[int], args, log, dataset: str) 
 
 def _build(library: str, data, args):
     import faiss
+    import numpy as np
 
     if library == "hnswlib":
         import hnswlib
@@ -312,6 +317,12 @@ def _build(library: str, data, args):
         index.add_items(data, num_threads=args.threads)
         return index
     faiss.omp_set_num_threads(args.threads)
+    if library in HNSW_FAISS:
+        from codesift.index.vectors import HNSWVectors
+
+        index = HNSWVectors(data.shape[1], args.m, args.ef_construction, HNSW_FAISS[library])
+        index.add(np.arange(len(data)), data)  # ids = rows, so results compare with exact search as they are
+        return index
     if library == "faiss-ivfpq":
         nlist = args.nlist or ivf_cells(len(data))
         index = faiss.index_factory(data.shape[1], f"IVF{nlist}_HNSW32,PQ{data.shape[1] // 2}x4fs,RFlat",
@@ -319,23 +330,14 @@ def _build(library: str, data, args):
         index.train(data[: 64 * nlist])  # 64 points per cell: k-means cost, not quality, grows past that
         index.add(data)
         return index
-    if library in ("faiss-sq8", "faiss-fp16"):
-        kind = faiss.ScalarQuantizer.QT_8bit if library == "faiss-sq8" else faiss.ScalarQuantizer.QT_fp16
-        index = faiss.IndexHNSWSQ(data.shape[1], kind, args.m, faiss.METRIC_INNER_PRODUCT)
-        index.train(data)
-    elif library == "faiss":
-        index = faiss.IndexHNSWFlat(data.shape[1], args.m, faiss.METRIC_INNER_PRODUCT)
-    else:
-        raise ValueError(f"unknown library {library!r}: faiss, faiss-fp16, faiss-sq8, faiss-ivfpq or hnswlib")
-    index.hnsw.efConstruction = args.ef_construction
-    index.add(data)
-    return index
+    raise ValueError(f"unknown library {library!r}: faiss, faiss-fp16, faiss-sq8, faiss-ivfpq or hnswlib")
 
 
-def _searcher(library: str, index, data, k: int, ef: int, refine: int):
+def _searcher(library: str, index, k: int, ef: int, refine: int):
     import faiss
-    import numpy as np
 
+    if library in HNSW_FAISS:  # int8 (faiss-sq8): 4 x k SQ8 candidates rescored with the float vectors
+        return lambda q: index.search(q, k, ef)[0]
     if library == "hnswlib":
         index.set_ef(max(ef, k))
         return lambda q: index.knn_query(q, k, num_threads=1 if len(q) == 1 else -1)[0]
@@ -347,18 +349,14 @@ def _searcher(library: str, index, data, k: int, ef: int, refine: int):
         params = faiss.IndexRefineSearchParameters(k_factor=refine, base_index_params=ivf)
         params.keep = (cells, ivf)  # SWIG holds raw pointers: keep the nested parameters alive with the outer one
         return lambda q: index.search(q, k, params=params)[1]
-    if library == "faiss-sq8":  # the CodeIndex path: 4k SQ8 candidates, rescored with the float vectors
-        params = faiss.SearchParametersHNSW(efSearch=max(ef, 4 * k))
+    raise ValueError(f"unknown library {library!r}")
 
-        def rescored(q):
-            _, cand = index.search(q, 4 * k, params=params)
-            exact = np.einsum("qkd,qd->qk", data[np.maximum(cand, 0)], q)
-            order = np.argsort(-np.where(cand >= 0, exact, -np.inf), axis=1)[:, :k]
-            return np.take_along_axis(cand, order, axis=1)
 
-        return rescored
-    params = faiss.SearchParametersHNSW(efSearch=ef)
-    return lambda q: index.search(q, k, params=params)[1]
+def _huge_page_mib(library: str, index) -> float:
+    """MiB of huge pages under a faiss graph's buffers (0 for hnswlib, whose buffers Python cannot reach)."""
+    if library not in HNSW_FAISS:
+        return 0.0
+    return round(sum(huge_page_bytes(*buffer) for buffer in index_buffers(index.index)) / 2**20, 1)
 
 
 def ivf_cells(n: int) -> int:
@@ -385,7 +383,7 @@ def _index_bytes(library: str, index) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             index.save_index(f"{tmp}/index.bin")
             return os.path.getsize(f"{tmp}/index.bin")
-    return faiss.serialize_index(index).nbytes
+    return faiss.serialize_index(index.index if library in HNSW_FAISS else index).nbytes
 
 
 def _argv(args: argparse.Namespace) -> list[str]:
@@ -469,13 +467,13 @@ def report(results: dict[str, Any]) -> str:
            f"{results['real']['queries']:,} queries ({results['real']['source']}); local intrinsic dimensionality "
            f"real {results['real']['lid_real']}, mixture {results['real']['lid_mixture']}."]
           if results.get("real") else [f"Data: {results['vectors']}."]),
-        "", f"| data | library | n | build s | index MiB | efSearch | recall@{k} | p50 ms | p95 ms | p99 ms "
-            "| CPU p50 ms | CPU p95 ms | QPS (1 thread) | QPS (batch) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "", f"| data | library | n | build s | index MiB | on huge pages MiB | efSearch | recall@{k} | p50 ms | p95 ms "
+            "| p99 ms | CPU p50 ms | CPU p95 ms | QPS (1 thread) | QPS (batch) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["runs"]:
         lines.append(f"| {r['dataset']} | {r['library']} | {r['n']:,} | {r['build_s']} | {r['index_mib']:.0f} | "
-                     f"{r['ef_search']} | {r[f'recall@{k}']:.4f} | {r['p50_ms']:.3f} | {r['p95_ms']:.3f} | "
+                     f"{r.get('huge_page_mib', '-')} | {r['ef_search']} | {r[f'recall@{k}']:.4f} | {r['p50_ms']:.3f} | {r['p95_ms']:.3f} | "
                      f"{r['p99_ms']:.3f} | {r['cpu_p50_ms']:.3f} | {r['cpu_p95_ms']:.3f} | "
                      f"{r['qps_single_thread']:.0f} | {r['qps_batch']:.0f} |")
     if results.get("filters"):
