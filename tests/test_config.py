@@ -20,10 +20,10 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["tiny", "small", "base"])
-def test_shipped_recipes_validate(name):
-    recipe = load_recipe(REPO / "recipes" / f"{name}.yaml")
-    assert recipe.name == name
+@pytest.mark.parametrize("path", sorted((REPO / "recipes").glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_recipes_validate(path):
+    recipe = load_recipe(path)
+    assert recipe.name == path.stem
 
 
 def test_minimal_recipe_gets_defaults(tmp_path):
