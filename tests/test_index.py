@@ -216,6 +216,26 @@ def test_zscore_hybrid_with_all_candidates_equals_the_eval_harness(built, langua
         assert [h.score for h in hits] == pytest.approx(fused[order].tolist(), abs=1e-5)
 
 
+@pytest.mark.parametrize("positives", [0, 3, 40, 900])
+@pytest.mark.parametrize("filtered", [False, True])
+def test_bm25_reference_from_the_candidates_equals_the_top_of_every_score(positives, filtered):
+    """z-score fusion standardizes BM25 by the best `top` searchable scores, zeros included; the index reads them off
+    the candidates instead of partitioning every chunk's score. Same values, with few or many positive scores, a
+    filter, and fewer searchable chunks than `top`."""
+    from codesift.eval.systems import top_scores
+    from codesift.index.lexical import top_candidates, top_reference
+
+    rng = np.random.default_rng(positives)
+    scores = np.zeros(1000, np.float32)
+    scores[rng.choice(1000, positives, replace=False)] = rng.gamma(2.0, 3.0, positives).astype(np.float32)
+    mask = rng.random(1000) < (0.05 if filtered else 1.0)
+    for top in (10, 100):
+        candidates = top_candidates(scores, max(top, 20), mask)
+        expected = np.sort(top_scores(scores[mask], top))
+        got = np.sort(top_reference(scores, candidates, top, int(mask.sum())))
+        np.testing.assert_array_equal(got, expected)
+
+
 def test_empty_repository_and_empty_index(tmp_path):
     (tmp_path / "empty").mkdir()
     index = CodeIndex.open_or_create(tmp_path / "idx", ENC)

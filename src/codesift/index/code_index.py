@@ -463,7 +463,7 @@ class CodeIndex:
                            hybrid=False)
 
     def _hybrid(self, query: str, vector: np.ndarray, top_k: int, ef: int, mask, allowed) -> list[Hit]:
-        from codesift.index.lexical import fuse, top_candidates, zscore_fuse
+        from codesift.index.lexical import fuse, top_candidates, top_reference, zscore_fuse
 
         cfg = self.config
         n = max(top_k, cfg.hybrid_candidates)
@@ -481,9 +481,10 @@ class CodeIndex:
             fused = fuse(dense, lexical_ids, cfg.dense_weight, cfg.bm25_weight)
         else:
             dense_reference = dense[np.isin(ids, dense_ids[: cfg.hybrid_candidates])]
-            searchable = lexical if mask is None else lexical[mask]
-            fused = zscore_fuse(dense, dense_reference, lexical_ids, searchable, cfg.dense_weight, cfg.bm25_weight,
-                                cfg.hybrid_candidates)
+            searchable = len(lexical) if mask is None else int(np.count_nonzero(mask))
+            lexical_reference = top_reference(lexical, lexical_rows, cfg.hybrid_candidates, searchable)
+            fused = zscore_fuse(dense, dense_reference, lexical_ids, lexical_reference, cfg.dense_weight,
+                                cfg.bm25_weight)
         order = np.lexsort((ids, -fused))[:top_k]
         return self._hits(ids[order], fused[order])
 

@@ -17,7 +17,7 @@ import logging
 
 import numpy as np
 
-from codesift.eval.systems import RRF_K, code_tokens, rrf, standardize, top_scores
+from codesift.eval.systems import RRF_K, code_tokens, rrf, standardize
 
 
 class BM25Index:
@@ -51,6 +51,15 @@ def top_candidates(scores: np.ndarray, n: int, allowed: np.ndarray | None = None
     return positive[np.argsort(-scores[positive], kind="stable")]
 
 
+def top_reference(scores: np.ndarray, candidates: np.ndarray, top: int, population: int) -> np.ndarray:
+    """The `top` best of the `population` searchable scores, zeros included (what the harness's `top_scores` takes
+    from every chunk), read off `top_candidates`' positions (all positive scores at or above the `top`-th, best
+    first) instead of partitioning every chunk's score: over 1M mostly-zero BM25 scores that partition took 47 ms
+    a query (p95 114 ms), ten times the rest of a hybrid search."""
+    best = scores[candidates[:top]]
+    return np.concatenate([best, np.zeros(max(min(top, population) - len(best), 0), dtype=scores.dtype)])
+
+
 def fuse(dense_scores: np.ndarray, lexical_scores: np.ndarray, dense_weight: float, lexical_weight: float,
          k: int = RRF_K) -> np.ndarray:
     """Weighted RRF of two score vectors over the same candidates (higher is better on both)."""
@@ -58,9 +67,9 @@ def fuse(dense_scores: np.ndarray, lexical_scores: np.ndarray, dense_weight: flo
 
 
 def zscore_fuse(dense_scores: np.ndarray, dense_reference: np.ndarray, lexical_scores: np.ndarray,
-                lexical_all: np.ndarray, dense_weight: float, lexical_weight: float, top: int) -> np.ndarray:
+                lexical_reference: np.ndarray, dense_weight: float, lexical_weight: float) -> np.ndarray:
     """Weighted sum of the candidates' standardized scores: dense by `dense_reference` (the scores of the graph's
-    `top` results), BM25 by the `top` best of `lexical_all` (every searchable chunk's score, zeros included, as the
-    harness does)."""
+    top results), BM25 by `lexical_reference` (`top_reference`: the best searchable chunks' scores, zeros
+    included, as the harness does)."""
     return (dense_weight * standardize(dense_scores, dense_reference)
-            + lexical_weight * standardize(lexical_scores, top_scores(lexical_all, top)))
+            + lexical_weight * standardize(lexical_scores, lexical_reference))
