@@ -178,7 +178,7 @@ class CodeIndex:
         self._mutex = threading.RLock()
         self._fresh = True  # not loaded from disk: the first update commits even when it finds nothing
         self._bm25: tuple[int, Any] | None = None
-        self._masks: dict[tuple[int, Filters], np.ndarray] = {}
+        self._filters: dict[tuple[int, Filters], tuple[np.ndarray, np.ndarray]] = {}
 
     # --- opening ------------------------------------------------------------------------------------------------
 
@@ -447,8 +447,7 @@ class CodeIndex:
         with self._mutex:
             if len(self.chunks) == 0:
                 return [[] for _ in queries]
-            mask = self._mask(filters) if filters else None
-            allowed = None if mask is None else self.chunks.c["id"][mask]
+            mask, allowed = self._filter(filters) if filters else (None, None)
             if allowed is not None and len(allowed) == 0:
                 return [[] for _ in queries]
             if not hybrid:
@@ -497,9 +496,11 @@ class CodeIndex:
             log.debug("BM25 over %d chunks built in %.2fs", len(self.chunks), time.perf_counter() - t0)
         return self._bm25[1]
 
-    def _mask(self, filters: Filters) -> np.ndarray:
+    def _filter(self, filters: Filters) -> tuple[np.ndarray, np.ndarray]:
+        """The chunks a filter keeps, as a row mask and as ids; cached, and the same ids array every time, since the
+        backend caches its own work by that array (at 1M chunks a fresh array cost 25 ms a search, a cached 0.6)."""
         key = (self.generation, filters)
-        if key not in self._masks:
+        if key not in self._filters:
             c = self.chunks.c
             mask = np.ones(len(self.chunks), dtype=bool)
             if filters.repos:
@@ -509,10 +510,10 @@ class CodeIndex:
             if filters.paths:
                 ok = {p: _glob_match(p, filters.paths) for p in set(c["path"][mask])}
                 mask &= np.array([ok.get(p, False) for p in c["path"]], dtype=bool)
-            if len(self._masks) > 64:
-                self._masks.clear()
-            self._masks[key] = mask
-        return self._masks[key]
+            if len(self._filters) > 64:
+                self._filters.clear()
+            self._filters[key] = mask, c["id"][mask]
+        return self._filters[key]
 
     def _hits(self, ids: np.ndarray, scores: np.ndarray) -> list[Hit]:
         c = self.chunks.c
