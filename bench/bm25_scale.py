@@ -46,7 +46,7 @@ def main() -> None:
     code = pq.read_table(args.run / "data" / "units.parquet", columns=["code"])["code"].to_pylist()
     texts = windows(code, args.n)
     start = time.perf_counter()
-    bm25 = BM25Index(texts)
+    bm25 = BM25Index.build(texts)
     print(f"BM25 over {len(texts):,} windows built in {time.perf_counter() - start:.0f} s", flush=True)
     queries = read_pair_split(args.run / "pairs" / "pairs.parquet", "test")["query"].to_pylist()[: args.queries]
     steps = {"scores": [], "top_candidates": [], "top_reference": [], "top_scores (before)": []}

@@ -256,6 +256,52 @@ def test_bm25_reference_from_the_candidates_equals_the_top_of_every_score(positi
         np.testing.assert_array_equal(got, expected)
 
 
+def test_bm25_is_saved_with_each_generation_and_searched_without_rebuilding(built, repo, tmp_path, monkeypatch):
+    """A process that opens the index reads the generation's BM25 instead of rebuilding it (50 s over 294k chunks,
+    every `codesift search`), with the same results; an update saves the new generation's; an index whose default
+    is dense search saves none and builds BM25 in memory when a search asks for hybrid."""
+    from codesift.index.lexical import BM25Index
+
+    queries = ["circle area radius", "reverse a string", "http server address"]
+    expected = built.search(queries, 5, encoder=ENC, hybrid=True)
+    generation = built.directory / store.generation_name(built.generation)
+    assert "bm25/params.index.json" in store.read_manifest(generation)["files"]  # checksummed like the rest
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("BM25 rebuilt")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(BM25Index, "build", no_build)
+        assert CodeIndex.open(built.directory).search(queries, 5, encoder=ENC, hybrid=True) == expected
+    (repo / "geo" / "more.py").write_text("def sphere_volume(radius):\n    return 4 / 3 * 3.14 * radius ** 3\n")
+    built.update([repo], ENC)
+    with monkeypatch.context() as patch:
+        patch.setattr(BM25Index, "build", no_build)
+        assert CodeIndex.open(built.directory).search(["sphere volume"], 1, encoder=ENC)[0][0].path == "geo/more.py"
+
+    dense = CodeIndex.open_or_create(tmp_path / "dense", ENC, IndexConfig(hybrid=False))
+    dense.update([repo], ENC)
+    assert not (dense.directory / store.generation_name(dense.generation) / "bm25").exists()
+    reopened = CodeIndex.open(dense.directory)
+    assert [h.path for h in reopened.search(["sphere volume"], 1, encoder=ENC, hybrid=True)[0]] == ["geo/more.py"]
+
+
+def test_bm25_round_trip_and_unreadable_folder(tmp_path):
+    from codesift.index.lexical import BM25Index
+
+    texts = ["def read_json(path): return json.load(open(path))", "func ListenAndServe(addr string)", "x = 1"]
+    bm25 = BM25Index.build(texts)
+    bm25.save(tmp_path / "bm25")
+    loaded = BM25Index.load(tmp_path / "bm25")
+    assert loaded.size == 3
+    for query in ("read json file", "listen and serve", "nothing matches"):
+        np.testing.assert_array_equal(loaded.scores(query), bm25.scores(query))
+    with pytest.raises(ValueError, match="unreadable BM25 index"):
+        BM25Index.load(tmp_path / "missing")
+    with pytest.raises(ValueError, match="nothing to save"):
+        BM25Index.build([]).save(tmp_path / "empty")
+
+
 def test_empty_repository_and_empty_index(tmp_path):
     (tmp_path / "empty").mkdir()
     index = CodeIndex.open_or_create(tmp_path / "idx", ENC)

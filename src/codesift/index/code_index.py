@@ -29,6 +29,7 @@ log = get_logger(__name__)
 STRING_COLUMNS = ("repo", "path", "language", "symbol", "kind", "content_hash", "text")
 INT_COLUMNS = ("id", "start_line", "end_line")
 EMBED_BATCH = 32
+BM25_FOLDER = "bm25"  # in a generation folder: its BM25, saved when hybrid search is the index's default
 # Settings that only change how a saved index is searched; everything else in IndexConfig is fixed at build time.
 SEARCH_SETTINGS = ("ef_search", "rescore_factor", "exact_filter_max", "hybrid", "fusion", "bm25_weight",
                    "dense_weight", "hybrid_candidates", "paths")
@@ -402,6 +403,7 @@ class CodeIndex:
             self.chunks.save(tmp / "chunks.parquet")
             _save_files(tmp / "files.parquet", self.files)
             self.backend.save(tmp / "vectors")
+            bm25 = self._build_bm25(tmp / BM25_FOLDER) if self.config.hybrid and len(self.chunks) else None
             manifest = {
                 "encoder": self.encoder_info, "config": self.config.model_dump(mode="json"), "roots": self.roots,
                 "next_id": self.next_id, "chunker": CHUNKER_VERSION, "chunks": len(self.chunks),
@@ -413,6 +415,7 @@ class CodeIndex:
             self._reload_committed()
             raise
         self.generation, self._fresh = generation, False
+        self._bm25 = None if bm25 is None else (generation, bm25)
         self.backend.committed()
 
     def _reload_committed(self) -> None:
@@ -488,13 +491,32 @@ class CodeIndex:
         return self._hits(ids[order], fused[order])
 
     def _bm25_index(self):
+        """The generation's BM25: the one saved with it (an index whose default is hybrid search), else built."""
         from codesift.index.lexical import BM25Index
 
         if self._bm25 is None or self._bm25[0] != self.generation:
-            t0 = time.perf_counter()
-            self._bm25 = (self.generation, BM25Index(list(self.chunks.c["text"])))
-            log.debug("BM25 over %d chunks built in %.2fs", len(self.chunks), time.perf_counter() - t0)
+            saved = self.directory / store.generation_name(self.generation) / BM25_FOLDER
+            bm25 = None
+            if not self._fresh and saved.is_dir():
+                try:
+                    bm25 = BM25Index.load(saved)
+                except ValueError as e:  # e.g. a later writer removed this generation: rebuild it in memory
+                    log.warning("%s", e)
+            if bm25 is None or bm25.size != len(self.chunks):
+                bm25 = self._build_bm25()
+            self._bm25 = (self.generation, bm25)
         return self._bm25[1]
+
+    def _build_bm25(self, folder: Path | None = None):
+        """BM25 over the chunk texts, saved to `folder` when given."""
+        from codesift.index.lexical import BM25Index
+
+        t0 = time.perf_counter()
+        bm25 = BM25Index.build(list(self.chunks.c["text"]))
+        if folder is not None:
+            bm25.save(folder)
+        log.debug("BM25 over %d chunks built in %.2fs", len(self.chunks), time.perf_counter() - t0)
+        return bm25
 
     def _filter(self, filters: Filters) -> tuple[np.ndarray, np.ndarray]:
         """The chunks a filter keeps, as a row mask and as ids; cached, and the same ids array every time, since the
