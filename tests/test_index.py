@@ -286,6 +286,50 @@ def test_bm25_is_saved_with_each_generation_and_searched_without_rebuilding(buil
     assert [h.path for h in reopened.search(["sphere volume"], 1, encoder=ENC, hybrid=True)[0]] == ["geo/more.py"]
 
 
+def test_chunk_texts_are_read_on_first_use_and_never_lost(built, repo):
+    """An opened index reads its chunk texts (most of chunks.parquet) only when something needs them: a search with
+    the saved BM25 does not, a snippet does, and an update carries every text over into the next generation; the
+    open file still serves them after a later writer removed the generation (Linux)."""
+    texts = dict(zip(built.chunks.c["id"].tolist(), built.chunks.c["text"]))
+    opened = CodeIndex.open(built.directory)
+    hit = opened.search(["circle area radius"], 1, encoder=ENC)[0][0]
+    assert "text" not in opened.chunks.c
+    if sys.platform.startswith("linux"):
+        import shutil
+
+        shutil.rmtree(built.directory / store.generation_name(opened.generation))
+        built.update([repo], ENC, rebuild=True)  # a new generation in its place
+    assert opened.chunk_text(hit) == texts[hit.id]
+    assert dict(zip(opened.chunks.c["id"].tolist(), opened.chunks.c["text"])) == texts
+
+    fresh = CodeIndex.open(built.directory)
+    before = dict(zip(fresh.chunks.c["id"].tolist(), CodeIndex.open(built.directory).chunks.c["text"]))
+    (repo / "geo" / "more.py").write_text("def sphere_volume(radius):\n    return 4 / 3 * 3.14 * radius ** 3\n")
+    fresh.update([repo], ENC)  # appends to columns whose texts were never read
+    after = CodeIndex.open(built.directory).chunks
+    saved = dict(zip(after.c["id"].tolist(), after.c["text"]))
+    assert {i: saved[i] for i in before} == before and len(saved) > len(before)
+
+
+def test_a_snippet_reads_only_its_row_group(repo, tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from codesift.index import code_index
+
+    monkeypatch.setattr(code_index, "ROW_GROUP", 4)
+    index = CodeIndex.open_or_create(tmp_path / "idx", ENC)
+    index.update([repo], ENC)
+    texts = dict(zip(index.chunks.c["id"].tolist(), index.chunks.c["text"]))
+    generation = index.directory / store.generation_name(index.generation)
+    assert pq.ParquetFile(generation / "chunks.parquet").num_row_groups == -(-len(texts) // 4) > 2
+    opened = CodeIndex.open(index.directory)
+    hits = opened.search(["area", "string", "server"], 20, encoder=ENC)
+    assert {h.id for found in hits for h in found} == set(texts)  # every chunk, across every row group
+    for hit in (h for found in hits for h in found):
+        assert opened.chunk_text(hit) == texts[hit.id]
+    assert "text" not in opened.chunks.c
+
+
 def test_bm25_round_trip_and_unreadable_folder(tmp_path):
     from codesift.index.lexical import BM25Index
 
