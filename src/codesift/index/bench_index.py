@@ -25,8 +25,9 @@ MiB is the serialized index (vectors or SQ8 codes plus the graph), about what it
 are built and searched through `HNSWVectors`, the call `codesift search` makes, so its own per-query work is in
 the figures (it once counted 1M live flags per query: 0.55 ms that timing faiss alone did not show); they sit on
 huge pages as in the index (`codesift.index.hugepages`; `--small-pages` times the same graph without them too,
-and each row reports the huge-page MiB under its graph); hnswlib keeps its graph in one allocation Python cannot
-reach, so it runs on small pages.
+and each row reports the huge-page MiB of the mappings holding its graph: smaps counts by mapping, so at 1M the
+copy on small pages showed 6 of 870 MiB, the advised graph 854); hnswlib keeps its graph in one allocation
+Python cannot reach, so it runs on small pages.
 Figures go to OUT/results.json, OUT/report.md and OUT/recall_latency.png (copy them into BENCHMARKS.md).
 """
 
@@ -39,8 +40,6 @@ import os
 import time
 from pathlib import Path
 from typing import Any
-
-from codesift.index.hugepages import huge_page_bytes, index_buffers
 
 OUT = "runs/bench-index"
 REAL = "runs/bench-index/minilm-cosqa.npz"
@@ -260,7 +259,8 @@ def sweep(data, queries, library: str, efs: list[int], args, log, dataset: str) 
     if library in HNSW_FAISS and args.small_pages:  # a copy in fresh allocations, which nothing advises
         variants[f"{library} 4k-pages"] = copy.copy(index)
         variants[f"{library} 4k-pages"].index = faiss.clone_index(index.index)
-    huge_mib = {name: _huge_page_mib(library, variant) for name, variant in variants.items()}
+    huge_mib = {name: variant.stats()["huge_page_mib"] if library in HNSW_FAISS else 0.0
+                for name, variant in variants.items()}
     rows = []
     for ef in efs:
         searches = {name: _searcher(library, variant, k, ef, args.refine) for name, variant in variants.items()}
@@ -350,15 +350,6 @@ def _searcher(library: str, index, k: int, ef: int, refine: int):
         params.keep = (cells, ivf)  # SWIG holds raw pointers: keep the nested parameters alive with the outer one
         return lambda q: index.search(q, k, params=params)[1]
     raise ValueError(f"unknown library {library!r}")
-
-
-def _huge_page_mib(library: str, index) -> float:
-    """MiB of huge pages in the mappings that hold a faiss graph's buffers (0 for hnswlib, whose buffers Python
-    cannot reach). smaps counts by mapping, so a small buffer in the heap reports the heap's huge pages: at 1M the
-    copy on small pages showed 6 of 870 MiB, the advised graph 854."""
-    if library not in HNSW_FAISS:
-        return 0.0
-    return round(sum(huge_page_bytes(*buffer) for buffer in index_buffers(index.index)) / 2**20, 1)
 
 
 def ivf_cells(n: int) -> int:

@@ -119,6 +119,9 @@ class _Columns(dict):
         super().__init__(columns)
         self._parquet = parquet
         self._groups: dict[tuple[str, int], list] = {}
+        if parquet is not None:  # the first row of each row group
+            self._starts = np.cumsum([0, *(parquet.metadata.row_group(g).num_rows
+                                           for g in range(parquet.num_row_groups))])
 
     def __missing__(self, name: str) -> np.ndarray:
         if self._parquet is None or name not in self._parquet.schema_arrow.names:
@@ -130,12 +133,10 @@ class _Columns(dict):
         """One value; from a column not read yet, only the row group that holds it is read (and kept)."""
         if name in self or self._parquet is None:
             return self[name][row]
-        sizes = [self._parquet.metadata.row_group(g).num_rows for g in range(self._parquet.num_row_groups)]
-        starts = np.cumsum([0, *sizes])
-        group = int(np.searchsorted(starts, row, side="right")) - 1
+        group = int(np.searchsorted(self._starts, row, side="right")) - 1
         if (name, group) not in self._groups:
             self._groups[name, group] = self._parquet.read_row_group(group, columns=[name]).column(name).to_pylist()
-        return self._groups[name, group][row - starts[group]]
+        return self._groups[name, group][row - self._starts[group]]
 
 
 class _Chunks:
@@ -528,7 +529,7 @@ class CodeIndex:
             fused = fuse(dense, lexical_ids, cfg.dense_weight, cfg.bm25_weight)
         else:
             dense_reference = dense[np.isin(ids, dense_ids[: cfg.hybrid_candidates])]
-            searchable = len(lexical) if mask is None else int(np.count_nonzero(mask))
+            searchable = len(lexical) if allowed is None else len(allowed)
             lexical_reference = top_reference(lexical, lexical_rows, cfg.hybrid_candidates, searchable)
             fused = zscore_fuse(dense, dense_reference, lexical_ids, lexical_reference, cfg.dense_weight,
                                 cfg.bm25_weight)
