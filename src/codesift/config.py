@@ -88,16 +88,24 @@ class TokenizerConfig(Section):
 
 
 class ModelConfig(Section):
-    arch: Literal["modernbert", "bert"] = "modernbert"
-    layers: int = Field(ge=1, le=48)
-    hidden: int = Field(ge=16)
-    heads: int = Field(ge=1)
-    intermediate: int = Field(ge=16)
+    arch: Literal["modernbert", "bert", "static"] = Field(
+        "modernbert", description="static: one trained vector per token, averaged (no layers, no pretraining)")
+    layers: int | None = Field(None, ge=1, le=48)
+    hidden: int = Field(ge=16, description="the transformer's width; a static model's embedding size")
+    heads: int | None = Field(None, ge=1)
+    intermediate: int | None = Field(None, ge=16)
     max_seq_len: int = Field(256, ge=16, le=8192)
     embedding_dim: int | None = Field(None, ge=8, description="optional linear projection after pooling")
 
     @model_validator(mode="after")
-    def _heads_divide_hidden(self) -> ModelConfig:
+    def _shape_fits_arch(self) -> ModelConfig:
+        layered = {"layers": self.layers, "heads": self.heads, "intermediate": self.intermediate}
+        if self.arch == "static":
+            if given := [k for k, v in {**layered, "embedding_dim": self.embedding_dim}.items() if v is not None]:
+                raise ValueError(f"a static model has no {', '.join(given)}: its size is `hidden` alone")
+            return self
+        if missing := [k for k, v in layered.items() if v is None]:
+            raise ValueError(f"arch {self.arch} needs {', '.join(missing)}")
         if self.hidden % self.heads:
             raise ValueError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
         return self
@@ -336,7 +344,7 @@ class Recipe(Section):
     pairs: PairsConfig = PairsConfig()
     tokenizer: TokenizerConfig = TokenizerConfig()
     model: ModelConfig
-    pretrain: PretrainConfig
+    pretrain: PretrainConfig | None = Field(None, description="required unless model.arch is static")
     train: TrainConfig
     mine: MineConfig = MineConfig()
     eval: EvalConfig = EvalConfig()
@@ -345,7 +353,12 @@ class Recipe(Section):
 
     @model_validator(mode="after")
     def _lengths_fit_model(self) -> Recipe:
-        if self.pretrain.seq_len > self.model.max_seq_len:
+        if self.model.arch == "static":
+            if self.pretrain is not None:
+                raise ValueError("a static model is not pretrained; remove the pretrain section")
+        elif self.pretrain is None:
+            raise ValueError(f"missing required section 'pretrain' (model.arch {self.model.arch} is pretrained)")
+        elif self.pretrain.seq_len > self.model.max_seq_len:
             raise ValueError(
                 f"pretrain.seq_len ({self.pretrain.seq_len}) exceeds model.max_seq_len ({self.model.max_seq_len})"
             )

@@ -177,7 +177,8 @@ class RunDir:
                     f"; run `codesift {dep}` (or `codesift run`) first"
                 )
             inputs[dep] = upstream["outputs_hash"]
-        config = {name: self.recipe.section(name).model_dump(mode="json") for name in stage.sections}
+        sections = {name: self.recipe.section(name) for name in stage.sections}  # an unused section is None
+        config = {name: s.model_dump(mode="json") if s is not None else None for name, s in sections.items()}
         fingerprint = json_sha256({"config": config, "seed": self.recipe.seed, "inputs": inputs})
         return fingerprint, {"config": config, "inputs": inputs}
 

@@ -10,6 +10,7 @@ or the folder itself), `hybrid:A+B` (reciprocal rank fusion; weights: `hybrid:A@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from abc import ABC, abstractmethod
@@ -177,7 +178,8 @@ class DenseSystem(Retriever):
             from sentence_transformers import SentenceTransformer
 
             self._model = SentenceTransformer(str(self.model_dir), device=self.device, local_files_only=True)
-            self._model.max_seq_length = min(self.max_seq_len, self._model.max_seq_length or self.max_seq_len)
+            if math.isfinite(self._model.max_seq_length or 0):  # a static model truncates in its tokenizer
+                self._model.max_seq_length = min(self.max_seq_len, self._model.max_seq_length or self.max_seq_len)
             self._model.eval()
             log.info("loaded %s on %s (max %d tokens)", self.model_dir, self._model.device, self._model.max_seq_length)
         return self._model

@@ -138,7 +138,7 @@ def _measure_model(label, folder: Path, weights: str, runtimes, queries, functio
         export_model(folder, export_dir, ExportConfig(int8=True))
     docs = _doc_chunks(src.tokenizer, functions, args.doc_tokens, args.batch_size * (args.doc_batches + 1))
     base = {"model": label, "weights": weights, "parameters": params, "arch": src.arch,
-            "layers": int(src.config.num_hidden_layers), "hidden": src.hidden}
+            "layers": src.describe()["layers"], "hidden": src.hidden}
     rows = []
     for runtime in runtimes:
         if runtime.startswith("torch"):

@@ -39,13 +39,13 @@ def export_model(model_dir: str | Path, out_dir: str | Path, cfg: ExportConfig,
     t0 = time.perf_counter()
     src = load_source(model_dir)
     seconds["load"] = time.perf_counter() - t0
+    shape, builder = src.describe(), builder_for(src, cfg)
     log.info("exporting %s (%s, %d layers x %d, dim %d, %s pooling, max %d tokens) with the %s builder",
-             src.folder, src.arch, src.config.num_hidden_layers, src.hidden, src.dim, src.pooling, src.max_seq_len,
-             cfg.builder)
+             src.folder, src.arch, shape["layers"], src.hidden, src.dim, src.pooling, src.max_seq_len, builder)
 
     fp32 = out / MODEL_FILES["fp32"]
     t0 = time.perf_counter()
-    if cfg.builder == "fused":
+    if builder == "fused":
         model = graph.build(src, cfg.opset)
         with atomic_write(fp32, "wb") as fh:
             fh.write(model.SerializeToString())
@@ -102,6 +102,11 @@ def export_model(model_dir: str | Path, out_dir: str | Path, cfg: ExportConfig,
     return Exported(out, meta, src, {k: round(v, 2) for k, v in seconds.items()})
 
 
+def builder_for(src: SourceModel, cfg: ExportConfig) -> str:
+    """The configured graph builder; a static model always gets the fused graph (a bag of rows has nothing to trace)."""
+    return "fused" if src.arch == "static" else cfg.builder
+
+
 def calibration_feeds(folder: Path, texts: list[str], batch_size: int = 16) -> list[dict[str, np.ndarray]]:
     """Model inputs for calibration (smoothing, static int8), tokenized exactly as the runtime tokenizes."""
     enc = load_encoder(folder, quantization="fp32")
@@ -121,10 +126,10 @@ def calibration_feeds(folder: Path, texts: list[str], batch_size: int = 16) -> l
 def _write_meta(out: Path, src: SourceModel, cfg: ExportConfig, made: dict[str, Path], int8: dict[str, Any],
                 default: str) -> EncoderMeta:
     files = {q: {"file": p.name, "sha256": file_sha256(p), "bytes": p.stat().st_size} for q, p in made.items()}
-    pad = src.st[0].tokenizer.pad_token_id
+    pad = getattr(src.st[0].tokenizer, "pad_token_id", None)  # padding is masked out; any id works without one
     extra: dict[str, Any] = {
         "source": src.describe(),
-        "builder": cfg.builder,
+        "builder": builder_for(src, cfg),
         "opset": cfg.opset,
         "pad_token_id": int(pad) if pad is not None else 0,
         "normalize": True,

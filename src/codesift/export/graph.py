@@ -74,12 +74,14 @@ def build(src: SourceModel, opset: int = 17) -> onnx.ModelProto:
     """The fused inference graph of `src` (float32 weights). Raises UnsupportedModel for an unknown architecture."""
     g = _Graph(opset)
     ids, mask = INPUTS
-    if src.arch == "modernbert":
+    if src.arch == "static":  # a row per token; the head averages them
+        hidden = g.op("Gather", [g.const("embedding.weight", src.weights["embedding.weight"]), ids], "token_vectors")
+    elif src.arch == "modernbert":
         hidden = _modernbert(g, src, ids, mask)
     elif src.arch == "bert":
         hidden = _bert(g, src, ids, mask)
     else:
-        raise UnsupportedModel(f"{src.folder}: no fused graph for model type {src.arch!r} (modernbert, bert); "
+        raise UnsupportedModel(f"{src.folder}: no fused graph for model type {src.arch!r} (modernbert, bert, static); "
                                "export it with the traced builder (export.builder: trace)")
     g.scope = HEAD
     out = _head(g, src, hidden, mask)

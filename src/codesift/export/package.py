@@ -86,12 +86,17 @@ def model_card(run_dir, recipe_path: Path, manifests: dict[str, dict[str, Any]],
     name = run_dir.recipe.name
     model = run_dir.recipe.model
     (quant, info), = encoder["files"].items()
-    pretrain = manifests["pretrain"]["summary"]
+    if model.arch == "static":
+        size = encoder["source"]["vocab_size"] * model.hidden / 1e6
+        shape = f"A static model (one vector per token, {size:.1f}M parameters, averaged over the text)"
+    else:
+        size = manifests["pretrain"]["summary"]["parameters"] / 1e6
+        shape = (f"A {model.layers}-layer, {model.hidden}-wide {model.arch} encoder ({size:.1f}M parameters) "
+                 "with mean pooling")
     lines = [
         f"# codesift `{name}`: a code embedding model trained from scratch",
         "",
-        f"A {model.layers}-layer, {model.hidden}-wide {model.arch} encoder ({pretrain['parameters'] / 1e6:.1f}M "
-        f"parameters) with mean pooling and L2-normalized {encoder['dim']}-dim embeddings, up to "
+        f"{shape} and L2-normalized {encoder['dim']}-dim embeddings, up to "
         f"{encoder['max_seq_len']} tokens; shipped as {quant} ONNX ({info['bytes'] / 2**20:.1f} MiB) with its "
         f"tokenizer. Queries are natural language, documents are code in Python, TypeScript, JavaScript, Go, Java "
         f"or Rust. Trained with `{recipe_path.as_posix()}` by codesift; every figure below is read from the run's "
@@ -212,6 +217,7 @@ def _training_lines(manifests: dict[str, dict[str, Any]]) -> list[str]:
         f"{_fmt_summary(pairs)}.",
         f"- Tokenizer: {manifests['tokenizer']['summary'].get('kind', 'bpe')} with "
         f"{manifests['tokenizer']['summary'].get('vocab_size', '?')} tokens, trained on the cleaned corpus.",
+        "- Pretraining: none (a static model starts from a random table)." if ps.get("arch") == "static" else
         f"- Pretraining ({ps['objective'].upper()} + identifier deobfuscation): {ps['steps']} steps, "
         f"{ps['tokens_seen'] / 1e6:.1f}M tokens over {ps['train_windows']} windows, {ps['precision']}, "
         f"{ps['tokens_per_s'] / 1e3:.0f}k tokens/s (MFU {100 * ps['mfu']:.1f}% of the measured matmul peak), "

@@ -89,8 +89,9 @@ def quantize_int8(src: Path, dst: Path, per_channel: bool = True, reduce_range: 
         raise ValueError(f"int8 weight_type must be 's8' or 'u8', got {weight_type!r}")
     model = onnx.load(str(src), load_external_data=False)
     body, head = weight_matmuls(model)
-    if not body:
-        raise ValueError(f"{src}: no weight MatMul to quantize")
+    if not body and not embeddings:  # a static model is all table
+        raise ValueError(f"{src}: no weight MatMul to quantize; quantize its embedding table "
+                         "(export.int8_embeddings: true) or export fp32 only (export.int8: false)")
     with _quiet_root_logger():
         quantize_dynamic(
             str(src), str(dst), per_channel=per_channel, reduce_range=reduce_range,

@@ -51,6 +51,8 @@ class SourceModel:
 
     @property
     def hidden(self) -> int:
+        if self.arch == "static":
+            return int(self.weights["embedding.weight"].shape[1])
         return int(self.config.hidden_size)
 
     @property
@@ -63,7 +65,8 @@ class SourceModel:
         runtime encoder applies its own, explicit policy)."""
         from tokenizers import Tokenizer
 
-        tok = Tokenizer.from_str(self.st[0].tokenizer.backend_tokenizer.to_str())
+        first = self.st[0].tokenizer  # a transformers fast tokenizer, or (StaticEmbedding) a tokenizers.Tokenizer
+        tok = Tokenizer.from_str(getattr(first, "backend_tokenizer", first).to_str())
         tok.no_padding()
         tok.no_truncation()
         return tok
@@ -83,10 +86,13 @@ class SourceModel:
         return digest.hexdigest()
 
     def describe(self) -> dict[str, Any]:
-        return {"folder": str(self.folder), "arch": self.arch, "layers": int(self.config.num_hidden_layers),
-                "hidden": self.hidden, "heads": int(self.config.num_attention_heads), "dim": self.dim,
+        static = self.arch == "static"
+        return {"folder": str(self.folder), "arch": self.arch,
+                "layers": 0 if static else int(self.config.num_hidden_layers), "hidden": self.hidden,
+                "heads": 0 if static else int(self.config.num_attention_heads), "dim": self.dim,
                 "pooling": self.pooling, "dense": [list(d.weight.shape) for d in self.dense],
-                "max_seq_len": self.max_seq_len, "vocab_size": int(self.config.vocab_size)}
+                "max_seq_len": self.max_seq_len,
+                "vocab_size": len(self.weights["embedding.weight"]) if static else int(self.config.vocab_size)}
 
     def encode(self, texts: list[str], batch_size: int = 32, precision: str = "fp32") -> np.ndarray:
         """The torch reference: L2-normalized float32 embeddings, texts truncated at `max_seq_len` tokens."""
@@ -116,6 +122,8 @@ def load_source(folder: str | Path) -> SourceModel:
     st.eval()
     modules = list(st)
     names = [type(m).__name__ for m in modules]
+    if names and names[0] == "StaticEmbedding":
+        return _static_source(folder, st, names)
     if len(modules) < 2 or names[0] != "Transformer" or names[1] != "Pooling":
         raise UnsupportedModel(f"{folder}: expected Transformer, Pooling[, Dense...][, Normalize], found {names}")
     transformer, pooling = modules[0], modules[1]
@@ -142,6 +150,23 @@ def load_source(folder: str | Path) -> SourceModel:
     max_seq_len = int(transformer.max_seq_length or getattr(config, "max_position_embeddings", 512))
     lowercase = bool(getattr(transformer, "do_lower_case", False))
     return SourceModel(folder, st, config.model_type, config, weights, mode, dense, max_seq_len, lowercase, prompts)
+
+
+def _static_source(folder: Path, st, names: list[str]) -> SourceModel:
+    """A StaticEmbedding [-> Normalize] model: the mean of token rows, which the runtime truncates at the length its
+    tokenizer.json truncates at (so the export and sentence-transformers see the same tokens)."""
+    if any(n != "Normalize" for n in names[1:]):
+        raise UnsupportedModel(f"{folder}: expected StaticEmbedding[, Normalize], found {names}")
+    truncation = st[0].tokenizer.truncation
+    if not truncation:
+        raise UnsupportedModel(f"{folder}: the static model's tokenizer.json sets no truncation, so sentence-"
+                               "transformers embeds whole texts where the runtime would cut them; save it with "
+                               "codesift.model.static.StaticEmbedder (which sets max_seq_len)")
+    if st[0].tokenizer.post_processor is not None:
+        raise UnsupportedModel(f"{folder}: the static model's tokenizer.json adds special tokens, which "
+                               "StaticEmbedding leaves out; the runtime would add them")
+    weights = {"embedding.weight": st[0].embedding.weight.detach().float().cpu().numpy()}
+    return SourceModel(folder, st, "static", None, weights, "mean", [], int(truncation["max_length"]), False)
 
 
 def _dense(folder: Path, module) -> Dense:

@@ -31,7 +31,38 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
 
-class Embedder(nn.Module):
+class EncodeMixin:
+    """`embed` and `encode` for a module with `tokenize(texts, max_len)` and `forward(input_ids, attention_mask)`
+    returning unnormalized vectors (the transformer `Embedder` and the `StaticEmbedder`)."""
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def embed(self, texts: Sequence[str], max_len: int | None = None) -> torch.Tensor:
+        """Normalized vectors for a list of texts, with autograd if enabled."""
+        batch = {k: v.to(self.device) for k, v in self.tokenize(texts, max_len).items()}
+        return nn.functional.normalize(self(**batch).float(), dim=-1)
+
+    @torch.inference_mode()
+    def encode(self, texts: Sequence[str], batch_size: int = 64, bf16: bool = False) -> np.ndarray:
+        """L2-normalized float32 embeddings, one row per text; texts are batched longest first (less padding)."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        was_training = self.training
+        self.eval()
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.empty((len(texts), self.dim), np.float32)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                out[idx] = self.embed([texts[i] for i in idx]).cpu().numpy()
+        self.train(was_training)
+        return out
+
+
+class Embedder(EncodeMixin, nn.Module):
     """A Hugging Face encoder with mean pooling and an optional bias-free projection to `embedding_dim`."""
 
     def __init__(self, encoder: nn.Module, tokenizer, max_seq_len: int, embedding_dim: int | None = None):
@@ -45,10 +76,6 @@ class Embedder(nn.Module):
     @property
     def dim(self) -> int:
         return self.projection.out_features if self.projection is not None else self.encoder.config.hidden_size
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
 
     @classmethod
     def from_encoder(
@@ -90,28 +117,6 @@ class Embedder(nn.Module):
         pooled = mean_pool(hidden, attention_mask)
         return self.projection(pooled) if self.projection is not None else pooled
 
-    def embed(self, texts: Sequence[str], max_len: int | None = None) -> torch.Tensor:
-        """Normalized vectors for a list of texts, with autograd if enabled."""
-        batch = {k: v.to(self.device) for k, v in self.tokenize(texts, max_len).items()}
-        return nn.functional.normalize(self(**batch).float(), dim=-1)
-
-    @torch.inference_mode()
-    def encode(self, texts: Sequence[str], batch_size: int = 64, bf16: bool = False) -> np.ndarray:
-        """L2-normalized float32 embeddings, one row per text; texts are batched longest first (less padding)."""
-        texts = list(texts)
-        if not texts:
-            return np.zeros((0, self.dim), np.float32)
-        was_training = self.training
-        self.eval()
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        out = np.empty((len(texts), self.dim), np.float32)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                out[idx] = self.embed([texts[i] for i in idx]).cpu().numpy()
-        self.train(was_training)
-        return out
-
     # --- sentence-transformers folder ---------------------------------------------------------------------------
 
     def save(self, folder: str | Path) -> Path:
@@ -121,10 +126,6 @@ class Embedder(nn.Module):
         self.encoder.save_pretrained(folder, safe_serialization=True)
         self.tokenizer.save_pretrained(folder)
         _dump(folder / "sentence_bert_config.json", {"max_seq_length": self.max_seq_len, "do_lower_case": False})
-        _dump(folder / "config_sentence_transformers.json", {
-            "__version__": {"codesift": _version("codesift"), "pytorch": torch.__version__},
-            "prompts": {}, "default_prompt_name": None, "similarity_fn_name": "cosine",
-        })
         hidden = self.encoder.config.hidden_size
         _dump(folder / POOLING_DIR / "config.json", {
             "word_embedding_dimension": hidden, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,
@@ -143,11 +144,7 @@ class Embedder(nn.Module):
             save_file({"linear.weight": self.projection.weight.detach().float().cpu().contiguous()},
                       str(folder / DENSE_DIR / "model.safetensors"))
             modules.append((DENSE_DIR, "sentence_transformers.models.Dense"))
-        (folder / NORMALIZE_DIR).mkdir(exist_ok=True)
-        modules.append((NORMALIZE_DIR, "sentence_transformers.models.Normalize"))
-        _dump(folder / MODULES, [{"idx": i, "name": str(i), "path": path, "type": kind}
-                                 for i, (path, kind) in enumerate(modules)])
-        return folder
+        return write_modules(folder, modules)
 
     @classmethod
     def load(cls, folder: str | Path) -> Embedder:
@@ -177,6 +174,19 @@ class Embedder(nn.Module):
             weights = load_file(str(folder / DENSE_DIR / "model.safetensors"))
             model.projection.weight.data.copy_(weights["linear.weight"])
         return model
+
+
+def write_modules(folder: Path, modules: list[tuple[str, str]]) -> Path:
+    """Finish a sentence-transformers folder: `modules` (path, type) then Normalize, and the model-level config."""
+    _dump(folder / "config_sentence_transformers.json", {
+        "__version__": {"codesift": _version("codesift"), "pytorch": torch.__version__},
+        "prompts": {}, "default_prompt_name": None, "similarity_fn_name": "cosine",
+    })
+    (folder / NORMALIZE_DIR).mkdir(exist_ok=True)
+    modules = [*modules, (NORMALIZE_DIR, "sentence_transformers.models.Normalize")]
+    _dump(folder / MODULES, [{"idx": i, "name": str(i), "path": path, "type": kind}
+                             for i, (path, kind) in enumerate(modules)])
+    return folder
 
 
 def _dump(path: Path, obj) -> None:

@@ -31,6 +31,7 @@ from torch import nn
 from codesift.config import Recipe
 from codesift.log import get_logger
 from codesift.model.embedder import Embedder
+from codesift.model.static import STATIC_DIR, StaticEmbedder
 from codesift.runs import StageContext, atomic_write, write_json
 from codesift.train.batches import BatchStream, Examples, load_examples
 from codesift.train.checkpoint import (
@@ -60,6 +61,11 @@ class ContrastiveTrainer:
         torch.manual_seed(recipe.seed)  # the same projection / random init on every rank and every rerun
         if self.cfg.init_from:
             self.embedder = continued_model(Path(self.cfg.init_from), encoder_dir, recipe).to(self.device)
+        elif recipe.model.arch == "static":  # a fresh table: there is no pretrained encoder to start from
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_file(str(encoder_dir / "tokenizer.json"))
+            self.embedder = StaticEmbedder(tokenizer, recipe.model.hidden, recipe.model.max_seq_len).to(self.device)
         else:
             self.embedder = Embedder.from_encoder(
                 encoder_dir, recipe.model.max_seq_len, recipe.model.embedding_dim,
@@ -184,26 +190,30 @@ class ContrastiveTrainer:
 
     def load_weights(self, model_dir: Path, temperature: float) -> None:
         """Continue from a finished round's saved model (resuming a run between rounds)."""
-        saved = Embedder.load(model_dir)
+        saved = type(self.embedder).load(model_dir)
         self.embedder.load_state_dict(saved.state_dict())
         if self.temperature.learned:
             with torch.no_grad():
                 self.temperature.log_scale.fill_(math.log(1 / temperature))
 
 
-def continued_model(folder: Path, encoder_dir: Path, recipe: Recipe) -> Embedder:
+def continued_model(folder: Path, encoder_dir: Path, recipe: Recipe) -> Embedder | StaticEmbedder:
     """The embedding model training continues from: it must read text with the run's tokenizer and have the
     recipe's shape, or its vectors would not mean what the export and index of this run assume."""
+    static = recipe.model.arch == "static"
     try:
-        model = Embedder.load(folder)
-    except FileNotFoundError as e:
-        raise FileNotFoundError(f"train.init_from: {e} (expected a train stage's model/ folder)") from None
-    ours, theirs = encoder_dir / "tokenizer.json", folder / "tokenizer.json"
+        model = StaticEmbedder.load(folder) if static else Embedder.load(folder)
+    except (FileNotFoundError, ValueError) as e:
+        raise type(e)(f"train.init_from: {e} (expected a train stage's model/ folder of a {recipe.model.arch} "
+                      "model)") from None
+    ours, theirs = encoder_dir / "tokenizer.json", folder / (f"{STATIC_DIR}/tokenizer.json" if static else "tokenizer.json")
     if not ours.is_file() or not theirs.is_file():
         raise FileNotFoundError(f"train.init_from: need {ours} and {theirs} to check the model reads the run's tokens")
     if json.loads(ours.read_text())["model"] != json.loads(theirs.read_text())["model"]:  # vocab and merges
         raise ValueError(f"train.init_from {folder}: its tokenizer differs from the run's ({ours})")
-    shape = (model.encoder.config.num_hidden_layers, model.encoder.config.hidden_size, model.max_seq_len, model.dim)
+    layers = None if static else model.encoder.config.num_hidden_layers
+    hidden = model.dim if static else model.encoder.config.hidden_size
+    shape = (layers, hidden, model.max_seq_len, model.dim)
     wanted = (recipe.model.layers, recipe.model.hidden, recipe.model.max_seq_len,
               recipe.model.embedding_dim or recipe.model.hidden)
     if shape != wanted:

@@ -295,6 +295,12 @@ def run(ctx: StageContext) -> dict[str, Any]:
     world = current_world()
     recipe, cfg = ctx.recipe, ctx.recipe.pretrain
     tok_dir = ctx.inputs["tokenizer"]
+    if recipe.model.arch == "static":  # nothing to pretrain: the train stage starts a fresh table on this tokenizer
+        if world.is_main:
+            (ctx.out_dir / "encoder").mkdir(parents=True, exist_ok=True)
+            shutil.copy2(tok_dir / "tokenizer.json", ctx.out_dir / "encoder" / "tokenizer.json")
+        world.barrier()
+        return {"arch": "static", "pretrained": False}
     tokenizer = Tokenizer.from_file(str(tok_dir / "tokenizer.json"))
     vocab_size = tokenizer.get_vocab_size()
     if world.is_main:

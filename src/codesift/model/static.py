@@ -1,0 +1,122 @@
+"""The static embedding model: one trained vector per token, a text is the mean of its tokens' vectors, L2-normalized.
+
+Nothing is contextual, so it needs no pretraining, and a training step is a table lookup and a sum: on two CPU cores
+it sees every training pair several times in minutes, where the transformer sees ~12 pairs a second (BENCHMARKS.md).
+It is sentence-transformers' `StaticEmbedding` (the model2vec architecture), saved as such (`StaticEmbedding` ->
+`Normalize`), so `SentenceTransformer(folder)` loads it and returns the same vectors as `StaticEmbedder.encode`.
+
+The saved tokenizer.json adds no special tokens (what `StaticEmbedding` asks of it) and truncates at `max_seq_len`,
+so training, sentence-transformers, the ONNX export and the runtime encoder all see the same tokens.
+`StaticEmbedder` has `Embedder`'s interface (tokenize / forward / embed / encode / save / load), so the contrastive
+trainer, mining and the eval harness take either.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from codesift.model.embedder import MODULES, EncodeMixin, write_modules
+
+STATIC_DIR = "0_StaticEmbedding"
+INIT_STD = 0.1  # the rows' scale is irrelevant after normalization; this keeps early steps' updates relative
+
+
+def static_tokenizer(tokenizer, max_seq_len: int):
+    """A copy of a `tokenizers.Tokenizer` that adds no special tokens, truncates at `max_seq_len`, pads nothing."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_str(tokenizer.to_str())
+    tok.post_processor = None
+    tok.no_padding()
+    tok.enable_truncation(max_seq_len)
+    return tok
+
+
+class StaticEmbedder(EncodeMixin, nn.Module):
+    """A (vocab, dim) table; `forward` takes padded ids and a mask like a transformer's, so GradCache works as is."""
+
+    def __init__(self, tokenizer, dim: int, max_seq_len: int, weights: torch.Tensor | None = None):
+        super().__init__()
+        self.tokenizer = static_tokenizer(tokenizer, max_seq_len)
+        self.max_seq_len = max_seq_len
+        self.embedding = nn.Embedding(self.tokenizer.get_vocab_size(), dim)
+        if weights is not None:
+            if tuple(weights.shape) != tuple(self.embedding.weight.shape):
+                raise ValueError(f"weights {tuple(weights.shape)} do not match the tokenizer's vocabulary and dim "
+                                 f"{tuple(self.embedding.weight.shape)}")
+            self.embedding.weight.data.copy_(weights)
+        else:
+            nn.init.normal_(self.embedding.weight, std=INIT_STD)
+
+    @property
+    def dim(self) -> int:
+        return self.embedding.embedding_dim
+
+    def tokenize(self, texts: Sequence[str], max_len: int | None = None) -> dict[str, torch.Tensor]:
+        """Token ids padded with 0 and their mask, truncated to `max_len` (default and at most max_seq_len)."""
+        if isinstance(texts, str):
+            raise TypeError("tokenize takes a list of texts, not one string")
+        limit = min(max_len or self.max_seq_len, self.max_seq_len)
+        ids = [e.ids[:limit] for e in self.tokenizer.encode_batch(list(texts), add_special_tokens=False)]
+        width = max(1, max((len(x) for x in ids), default=1))
+        input_ids = torch.zeros((len(ids), width), dtype=torch.long)
+        mask = torch.zeros((len(ids), width), dtype=torch.long)
+        for row, x in enumerate(ids):
+            input_ids[row, : len(x)] = torch.tensor(x, dtype=torch.long)
+            mask[row, : len(x)] = 1
+        return {"input_ids": input_ids, "attention_mask": mask}
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Mean of the real tokens' rows, *unnormalized* (B, dim); an empty text gives zeros, as in StaticEmbedding.
+        A weighted bag sum: no (B, T, dim) tensor is built."""
+        weights = attention_mask.to(self.embedding.weight.dtype)
+        summed = nn.functional.embedding_bag(input_ids, self.embedding.weight, per_sample_weights=weights, mode="sum")
+        return summed / weights.sum(1, keepdim=True).clamp(min=1.0)
+
+    # --- sentence-transformers folder ---------------------------------------------------------------------------
+
+    def save(self, folder: str | Path) -> Path:
+        """Write a sentence-transformers folder: StaticEmbedding (tokenizer.json + safetensors table), Normalize."""
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        (folder / STATIC_DIR).mkdir(parents=True, exist_ok=True)
+        save_file({"embedding.weight": self.embedding.weight.detach().float().cpu().contiguous()},
+                  str(folder / STATIC_DIR / "model.safetensors"))
+        self.tokenizer.save(str(folder / STATIC_DIR / "tokenizer.json"))
+        return write_modules(folder, [(STATIC_DIR, "sentence_transformers.models.StaticEmbedding")])
+
+    @classmethod
+    def load(cls, folder: str | Path) -> StaticEmbedder:
+        """Read back a folder written by `save`."""
+        from safetensors.torch import load_file
+        from tokenizers import Tokenizer
+
+        folder = Path(folder)
+        try:
+            modules = json.loads((folder / MODULES).read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{folder}: not a sentence-transformers folder (no {MODULES})") from None
+        kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+        if kinds != ["StaticEmbedding", "Normalize"]:
+            raise ValueError(f"{folder}: expected StaticEmbedding, Normalize modules, found {kinds}")
+        tokenizer = Tokenizer.from_file(str(folder / STATIC_DIR / "tokenizer.json"))
+        truncation = tokenizer.truncation
+        if not truncation:
+            raise ValueError(f"{folder}: its tokenizer.json sets no truncation, so the model has no max_seq_len")
+        weights = load_file(str(folder / STATIC_DIR / "model.safetensors"))["embedding.weight"]
+        return cls(tokenizer, weights.shape[1], int(truncation["max_length"]), weights.float())
+
+
+def is_static_folder(folder: str | Path) -> bool:
+    """True for a sentence-transformers folder whose first module is a StaticEmbedding."""
+    try:
+        modules = json.loads((Path(folder) / MODULES).read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return bool(modules) and modules[0]["type"].rsplit(".", 1)[-1] == "StaticEmbedding"

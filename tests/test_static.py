@@ -1,0 +1,117 @@
+"""The static embedding model: sentence-transformers parity, the train stage on it (rounds, mining, eval), its ONNX
+export through the gate, and the recipe checks that keep static and transformer settings apart."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from sentence_transformers import SentenceTransformer
+from tokenizers import Tokenizer
+
+from codesift.config import ExportConfig, RecipeError, load_recipe
+from codesift.export.exporter import export_model
+from codesift.export.stage import export_and_gate
+from codesift.model.static import STATIC_DIR, StaticEmbedder, is_static_folder
+from codesift.runs import StageContext
+from codesift.runtime.onnx import load_encoder
+from codesift.train import contrastive, pretrain
+
+from conftest import BENCHMARKS, REPO
+from tiny_encoder import one_thread, tiny_encoder, tiny_pairs  # noqa: F401  (fixtures)
+
+TEXTS = ["def read_json(path):\n    return json.load(open(path))", "read a json file", "x = 1\n" * 40, "ok"]
+
+
+def static_model(tiny_encoder, dim=16, max_seq_len=12):  # noqa: F811
+    torch.manual_seed(0)
+    return StaticEmbedder(Tokenizer.from_file(str(tiny_encoder / "tokenizer.json")), dim, max_seq_len)
+
+
+def test_sentence_transformers_loads_it_with_the_same_vectors(tmp_path, tiny_encoder):  # noqa: F811
+    model = static_model(tiny_encoder)
+    folder = model.save(tmp_path / "m")
+    assert is_static_folder(folder) and not is_static_folder(tiny_encoder)
+    saved = Tokenizer.from_file(str(folder / STATIC_DIR / "tokenizer.json"))
+    assert saved.num_special_tokens_to_add(False) == 0 and saved.truncation["max_length"] == 12
+    assert len(model.tokenize([TEXTS[2]])["input_ids"][0]) == 12  # the long text is cut at max_seq_len
+
+    ours = model.encode(TEXTS)
+    st = SentenceTransformer(str(folder), device="cpu").encode(TEXTS)
+    np.testing.assert_allclose(st, ours, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(StaticEmbedder.load(folder).encode(TEXTS), ours, atol=1e-7)
+
+
+def test_forward_is_the_mean_of_the_real_tokens_rows(tiny_encoder):  # noqa: F811
+    model = static_model(tiny_encoder)
+    batch = model.tokenize(TEXTS)
+    out = model(**batch)
+    for row, (ids, mask) in enumerate(zip(batch["input_ids"], batch["attention_mask"], strict=True)):
+        expected = model.embedding.weight[ids[mask.bool()]].mean(0)
+        torch.testing.assert_close(out[row], expected)
+
+
+def static_recipe(tmp_path, **train):
+    settings = {"steps": 6, "batch_size": 16, "chunk_size": 8, "warmup_steps": 1, "rounds": 2, "hard_negatives": 1,
+                "checkpoint_every": 3, "log_every": 1, "eval_max_queries": 20, "eval_max_docs": 80} | train
+    overrides = [f"train.{k}={json.dumps(v)}" for k, v in settings.items()] + [
+        "model.hidden=16", "model.max_seq_len=64", "mine.rank_window=[1, 30]", "mine.pool_size=150",
+        f"eval.benchmarks_dir={BENCHMARKS}", f"run_dir={tmp_path}",
+    ]
+    return load_recipe(REPO / "recipes" / "static.yaml", overrides)
+
+
+def test_train_stage_trains_mines_and_exports_a_static_model(tmp_path, tiny_encoder, tiny_pairs):  # noqa: F811
+    recipe = static_recipe(tmp_path)
+    (tmp_path / "tokenizer").mkdir()
+    (tmp_path / "tokenizer" / "tokenizer.json").write_text((tiny_encoder / "tokenizer.json").read_text())
+    assert pretrain.run(StageContext(recipe, tmp_path / "pretrain", {"tokenizer": tmp_path / "tokenizer"})) == {
+        "arch": "static", "pretrained": False}
+    (tmp_path / "pairs").mkdir()
+    (tmp_path / "pairs" / "pairs.parquet").symlink_to(tiny_pairs)
+    inputs = {"pretrain": tmp_path / "pretrain", "pairs": tmp_path / "pairs"}
+    summary = contrastive.run(StageContext(recipe, tmp_path / "train", inputs))
+
+    rounds = json.loads((tmp_path / "train" / "rounds.json").read_text())["rounds"]
+    assert [r["train"]["steps"] for r in rounds] == [6, 6] and rounds[1]["mining"]["pool"] == 150
+    assert summary["best_round"] in (1, 2) and {"val.mrr", "cosqa-dev.mrr"} <= set(summary)
+    model_dir = tmp_path / "train" / "model"
+    assert is_static_folder(model_dir)
+    trained = StaticEmbedder.load(model_dir)
+    fresh = static_model(tiny_encoder, 16, 64)
+    assert not torch.equal(trained.embedding.weight, fresh.embedding.weight)  # it learned something
+
+    out = tmp_path / "export"
+    cfg = ExportConfig(gate_benchmarks=["heldout"], gate_texts=40, gate_queries=None, gate_docs=None,
+                       int8_embeddings=True)
+    export = export_and_gate(model_dir, out, cfg, tiny_pairs)
+    assert export["gate"] == "passed" and export["default_quantization"] == "int8"
+    meta = json.loads((out / "encoder.json").read_text())
+    assert meta["source"]["arch"] == "static" and meta["builder"] == "fused" and meta["max_seq_len"] == 64
+    reference = trained.encode(TEXTS)
+    fp32 = load_encoder(out, quantization="fp32").encode(TEXTS)
+    np.testing.assert_allclose(fp32.vectors, reference, atol=1e-5)
+    assert fp32.truncated == [False, False, True, False]  # the runtime cuts where the tokenizer does
+    int8 = load_encoder(out).encode(TEXTS)
+    assert np.sum(int8.vectors * reference, axis=1).min() > 0.99
+
+
+def test_export_needs_something_to_quantize_in_a_static_model(tmp_path, tiny_encoder):  # noqa: F811
+    folder = static_model(tiny_encoder).save(tmp_path / "m")
+    with pytest.raises(ValueError, match="int8_embeddings: true"):
+        export_model(folder, tmp_path / "x", ExportConfig(int8_embeddings=False))
+    export_model(folder, tmp_path / "fp32", ExportConfig(int8=False, builder="trace"))  # fused all the same
+    assert json.loads((tmp_path / "fp32" / "encoder.json").read_text())["builder"] == "fused"
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["model.layers=2"], "a static model has no layers"),
+    (["pretrain.steps=10", "pretrain.batch_size=4"], "a static model is not pretrained"),
+    (["model.arch=modernbert", "model.layers=2", "model.heads=2", "model.intermediate=64"],
+     "missing required section 'pretrain'"),
+    (["model.arch=bert"], "arch bert needs layers, heads, intermediate"),
+])
+def test_recipe_keeps_static_and_transformer_settings_apart(overrides, message):
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(REPO / "recipes" / "static.yaml", overrides)
