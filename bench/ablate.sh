@@ -33,3 +33,7 @@ variant retokenized tokenizer pretrain -- tokenizer.split_identifiers=false
 variant split-identifiers tokenizer pretrain -- tokenizer.split_identifiers=true
 variant retokenized-seed1 tokenizer pretrain -- tokenizer.split_identifiers=false seed=1
 variant split-identifiers-seed1 tokenizer pretrain -- tokenizer.split_identifiers=true seed=1
+# for recipes/static.yaml (with retokenized and no-hard-negatives above): a wider table; the same pairs seen in
+# batches a quarter the size (four times the steps)
+variant hidden-512 -- model.hidden=512
+variant batch-1024 -- train.batch_size=1024 train.chunk_size=1024 train.steps=680

@@ -12,7 +12,7 @@ from tokenizers import Tokenizer
 from codesift.config import ExportConfig, RecipeError, load_recipe
 from codesift.export.exporter import export_model
 from codesift.export.stage import export_and_gate
-from codesift.model.static import STATIC_DIR, StaticEmbedder, is_static_folder
+from codesift.model.static import STATIC_DIR, StaticEmbedder, case_folding, is_static_folder
 from codesift.runs import StageContext
 from codesift.runtime.onnx import load_encoder
 from codesift.train import contrastive, pretrain
@@ -41,6 +41,27 @@ def test_sentence_transformers_loads_it_with_the_same_vectors(tmp_path, tiny_enc
     np.testing.assert_allclose(st, ours, atol=1e-6)
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-6)
     np.testing.assert_allclose(StaticEmbedder.load(folder).encode(TEXTS), ours, atol=1e-7)
+
+
+def test_case_folding_shares_rows_and_saves_them_folded(tmp_path, tiny_encoder):  # noqa: F811
+    tok = Tokenizer.from_file(str(tiny_encoder / "tokenizer.json"))
+    vocab = tok.get_vocab()
+    fold = case_folding(tok)
+    pairs = [(t, t.lower()) for t in vocab if t.isascii() and t.lower() != t and t.lower() in vocab]
+    assert pairs, "the tiny vocabulary has cased tokens with lower-case twins"
+    for cased, lower in pairs:
+        assert fold[vocab[cased]] == vocab[lower]
+    # byte-level spellings of other bytes use non-ASCII letters ("Ã"): lower-casing them would change the byte
+    assert all(fold[i] == i for t, i in vocab.items() if not any("A" <= c <= "Z" for c in t))
+
+    torch.manual_seed(0)
+    model = StaticEmbedder(tok, 16, 64, fold_case=True)
+    cased, lower = pairs[0]
+    np.testing.assert_allclose(model.encode([cased]), model.encode([lower]), atol=1e-7)
+    folder = model.save(tmp_path / "m")
+    np.testing.assert_allclose(SentenceTransformer(str(folder), device="cpu").encode(TEXTS + [cased]),
+                               model.encode(TEXTS + [cased]), atol=1e-6)
+    np.testing.assert_allclose(StaticEmbedder.load(folder).encode(TEXTS), model.encode(TEXTS), atol=1e-7)
 
 
 def test_forward_is_the_mean_of_the_real_tokens_rows(tiny_encoder):  # noqa: F811
@@ -111,6 +132,8 @@ def test_export_needs_something_to_quantize_in_a_static_model(tmp_path, tiny_enc
     (["model.arch=modernbert", "model.layers=2", "model.heads=2", "model.intermediate=64"],
      "missing required section 'pretrain'"),
     (["model.arch=bert"], "arch bert needs layers, heads, intermediate"),
+    (["model.arch=bert", "model.layers=2", "model.heads=2", "model.intermediate=64", "pretrain.steps=1",
+      "pretrain.batch_size=1", "model.fold_case=true"], "fold_case is for static models"),
 ])
 def test_recipe_keeps_static_and_transformer_settings_apart(overrides, message):
     with pytest.raises(RecipeError, match=message):

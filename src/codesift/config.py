@@ -96,6 +96,7 @@ class ModelConfig(Section):
     intermediate: int | None = Field(None, ge=16)
     max_seq_len: int = Field(256, ge=16, le=8192)
     embedding_dim: int | None = Field(None, ge=8, description="optional linear projection after pooling")
+    fold_case: bool = Field(False, description="static: a token shares the row of its lower-case form (Json = json)")
 
     @model_validator(mode="after")
     def _shape_fits_arch(self) -> ModelConfig:
@@ -104,6 +105,8 @@ class ModelConfig(Section):
             if given := [k for k, v in {**layered, "embedding_dim": self.embedding_dim}.items() if v is not None]:
                 raise ValueError(f"a static model has no {', '.join(given)}: its size is `hidden` alone")
             return self
+        if self.fold_case:
+            raise ValueError("fold_case is for static models (a transformer learns case from context)")
         if missing := [k for k, v in layered.items() if v is None]:
             raise ValueError(f"arch {self.arch} needs {', '.join(missing)}")
         if self.hidden % self.heads:

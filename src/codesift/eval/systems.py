@@ -181,7 +181,7 @@ class DenseSystem(Retriever):
             if math.isfinite(self._model.max_seq_length or 0):  # a static model truncates in its tokenizer
                 self._model.max_seq_length = min(self.max_seq_len, self._model.max_seq_length or self.max_seq_len)
             self._model.eval()
-            log.info("loaded %s on %s (max %d tokens)", self.model_dir, self._model.device, self._model.max_seq_length)
+            log.info("loaded %s on %s (max %s tokens)", self.model_dir, self._model.device, self._model.max_seq_length)
         return self._model
 
 

@@ -37,13 +37,30 @@ def static_tokenizer(tokenizer, max_seq_len: int):
     return tok
 
 
-class StaticEmbedder(EncodeMixin, nn.Module):
-    """A (vocab, dim) table; `forward` takes padded ids and a mask like a transformer's, so GradCache works as is."""
+def case_folding(tokenizer) -> torch.Tensor:
+    """token id -> the id of the same token with ASCII letters lower-cased (itself when the vocabulary lacks it).
+    Only A-Z fold: byte-level tokens spell other bytes with non-ASCII letters whose lower case is another byte."""
+    vocab = tokenizer.get_vocab()
+    fold = torch.arange(tokenizer.get_vocab_size())
+    for token, i in vocab.items():
+        lower = "".join(c.lower() if "A" <= c <= "Z" else c for c in token)
+        fold[i] = vocab.get(lower, i)
+    return fold
 
-    def __init__(self, tokenizer, dim: int, max_seq_len: int, weights: torch.Tensor | None = None):
+
+class StaticEmbedder(EncodeMixin, nn.Module):
+    """A (vocab, dim) table; `forward` takes padded ids and a mask like a transformer's, so GradCache works as is.
+
+    `fold_case`: a token shares the row of its lower-case form (`Json` and `JSON` read as `json`), while names are
+    still cut at case changes by the tokenizer. Training looks rows up through the folding; `save` writes every
+    token's folded row, so the saved table needs no folding to be read (sentence-transformers, ONNX)."""
+
+    def __init__(self, tokenizer, dim: int, max_seq_len: int, weights: torch.Tensor | None = None,
+                 fold_case: bool = False):
         super().__init__()
         self.tokenizer = static_tokenizer(tokenizer, max_seq_len)
         self.max_seq_len = max_seq_len
+        self.register_buffer("fold", case_folding(self.tokenizer) if fold_case else None, persistent=False)
         self.embedding = nn.Embedding(self.tokenizer.get_vocab_size(), dim)
         if weights is not None:
             if tuple(weights.shape) != tuple(self.embedding.weight.shape):
@@ -69,6 +86,8 @@ class StaticEmbedder(EncodeMixin, nn.Module):
         for row, x in enumerate(ids):
             input_ids[row, : len(x)] = torch.tensor(x, dtype=torch.long)
             mask[row, : len(x)] = 1
+        if self.fold is not None:
+            input_ids = self.fold.cpu()[input_ids]
         return {"input_ids": input_ids, "attention_mask": mask}
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -86,14 +105,17 @@ class StaticEmbedder(EncodeMixin, nn.Module):
 
         folder = Path(folder)
         (folder / STATIC_DIR).mkdir(parents=True, exist_ok=True)
-        save_file({"embedding.weight": self.embedding.weight.detach().float().cpu().contiguous()},
+        table = self.embedding.weight.detach().float().cpu()
+        if self.fold is not None:
+            table = table[self.fold.cpu()]
+        save_file({"embedding.weight": table.contiguous()},
                   str(folder / STATIC_DIR / "model.safetensors"))
         self.tokenizer.save(str(folder / STATIC_DIR / "tokenizer.json"))
         return write_modules(folder, [(STATIC_DIR, "sentence_transformers.models.StaticEmbedding")])
 
     @classmethod
-    def load(cls, folder: str | Path) -> StaticEmbedder:
-        """Read back a folder written by `save`."""
+    def load(cls, folder: str | Path, fold_case: bool = False) -> StaticEmbedder:
+        """Read back a folder written by `save` (`fold_case` to train it further with folding)."""
         from safetensors.torch import load_file
         from tokenizers import Tokenizer
 
@@ -110,7 +132,7 @@ class StaticEmbedder(EncodeMixin, nn.Module):
         if not truncation:
             raise ValueError(f"{folder}: its tokenizer.json sets no truncation, so the model has no max_seq_len")
         weights = load_file(str(folder / STATIC_DIR / "model.safetensors"))["embedding.weight"]
-        return cls(tokenizer, weights.shape[1], int(truncation["max_length"]), weights.float())
+        return cls(tokenizer, weights.shape[1], int(truncation["max_length"]), weights.float(), fold_case)
 
 
 def is_static_folder(folder: str | Path) -> bool:

@@ -65,7 +65,8 @@ class ContrastiveTrainer:
             from tokenizers import Tokenizer
 
             tokenizer = Tokenizer.from_file(str(encoder_dir / "tokenizer.json"))
-            self.embedder = StaticEmbedder(tokenizer, recipe.model.hidden, recipe.model.max_seq_len).to(self.device)
+            self.embedder = StaticEmbedder(tokenizer, recipe.model.hidden, recipe.model.max_seq_len,
+                                           fold_case=recipe.model.fold_case).to(self.device)
         else:
             self.embedder = Embedder.from_encoder(
                 encoder_dir, recipe.model.max_seq_len, recipe.model.embedding_dim,
@@ -202,7 +203,7 @@ def continued_model(folder: Path, encoder_dir: Path, recipe: Recipe) -> Embedder
     recipe's shape, or its vectors would not mean what the export and index of this run assume."""
     static = recipe.model.arch == "static"
     try:
-        model = StaticEmbedder.load(folder) if static else Embedder.load(folder)
+        model = StaticEmbedder.load(folder, recipe.model.fold_case) if static else Embedder.load(folder)
     except (FileNotFoundError, ValueError) as e:
         raise type(e)(f"train.init_from: {e} (expected a train stage's model/ folder of a {recipe.model.arch} "
                       "model)") from None
