@@ -37,3 +37,6 @@ variant split-identifiers-seed1 tokenizer pretrain -- tokenizer.split_identifier
 # batches a quarter the size (four times the steps)
 variant hidden-512 -- model.hidden=512
 variant batch-1024 -- train.batch_size=1024 train.chunk_size=1024 train.steps=680
+variant doc-in-code-0.6 -- train.doc_in_code_rate=0.6
+variant steps-340 -- train.steps=340
+variant no-fold-case -- model.fold_case=false

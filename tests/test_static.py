@@ -138,3 +138,17 @@ def test_export_needs_something_to_quantize_in_a_static_model(tmp_path, tiny_enc
 def test_recipe_keeps_static_and_transformer_settings_apart(overrides, message):
     with pytest.raises(RecipeError, match=message):
         load_recipe(REPO / "recipes" / "static.yaml", overrides)
+
+
+def test_model_card_says_a_static_model_was_not_pretrained():
+    from codesift.export.package import _training_lines
+
+    machine = {"cpu": "x", "cpus": 2}
+    manifests = {
+        "data": {"summary": {"files": 3, "units": 9}}, "pairs": {"summary": {"pairs": 5}},
+        "tokenizer": {"summary": {"kind": "bpe", "vocab_size": 512}},
+        "pretrain": {"summary": {"arch": "static", "pretrained": False}, "machine": machine, "duration_s": 0},
+        "train": {"summary": {"rounds": 1, "pairs": 5, "best_round": 1, "score": 0.5}, "machine": machine,
+                  "duration_s": 60, "config": {"train": {}}},
+    }
+    assert "- Pretraining: none (a static model starts from a random table)." in _training_lines(manifests)
