@@ -167,4 +167,6 @@ def test_timings_count_new_documents_and_single_queries(minilm):
     assert a["fresh"]["timing"]["docs_per_s"] > 0 and a["fresh"]["timing"]["query_p50_ms"] > 0
     assert b["fresh"]["timing"]["docs_per_s"] is None  # the same corpus again: nothing was encoded
     assert b["fresh"]["timing"]["query_p50_ms"] is None  # and the same queries: no latency to measure
-    assert b["bm25"]["timing"]["docs_per_s"] > 0 and fresh.texts_encoded == len(CODE) + len(queries)
+    assert a["bm25"]["timing"]["docs_per_s"] > 0 and fresh.texts_encoded == len(CODE) + len(queries)
+    assert b["bm25"]["timing"]["docs_per_s"] is None  # BM25 kept its index of the same corpus
+    assert b["bm25"]["timing"]["query_p50_ms"] > 0  # but still scores each query

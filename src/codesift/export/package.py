@@ -223,8 +223,9 @@ def _training_lines(manifests: dict[str, dict[str, Any]]) -> list[str]:
         f"{ps['tokens_per_s'] / 1e3:.0f}k tokens/s (MFU {100 * ps['mfu']:.1f}% of the measured matmul peak), "
         f"stopped by {ps.get('stopped_by', 'steps')}; validation loss {ps['val_loss']:.3f}; on "
         f"{_machine(pre)} in {pre['duration_s'] / 60:.1f} min.",
-        f"- Contrastive training{continued}: {ts['rounds']} round(s) of InfoNCE over {ts['pairs']} pairs (hard negatives mined "
-        f"between rounds), best round {ts['best_round']} by validation score {ts['score']:.3f}; on {_machine(train)} "
+        f"- Contrastive training{continued}: {ts['rounds']} round(s) of InfoNCE over {ts['pairs']} pairs"
+        f"{' (hard negatives mined between rounds)' if ts['rounds'] > 1 else ' (in-batch negatives)'}, "
+        f"best round {ts['best_round']} by validation score {ts['score']:.3f}; on {_machine(train)} "
         f"in {train['duration_s'] / 60:.1f} min.",
     ]
     return lines
