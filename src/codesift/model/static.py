@@ -1,7 +1,7 @@
 """The static embedding model: one trained vector per token, a text is the mean of its tokens' vectors, L2-normalized.
 
 Nothing is contextual, so it needs no pretraining, and a training step is a table lookup and a sum: on two CPU cores
-it sees every training pair several times in minutes, where the transformer sees ~12 pairs a second (BENCHMARKS.md).
+it trains on ~1,800 pairs a second, where the small transformer manages under one (BENCHMARKS.md).
 It is sentence-transformers' `StaticEmbedding` (the model2vec architecture), saved as such (`StaticEmbedding` ->
 `Normalize`), so `SentenceTransformer(folder)` loads it and returns the same vectors as `StaticEmbedder.encode`.
 
@@ -23,7 +23,7 @@ from torch import nn
 from codesift.model.embedder import MODULES, EncodeMixin, write_modules
 
 STATIC_DIR = "0_StaticEmbedding"
-INIT_STD = 0.1  # the rows' scale is irrelevant after normalization; this keeps early steps' updates relative
+INIT_STD = 0.1  # rows start at the scale of a few Adam steps at the recipe's lr (0.05), so the first ones matter
 
 
 def static_tokenizer(tokenizer, max_seq_len: int):
