@@ -129,11 +129,11 @@ def test_export_needs_something_to_quantize_in_a_static_model(tmp_path, tiny_enc
 @pytest.mark.parametrize(("overrides", "message"), [
     (["model.layers=2"], "a static model has no layers"),
     (["pretrain.steps=10", "pretrain.batch_size=4"], "a static model is not pretrained"),
-    (["model.arch=modernbert", "model.layers=2", "model.heads=2", "model.intermediate=64"],
+    (["model.arch=modernbert", "model.layers=2", "model.heads=2", "model.intermediate=64", "model.fold_case=false"],
      "missing required section 'pretrain'"),
-    (["model.arch=bert"], "arch bert needs layers, heads, intermediate"),
+    (["model.arch=bert", "model.fold_case=false"], "arch bert needs layers, heads, intermediate"),
     (["model.arch=bert", "model.layers=2", "model.heads=2", "model.intermediate=64", "pretrain.steps=1",
-      "pretrain.batch_size=1", "model.fold_case=true"], "fold_case is for static models"),
+      "pretrain.batch_size=1"], "fold_case is for static models"),
 ])
 def test_recipe_keeps_static_and_transformer_settings_apart(overrides, message):
     with pytest.raises(RecipeError, match=message):
