@@ -40,4 +40,3 @@ variant batch-1024 -- train.batch_size=1024 train.chunk_size=1024 train.steps=68
 variant doc-in-code-0.6 -- train.doc_in_code_rate=0.6
 variant steps-340 -- train.steps=340
 variant no-fold-case -- model.fold_case=false
-variant mine-all -- train.rounds=2 train.hard_negatives=1 mine.pool_size=null
