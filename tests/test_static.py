@@ -152,3 +152,15 @@ def test_model_card_says_a_static_model_was_not_pretrained():
                   "duration_s": 60, "config": {"train": {}}},
     }
     assert "- Pretraining: none (a static model starts from a random table)." in _training_lines(manifests)
+
+
+def test_training_continues_from_a_static_model_of_the_recipes_shape(tmp_path, tiny_encoder):  # noqa: F811
+    folder = static_model(tiny_encoder, 16, 64).save(tmp_path / "m")
+    model = contrastive.continued_model(folder, tiny_encoder, static_recipe(tmp_path))
+    np.testing.assert_allclose(model.encode(TEXTS), StaticEmbedder.load(folder).encode(TEXTS), atol=1e-7)
+    assert model.fold is not None  # the recipe folds case, so further training does too
+    with pytest.raises(ValueError, match="differ from the recipe's model section"):
+        contrastive.continued_model(folder, tiny_encoder, load_recipe(REPO / "recipes" / "static.yaml",
+                                                                      ["model.hidden=32", "model.max_seq_len=64"]))
+    with pytest.raises(FileNotFoundError, match="expected a train stage's model/ folder of a static model"):
+        contrastive.continued_model(tiny_encoder, tiny_encoder, static_recipe(tmp_path))
