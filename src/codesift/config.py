@@ -355,7 +355,7 @@ class Recipe(Section):
     index: IndexConfig = IndexConfig()
 
     @model_validator(mode="after")
-    def _lengths_fit_model(self) -> Recipe:
+    def _sections_fit_model(self) -> Recipe:
         if self.model.arch == "static":
             if self.pretrain is not None:
                 raise ValueError("a static model is not pretrained; remove the pretrain section")
