@@ -221,3 +221,26 @@ def test_length_sorted_chunks_give_the_batch_order_loss(tmp_path, tiny_encoder, 
     want = matryoshka_info_nce(*reps, trainer.temperature(), [8], doc_ids=torch.from_numpy(batch.doc_ids),
                                query_ids=torch.from_numpy(batch.query_ids))
     assert got.item() == pytest.approx(want.item(), rel=1e-5)
+
+
+def test_token_dropout_hides_real_tokens_only_keeps_one_and_replays(tmp_path, tiny_encoder, tiny_pairs):  # noqa: F811
+    from codesift.train.batches import load_examples
+
+    mask = torch.zeros((400, 50), dtype=torch.long)
+    lengths = torch.randint(1, 51, (400,), generator=torch.Generator().manual_seed(0))
+    for row, n in enumerate(lengths.tolist()):
+        mask[row, :n] = 1
+    kept = contrastive.drop_tokens(mask, 0.3, torch.Generator().manual_seed(1))
+    assert bool(((kept == 1) <= (mask == 1)).all()) and bool((kept.sum(1) >= 1).all())
+    assert kept.sum().item() / mask.sum().item() == pytest.approx(0.7, abs=0.02)
+    assert torch.equal(kept, contrastive.drop_tokens(mask, 0.3, torch.Generator().manual_seed(1)))
+    everything = contrastive.drop_tokens(mask, 1.0, torch.Generator().manual_seed(1))
+    assert torch.equal(everything, torch.nn.functional.pad(torch.ones(400, 1, dtype=torch.long), (0, 49)))
+
+    # in training: codes lose tokens (a different loss), the same step replays the same drops
+    batch = BatchStream(load_examples(tiny_pairs, "train"), 16, seed=0).next()
+    plain = contrastive.ContrastiveTrainer(tiny_recipe(tmp_path, precision="fp32"), tiny_encoder, tmp_path / "a")
+    cut = contrastive.ContrastiveTrainer(tiny_recipe(tmp_path, precision="fp32", token_dropout=0.5), tiny_encoder,
+                                         tmp_path / "b")
+    first, again = cut.loss_step(batch).item(), cut.loss_step(batch).item()
+    assert first == pytest.approx(again, rel=1e-6) and first != pytest.approx(plain.loss_step(batch).item(), rel=1e-3)

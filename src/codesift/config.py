@@ -175,6 +175,9 @@ class TrainConfig(Section):
     query_style_rate: float = Field(
         0.0, ge=0, le=1, description="share of doc->body queries rewritten the way people search (first sentence, "
         "lower case, no markup, sometimes 'how to' or the language's name)")
+    token_dropout: float = Field(
+        0.0, ge=0, lt=1, description="share of a code's tokens hidden from the model at each training step (token "
+        "cutoff): a pair cannot be learnt from one rare name alone")
     max_pairs: int | None = Field(None, ge=2, description="train on a seeded sample of this many pairs")
     eval_benchmarks: list[Literal["val", "cosqa-dev"]] = Field(
         default_factory=lambda: ["val", "cosqa-dev"], min_length=1, description="scored after every round")

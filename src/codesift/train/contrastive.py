@@ -5,7 +5,8 @@ training pairs, mines hard negatives for it (train/mining.py) and, with `train.c
 whose code it does not rank in the top k for their own query (after round 1 only: CodeSage v2's consistency
 filter); the round then trains on the pool's surviving pairs with their negatives. Each step is one GradCache
 update over the whole `batch_size` (train/gradcache.py), the loss symmetric InfoNCE (optionally Matryoshka) with a
-fixed or learned temperature. After each round the model is saved as a sentence-transformers folder and scored
+fixed or learned temperature; with `train.token_dropout` every code loses a random share of its tokens each step
+(token cutoff). After each round the model is saved as a sentence-transformers folder and scored
 with the eval harness on sampled validation pairs and CoSQA dev; the best round by `eval.select_metric` becomes
 `model/`.
 
@@ -154,12 +155,15 @@ class ContrastiveTrainer:
         if batch.negatives:
             texts.append((batch.negatives, code_len))
         groups, restore = [], []
+        generator = torch.Generator().manual_seed(self.recipe.seed * 1_000_003 + self.step)  # resumes replay it
         for items, max_len in texts:
             per = len(items) // size
             order = [r * per + i for r in range(size)
                      for i in sorted(range(per), key=lambda i, r=r: -len(items[r * per + i]))]
             mine = order[self.world.rank * per : (self.world.rank + 1) * per]
             features = self.embedder.tokenize([items[i] for i in mine], max_len)
+            if cfg.token_dropout and items is not batch.queries:
+                features["attention_mask"] = drop_tokens(features["attention_mask"], cfg.token_dropout, generator)
             groups.append({n: t.to(self.device) for n, t in features.items()})
             restore.append(torch.argsort(torch.tensor(order, device=self.device)))  # gathered row -> batch row
         doc_ids = torch.from_numpy(batch.doc_ids).to(self.device)
@@ -196,6 +200,14 @@ class ContrastiveTrainer:
         if self.temperature.learned:
             with torch.no_grad():
                 self.temperature.log_scale.fill_(math.log(1 / temperature))
+
+
+def drop_tokens(mask: torch.Tensor, rate: float, generator: torch.Generator) -> torch.Tensor:
+    """`mask` with each real token hidden with probability `rate`; a text that would lose them all keeps its first.
+    Hiding a token from the mask removes it from attention and the mean pool alike."""
+    kept = mask * (torch.rand(mask.shape, generator=generator) >= rate).to(mask.dtype)
+    kept[:, 0] |= mask[:, 0] * (kept.sum(1) == 0).to(mask.dtype)
+    return kept
 
 
 def continued_model(folder: Path, encoder_dir: Path, recipe: Recipe) -> Embedder | StaticEmbedder:
