@@ -73,6 +73,20 @@ def test_config_change_reruns_and_cascades(run, tmp_path):
     assert (run.stage_dir("second") / "derived.txt").read_text() == "TOKENIZER 4096"
 
 
+def test_edited_file_named_by_the_recipe_reruns_the_stage(tmp_path):
+    spec = tmp_path / "corpus.yaml"
+    spec.write_text("pip: [a==1]\n")
+    reads_spec = Stage("first", ("data", "tokenizer"), (), produce, files=lambda recipe: [recipe.data.corpus])
+    run = RunDir(load_recipe(REPO / "recipes" / "tiny.yaml", [f"data.corpus={spec}"]), tmp_path / "run")
+    CALLS.clear()
+    assert not run.run_stage(reads_spec, log=lambda _: None).skipped
+    assert run.run_stage(reads_spec, log=lambda _: None).skipped
+    manifest = json.loads((run.stage_dir("first") / MANIFEST).read_text())
+    assert list(manifest["files"]) == [str(spec)]  # recorded with its hash
+    spec.write_text("pip: [a==1, b==2]\n")
+    assert not run.run_stage(reads_spec, log=lambda _: None).skipped and CALLS == ["first", "first"]
+
+
 def test_missing_input_is_a_clear_error(run):
     with pytest.raises(FileNotFoundError, match="needs the artifacts of stage 'first'"):
         run.run_stage(SECOND, log=lambda _: None)

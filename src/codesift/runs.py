@@ -26,6 +26,7 @@ from typing import IO, Any
 
 from codesift.config import Recipe
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = "manifest.json"
 PARTIAL = ".partial.json"
 TRACKED_PACKAGES = (
@@ -64,6 +65,12 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def resolve_path(path: str | Path) -> Path:
+    """Relative paths in recipes mean the working directory first, then the codesift checkout."""
+    p = Path(path)
+    return p if p.is_absolute() or p.exists() else REPO_ROOT / p
 
 
 def json_sha256(obj: Any) -> str:
@@ -132,6 +139,7 @@ class Stage:
     issue: int | None = None
     help: str = ""
     distributed: bool = False  # its function runs on every rank under torchrun (training stages)
+    files: Callable[[Recipe], list[str]] | None = None  # files the recipe names whose contents shape the output
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         if self.fn is None:
@@ -167,7 +175,8 @@ class RunDir:
             return None
 
     def fingerprint(self, stage: Stage) -> tuple[str, dict[str, Any]]:
-        """Hash of what determines a stage's output: its recipe sections, the seed and its inputs' hashes."""
+        """Hash of what determines a stage's output: its recipe sections, the seed, its inputs' hashes and the
+        contents of the files its sections name (an edited corpus spec reruns the data stage)."""
         inputs = {}
         for dep in stage.inputs:
             upstream = self.manifest(dep)
@@ -179,8 +188,11 @@ class RunDir:
             inputs[dep] = upstream["outputs_hash"]
         sections = {name: self.recipe.section(name) for name in stage.sections}  # an unused section is None
         config = {name: s.model_dump(mode="json") if s is not None else None for name, s in sections.items()}
-        fingerprint = json_sha256({"config": config, "seed": self.recipe.seed, "inputs": inputs})
-        return fingerprint, {"config": config, "inputs": inputs}
+        basis: dict[str, Any] = {"config": config, "inputs": inputs}
+        if stage.files:
+            basis["files"] = {name: file_sha256(path) if (path := resolve_path(name)).is_file() else None
+                              for name in stage.files(self.recipe)}
+        return json_sha256({**basis, "seed": self.recipe.seed}), basis
 
     def run_stage(
         self, stage: Stage, force: bool = False, log: Callable[[str], None] = print, world: Any = None,

@@ -22,9 +22,14 @@ def _lazy(target: str) -> StageFn:
     return call
 
 
+def _data_files(recipe) -> list[str]:
+    """What the data stage reads by name: the corpus spec and the exclusion list."""
+    return [p for p in (recipe.data.corpus, recipe.data.exclusion_list) if p]
+
+
 PIPELINE: tuple[Stage, ...] = (
     Stage("data", ("data",), (), _lazy("codesift.data.pipeline:run_data"), 3,
-          "read sources, clean, dedup and extract code units -> Parquet"),
+          "read sources, clean, dedup and extract code units -> Parquet", files=_data_files),
     Stage("pairs", ("pairs", "data"), ("data",), _lazy("codesift.data.pipeline:run_pairs"), 3,
           "build (query, code) training pairs with repo-held-out splits"),
     Stage("tokenizer", ("tokenizer",), ("data",), _lazy("codesift.tokenizer:run"), 5, "train tokenizer.json on the cleaned corpus"),

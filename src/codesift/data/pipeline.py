@@ -34,10 +34,9 @@ from codesift.data.report import write_data_report, write_pairs_report
 from codesift.data.sources import read_source
 from codesift.log import get_logger
 from codesift.records import CodeUnit, DocSection, SourceFile
-from codesift.runs import StageContext, atomic_write, write_json
+from codesift.runs import StageContext, atomic_write, resolve_path, write_json
 
 log = get_logger(__name__)
-REPO_ROOT = Path(__file__).resolve().parents[3]
 SHARD_BYTES = 4 << 20
 
 
@@ -54,12 +53,6 @@ class ShardResult:
     section_file: list[int] = field(default_factory=list)
     stats: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
-
-
-def resolve_path(path: str) -> Path:
-    """Relative paths in recipes mean the working directory first, then the codesift checkout."""
-    p = Path(path)
-    return p if p.is_absolute() or p.exists() else REPO_ROOT / p
 
 
 def process_shard(task: tuple[list[SourceFile], int, int]) -> ShardResult:
