@@ -1,4 +1,5 @@
 """The ablation table of `bench/ablate.sh`: each variant's eval-stage MRR (with its 95% CI) next to the base run's.
+The change against the base is paired (the same queries resampled together) when both runs kept per-query ranks.
 
     python bench/ablation_table.py OUT_DIR BASE_RUN_DIR [--recipe-name tiny] [--plot FILE.png]
 """
@@ -9,9 +10,12 @@ import argparse
 import json
 from pathlib import Path
 
+from codesift.eval.metrics import paired_difference
 
-def scores(run: Path) -> dict[str, tuple[float, float, float]]:
-    """benchmark -> (MRR, CI low, CI high) x100 for the trained model."""
+
+def scores(run: Path) -> dict[str, tuple[float, float, float, list[float] | None]]:
+    """benchmark -> (MRR, CI low, CI high) x100 and the per-query reciprocal ranks (None in older runs) for the
+    trained model."""
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
     out = {}
     for bench, entry in metrics["benchmarks"].items():
@@ -19,8 +23,18 @@ def scores(run: Path) -> dict[str, tuple[float, float, float]]:
             continue  # per-language slices repeat the mixed held-out figure here
         model = entry["results"]["model"]
         lo, hi = model["ci95"]["mrr"]
-        out[bench] = (100 * model["mrr"], 100 * lo, 100 * hi)
+        out[bench] = (100 * model["mrr"], 100 * lo, 100 * hi, model.get("reciprocal_ranks"))
     return out
+
+
+def change(mrr: float, ranks: list[float] | None, base: tuple) -> str:
+    """The MRR change against the base run, with its paired 95% interval when both kept per-query ranks."""
+    base_ranks = base[3]
+    if ranks is None or base_ranks is None or len(ranks) != len(base_ranks):
+        return f"{mrr - base[0]:+.1f}"
+    paired = paired_difference(ranks, base_ranks)
+    lo, hi = paired["ci95"]
+    return f"{100 * paired['diff']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
 
 
 def main() -> None:
@@ -40,8 +54,8 @@ def main() -> None:
     for name, row in table.items():
         cells = []
         for b in benches:
-            mrr, lo, hi = row[b]
-            cells.append(f"{mrr:.1f} [{lo:.1f}, {hi:.1f}] | {mrr - table['base'][b][0]:+.1f}")
+            mrr, lo, hi, ranks = row[b]
+            cells.append(f"{mrr:.1f} [{lo:.1f}, {hi:.1f}] | {change(mrr, ranks, table['base'][b])}")
         print(f"| {name} | " + " | ".join(cells) + " |")
     if args.plot:
         import matplotlib

@@ -3,7 +3,9 @@ import math
 import numpy as np
 import pytest
 
-from codesift.eval.metrics import bootstrap_ci, per_query, recall_curve, relevant_ranks, summarize
+from codesift.eval.metrics import (
+    bootstrap_ci, paired_difference, per_query, recall_curve, relevant_ranks, summarize,
+)
 
 INF = math.inf
 
@@ -103,3 +105,19 @@ def test_summarize_means_and_intervals():
     assert set(s["ci95"]) == {"mrr", "ndcg@10"}
     lo, hi = s["ci95"]["mrr"]
     assert 0.0 <= lo <= s["mrr"] <= hi <= 1.0
+
+
+def test_paired_difference_is_narrower_than_either_systems_interval():
+    rng = np.random.default_rng(0)
+    difficulty = rng.random(500)  # queries hard for both systems alike
+    a = np.clip(difficulty + 0.05 + 0.05 * rng.standard_normal(500), 0, 1)
+    b = np.clip(difficulty + 0.05 * rng.standard_normal(500), 0, 1)
+    paired = paired_difference(a, b)
+    assert paired["diff"] == pytest.approx(a.mean() - b.mean())
+    lo, hi = paired["ci95"]
+    assert 0 < lo < paired["diff"] < hi  # a is better, and the paired interval says so
+    a_lo, a_hi = bootstrap_ci(a)
+    assert hi - lo < (a_hi - a_lo) / 3
+    assert paired_difference(b, b) == {"diff": 0.0, "ci95": [0.0, 0.0]}
+    with pytest.raises(ValueError, match="same queries"):
+        paired_difference(a, b[:-1])

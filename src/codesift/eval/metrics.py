@@ -86,6 +86,15 @@ def bootstrap_ci(
     return float(lo), float(hi)
 
 
+def paired_difference(a: np.ndarray, b: np.ndarray) -> dict[str, object]:
+    """Mean of a - b over the same queries, with the bootstrap 95% interval of that mean: resampling queries
+    together keeps their shared difficulty out of the interval, so it is much narrower than either system's own."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired values must come from the same queries: {a.shape} vs {b.shape}")
+    return {"diff": float((a - b).mean()), "ci95": list(bootstrap_ci(a - b))}
+
+
 def summarize(values: dict[str, np.ndarray], ci: Sequence[str] = CI_METRICS) -> dict[str, object]:
     """Means of per-query metrics, plus bootstrap 95% intervals for the `ci` metrics."""
     out: dict[str, object] = {name: float(v.mean()) for name, v in values.items()}

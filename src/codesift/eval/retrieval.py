@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from codesift.eval.benchmarks import Benchmark
-from codesift.eval.metrics import per_query, recall_curve, relevant_ranks, summarize
+from codesift.eval.metrics import paired_difference, per_query, recall_curve, relevant_ranks, summarize
 from codesift.eval.systems import Retriever
 from codesift.log import get_logger
 from codesift.runs import machine_info, package_versions
@@ -23,6 +23,7 @@ log = get_logger(__name__)
 
 QUERY_BLOCK = 256  # queries scored at once: bounds the score matrix to 256 x corpus floats
 CURVE_MAX_K = 100
+REFERENCE = "bm25"  # every other system's MRR is also compared with this one's, query by query
 LATENCY_QUERIES = 50  # queries also answered one at a time: what a search user waits (encode + exact search)
 
 
@@ -43,6 +44,11 @@ def evaluate(systems: Mapping[str, Retriever], benchmarks: Sequence[Benchmark]) 
             log.info("%s on %s: MRR %.1f nDCG@10 %.1f R@1 %.1f R@10 %.1f (index %.1fs, search %.1fs)", name,
                      bench.name, 100 * m["mrr"], 100 * m["ndcg@10"], 100 * m["recall@1"], 100 * m["recall@10"],
                      m["timing"]["index_s"], m["timing"]["search_s"])
+        if REFERENCE in entry["results"]:
+            reference = entry["results"][REFERENCE]["reciprocal_ranks"]
+            for name, m in entry["results"].items():
+                if name != REFERENCE:
+                    m[f"mrr_vs_{REFERENCE}"] = paired_difference(m["reciprocal_ranks"], reference)
         out["benchmarks"][bench.name] = entry
     return out
 
@@ -86,6 +92,7 @@ def run_one(system: Retriever, bench: Benchmark) -> dict[str, Any]:
     values = per_query(ranks)
     result: dict[str, Any] = summarize(values)
     result["breakdown"] = breakdowns(values, [bench.meta.get(q, {}) for q in qids])
+    result["reciprocal_ranks"] = np.round(values["mrr"], 6).tolist()  # per query, for paired comparisons
     result["recall_curve"] = recall_curve(ranks, min(CURVE_MAX_K, len(doc_ids))).tolist()
     result["timing"] = {
         "index_s": round(t1 - t0, 3), "search_s": round(t3 - t2, 3),
