@@ -54,3 +54,5 @@ variant consistency-top20-all -- train.rounds=2 train.hard_negatives=0 train.con
 # token cutoff: each code hides a random share of its tokens at every step (train.token_dropout)
 variant token-dropout-0.2 -- train.token_dropout=0.2
 variant token-dropout-0.4 -- train.token_dropout=0.4
+# half the training pairs (a seeded sample), same steps: what more data would buy
+variant half-pairs -- train.max_pairs=172905
