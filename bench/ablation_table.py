@@ -10,10 +10,13 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+
 from codesift.eval.metrics import paired_difference
+from codesift.eval.retrieval import reciprocal_ranks
 
 
-def scores(run: Path) -> dict[str, tuple[float, float, float, list[float] | None]]:
+def scores(run: Path) -> dict[str, tuple[float, float, float, np.ndarray | None]]:
     """benchmark -> (MRR, CI low, CI high) x100 and the per-query reciprocal ranks (None in older runs) for the
     trained model."""
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
@@ -23,11 +26,12 @@ def scores(run: Path) -> dict[str, tuple[float, float, float, list[float] | None
             continue  # per-language slices repeat the mixed held-out figure here
         model = entry["results"]["model"]
         lo, hi = model["ci95"]["mrr"]
-        out[bench] = (100 * model["mrr"], 100 * lo, 100 * hi, model.get("reciprocal_ranks"))
+        ranks = reciprocal_ranks(model) if "first_relevant_ranks" in model else None
+        out[bench] = (100 * model["mrr"], 100 * lo, 100 * hi, ranks)
     return out
 
 
-def change(mrr: float, ranks: list[float] | None, base: tuple) -> str:
+def change(mrr: float, ranks: np.ndarray | None, base: tuple) -> str:
     """The MRR change against the base run, with its paired 95% interval when both kept per-query ranks."""
     base_ranks = base[3]
     if ranks is None or base_ranks is None or len(ranks) != len(base_ranks):

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from codesift.eval.chunks import Chunk, chunk_folder
+from codesift.runs import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 BENCHMARKS_ENV = "CODESIFT_BENCHMARKS"
 DEFAULT_BENCHMARKS_DIR = "../shared/benchmarks"
 NAMED = ("cosqa-dev", "cosqa-test", "csn-ruby")

@@ -45,12 +45,17 @@ def evaluate(systems: Mapping[str, Retriever], benchmarks: Sequence[Benchmark]) 
                      bench.name, 100 * m["mrr"], 100 * m["ndcg@10"], 100 * m["recall@1"], 100 * m["recall@10"],
                      m["timing"]["index_s"], m["timing"]["search_s"])
         if REFERENCE in entry["results"]:
-            reference = entry["results"][REFERENCE]["reciprocal_ranks"]
+            reference = reciprocal_ranks(entry["results"][REFERENCE])
             for name, m in entry["results"].items():
                 if name != REFERENCE:
-                    m[f"mrr_vs_{REFERENCE}"] = paired_difference(m["reciprocal_ranks"], reference)
+                    m[f"mrr_vs_{REFERENCE}"] = paired_difference(reciprocal_ranks(m), reference)
         out["benchmarks"][bench.name] = entry
     return out
+
+
+def reciprocal_ranks(result: dict[str, Any]) -> np.ndarray:
+    """Per-query reciprocal rank of the first relevant item (the query's MRR) from a `run_one` result."""
+    return 1.0 / np.asarray(result["first_relevant_ranks"], dtype=np.float64)
 
 
 def run_one(system: Retriever, bench: Benchmark) -> dict[str, Any]:
@@ -92,7 +97,7 @@ def run_one(system: Retriever, bench: Benchmark) -> dict[str, Any]:
     values = per_query(ranks)
     result: dict[str, Any] = summarize(values)
     result["breakdown"] = breakdowns(values, [bench.meta.get(q, {}) for q in qids])
-    result["reciprocal_ranks"] = np.round(values["mrr"], 6).tolist()  # per query, for paired comparisons
+    result["first_relevant_ranks"] = [int(np.min(r)) for r in ranks]  # per query, for paired comparisons
     result["recall_curve"] = recall_curve(ranks, min(CURVE_MAX_K, len(doc_ids))).tolist()
     result["timing"] = {
         "index_s": round(t1 - t0, 3), "search_s": round(t3 - t2, 3),
