@@ -73,16 +73,22 @@ def test_config_change_reruns_and_cascades(run, tmp_path):
     assert (run.stage_dir("second") / "derived.txt").read_text() == "TOKENIZER 4096"
 
 
-def test_edited_file_named_by_the_recipe_reruns_the_stage(tmp_path):
-    spec = tmp_path / "corpus.yaml"
+def test_edited_file_named_by_the_recipe_reruns_the_stage_a_comment_does_not(tmp_path):
+    from codesift.stages import STAGES
+
+    spec, exclusions = tmp_path / "corpus.yaml", tmp_path / "exclusions.txt"
     spec.write_text("pip: [a==1]\n")
-    reads_spec = Stage("first", ("data", "tokenizer"), (), produce, files=lambda recipe: [recipe.data.corpus])
-    run = RunDir(load_recipe(REPO / "recipes" / "tiny.yaml", [f"data.corpus={spec}"]), tmp_path / "run")
+    exclusions.write_text("flask\n")
+    reads_spec = Stage("first", ("data", "tokenizer"), (), produce, reads=STAGES["data"].reads)
+    overrides = [f"data.corpus={spec}", f"data.exclusion_list={exclusions}"]
+    run = RunDir(load_recipe(REPO / "recipes" / "tiny.yaml", overrides), tmp_path / "run")
     CALLS.clear()
     assert not run.run_stage(reads_spec, log=lambda _: None).skipped
-    assert run.run_stage(reads_spec, log=lambda _: None).skipped
     manifest = json.loads((run.stage_dir("first") / MANIFEST).read_text())
-    assert list(manifest["files"]) == [str(spec)]  # recorded with its hash
+    assert manifest["reads"]["corpus"]["pip"] == ["a==1"] and manifest["reads"]["exclusions"] == ["flask"]
+    spec.write_text("# the packages\npip: [a==1]  # pinned\n")
+    exclusions.write_text("Flask  # a benchmark's source\n")
+    assert run.run_stage(reads_spec, log=lambda _: None).skipped
     spec.write_text("pip: [a==1, b==2]\n")
     assert not run.run_stage(reads_spec, log=lambda _: None).skipped and CALLS == ["first", "first"]
 

@@ -139,7 +139,7 @@ class Stage:
     issue: int | None = None
     help: str = ""
     distributed: bool = False  # its function runs on every rank under torchrun (training stages)
-    files: Callable[[Recipe], list[str]] | None = None  # files the recipe names whose contents shape the output
+    reads: Callable[[Recipe], Any] | None = None  # parsed contents of files the recipe names (they shape the output)
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         if self.fn is None:
@@ -176,7 +176,8 @@ class RunDir:
 
     def fingerprint(self, stage: Stage) -> tuple[str, dict[str, Any]]:
         """Hash of what determines a stage's output: its recipe sections, the seed, its inputs' hashes and the
-        contents of the files its sections name (an edited corpus spec reruns the data stage)."""
+        parsed contents of the files its sections name (an edited corpus spec reruns the data stage, a comment
+        does not)."""
         inputs = {}
         for dep in stage.inputs:
             upstream = self.manifest(dep)
@@ -189,9 +190,8 @@ class RunDir:
         sections = {name: self.recipe.section(name) for name in stage.sections}  # an unused section is None
         config = {name: s.model_dump(mode="json") if s is not None else None for name, s in sections.items()}
         basis: dict[str, Any] = {"config": config, "inputs": inputs}
-        if stage.files:
-            basis["files"] = {name: file_sha256(path) if (path := resolve_path(name)).is_file() else None
-                              for name in stage.files(self.recipe)}
+        if stage.reads:
+            basis["reads"] = stage.reads(self.recipe)
         return json_sha256({**basis, "seed": self.recipe.seed}), basis
 
     def run_stage(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from codesift.runs import Stage, StageContext, StageFn
+from codesift.runs import Stage, StageContext, StageFn, resolve_path
 
 
 def _lazy(target: str) -> StageFn:
@@ -22,14 +22,20 @@ def _lazy(target: str) -> StageFn:
     return call
 
 
-def _data_files(recipe) -> list[str]:
-    """What the data stage reads by name: the corpus spec and the exclusion list."""
-    return [p for p in (recipe.data.corpus, recipe.data.exclusion_list) if p]
+def _data_reads(recipe) -> dict[str, Any]:
+    """The corpus spec and the exclusion list the data stage reads, parsed: editing either reruns the stage, a
+    comment does not."""
+    from codesift.data.dedup import load_exclusions
+    from codesift.data.install import load_spec
+
+    data = recipe.data
+    return {"corpus": load_spec(resolve_path(data.corpus)).model_dump(mode="json") if data.corpus else None,
+            "exclusions": sorted(load_exclusions(resolve_path(data.exclusion_list)))}
 
 
 PIPELINE: tuple[Stage, ...] = (
     Stage("data", ("data",), (), _lazy("codesift.data.pipeline:run_data"), 3,
-          "read sources, clean, dedup and extract code units -> Parquet", files=_data_files),
+          "read sources, clean, dedup and extract code units -> Parquet", reads=_data_reads),
     Stage("pairs", ("pairs", "data"), ("data",), _lazy("codesift.data.pipeline:run_pairs"), 3,
           "build (query, code) training pairs with repo-held-out splits"),
     Stage("tokenizer", ("tokenizer",), ("data",), _lazy("codesift.tokenizer:run"), 5, "train tokenizer.json on the cleaned corpus"),
