@@ -40,19 +40,15 @@ variant batch-1024 -- train.batch_size=1024 train.chunk_size=1024 train.steps=68
 variant doc-in-code-0.6 -- train.doc_in_code_rate=0.6
 variant steps-340 -- train.steps=340
 variant no-fold-case -- model.fold_case=false
-# static, more: every doc query in search style; fewer signature queries; a higher lr; four times the batch (same
-# pairs, a quarter of the steps); a sharper temperature; every doc written into its code
+# static, more: every doc query in search style; fewer signature queries; a higher lr; every doc written into its code
 variant query-style-1.0 -- train.query_style_rate=1.0
 variant signature-body-0.3 -- "train.pair_type_weights={signature-body: 0.3}"
 variant lr-0.1 -- train.lr=0.1
-variant batch-16384 -- train.batch_size=16384 train.chunk_size=16384 train.steps=43
-variant temperature-0.03 -- train.temperature=0.03
 variant doc-in-code-1.0 -- train.doc_in_code_rate=1.0
 # a second round on the pairs whose code the first round's model ranks in the top 20 for its query (CodeSage's
 # consistency filter), all pairs ranked exactly, no mined negatives
 variant consistency-top20-all -- train.rounds=2 train.hard_negatives=0 train.consistency_top_k=20 mine.pool_size=null mine.index=flat
 # token cutoff: each code hides a random share of its tokens at every step (train.token_dropout)
 variant token-dropout-0.2 -- train.token_dropout=0.2
-variant token-dropout-0.4 -- train.token_dropout=0.4
 # half the training pairs (a seeded sample), same steps: what more data would buy
 variant half-pairs -- train.max_pairs=172905
