@@ -52,3 +52,5 @@ variant consistency-top20-all -- train.rounds=2 train.hard_negatives=0 train.con
 variant token-dropout-0.2 -- train.token_dropout=0.2
 # half the training pairs (a seeded sample), same steps: what more data would buy
 variant half-pairs -- train.max_pairs=172905
+# another seed end to end: data order, held-out split, initial table and batches (every stage reruns)
+variant seed-1 -- seed=1
