@@ -155,14 +155,17 @@ class ContrastiveTrainer:
         if batch.negatives:
             texts.append((batch.negatives, code_len))
         groups, restore = [], []
-        generator = torch.Generator().manual_seed(self.recipe.seed * 1_000_003 + self.step)  # resumes replay it
+        generator = None
+        if cfg.token_dropout:  # seeded by step and rank: a resumed run replays it, ranks drop different tokens
+            generator = torch.Generator().manual_seed((self.recipe.seed * 1_000_003 + self.step) * size
+                                                      + self.world.rank)
         for items, max_len in texts:
             per = len(items) // size
             order = [r * per + i for r in range(size)
                      for i in sorted(range(per), key=lambda i, r=r: -len(items[r * per + i]))]
             mine = order[self.world.rank * per : (self.world.rank + 1) * per]
             features = self.embedder.tokenize([items[i] for i in mine], max_len)
-            if cfg.token_dropout and items is not batch.queries:
+            if generator is not None and items is not batch.queries:
                 features["attention_mask"] = drop_tokens(features["attention_mask"], cfg.token_dropout, generator)
             groups.append({n: t.to(self.device) for n, t in features.items()})
             restore.append(torch.argsort(torch.tensor(order, device=self.device)))  # gathered row -> batch row
