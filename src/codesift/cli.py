@@ -87,7 +87,10 @@ def _add_eval_args(p: argparse.ArgumentParser) -> None:
                    "hybrid:A@0.3+B@0.7), hybrid-zscore:A@0.3+B@0.7 (standardized score sum), "
                    "or a sentence-transformers model folder")
     g.add_argument("--benchmarks", help="comma-separated: cosqa-dev, cosqa-test, csn-ruby, repo:FOLDER:QUERIES.json, "
-                   f"heldout:PAIRS.parquet, val:PAIRS.parquet (default: {EVAL_BENCHMARKS})")
+                   f"heldout:PAIRS.parquet, val:PAIRS.parquet (default: {EVAL_BENCHMARKS}); or repo-search alone: "
+                   "the real search stack on repositories, systems search[:MODEL], dense[:MODEL], bm25-blocks, "
+                   "semble")
+    g.add_argument("--repos", help="repo-search: comma-separated repository names (default: all)")
     g.add_argument("--out", help=f"report folder (default: {EVAL_OUT})")
     g.add_argument("--benchmarks-dir", help="folder with cosqa/ and csn-ruby/ (default: $CODESIFT_BENCHMARKS, "
                    "else ../shared/benchmarks next to the repository)")
@@ -172,7 +175,7 @@ def cmd_stage(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """`codesift eval RECIPE` runs the stage; `codesift eval --systems ...` evaluates without a recipe."""
-    standalone = [f"--{k.replace('_', '-')}" for k in ("systems", "benchmarks", "out", "benchmarks_dir")
+    standalone = [f"--{k.replace('_', '-')}" for k in ("systems", "benchmarks", "out", "benchmarks_dir", "repos")
                   if getattr(args, k) is not None]
     if args.recipe is not None:
         if standalone:
@@ -184,9 +187,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
         log.error("codesift eval: give a RECIPE to run the stage, or --systems to evaluate without one")
         return 2
     from codesift.eval.benchmarks import benchmarks_dir
+
+    benchmarks = _csv(args.benchmarks or EVAL_BENCHMARKS)
+    if "repo-search" in benchmarks:
+        if benchmarks != ["repo-search"]:
+            log.error("codesift eval: repo-search runs search systems and cannot be mixed with other benchmarks")
+            return 2
+        from codesift.eval.repo_eval import evaluate_repo_search, load_set
+
+        bench = load_set(benchmarks_dir(args.benchmarks_dir), _csv(args.repos) if args.repos else None)
+        evaluate_repo_search(_csv(args.systems), bench, args.out or EVAL_OUT)
+        return 0
     from codesift.eval.stage import evaluate_specs
 
-    evaluate_specs(_csv(args.systems), _csv(args.benchmarks or EVAL_BENCHMARKS), args.out or EVAL_OUT,
+    evaluate_specs(_csv(args.systems), benchmarks, args.out or EVAL_OUT,
                    benchmarks_dir(args.benchmarks_dir))
     return 0
 

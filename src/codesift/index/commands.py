@@ -61,6 +61,12 @@ def load_model(spec: str | None):
     return load_encoder(folder)
 
 
+def model_name(spec: str | None) -> str:
+    """How reports name the model --model picks: its folder name, or the hash encoder's spec."""
+    spec = spec or os.environ.get("CODESIFT_MODEL")
+    return spec if spec and spec.startswith("hash:") else (Path(spec).name if spec else DEFAULT_MODEL.name)
+
+
 def cache_root(cache_dir: str | None) -> Path:
     base = cache_dir or os.environ.get("CODESIFT_CACHE") or Path.home() / ".cache" / "codesift"
     return Path(base).expanduser()
