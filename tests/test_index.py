@@ -17,6 +17,7 @@ from codesift.index import (
 )
 from codesift.index import store
 from codesift.index.chunking import chunk_file
+from codesift.ranking import search
 from codesift.runtime.fake import HashEncoder
 
 ENC = HashEncoder(64)
@@ -99,10 +100,12 @@ def test_chunks_are_extraction_units_plus_windows():
     chunks = chunk_file("geo/geometry.py", GEOMETRY, "python", window_lines=40)
     got = [(c.kind, c.symbol, c.start_line, c.end_line) for c in chunks]
     assert ("function", "circle_area", 7, 9) in got
-    assert ("class", "Vector", 12, 18) in got and ("method", "Vector.dot", 16, 18) in got
+    # A class is its header; each method is a chunk of its own; no line is in two chunks.
+    assert ("class", "Vector", 12, 12) in got and ("method", "Vector.dot", 16, 18) in got
     assert ("window", "", 1, 4) in got  # docstring, import and constant outside any unit
     lines = GEOMETRY.splitlines()
-    covered = {n for c in chunks for n in range(c.start_line, c.end_line + 1)}
+    covered = [n for c in chunks for n in range(c.start_line, c.end_line + 1)]
+    assert len(covered) == len(set(covered))
     assert all(n in covered for n, line in enumerate(lines, 1) if line.strip())
     windows = chunk_file("notes.txt", "\n".join(f"line {i}" for i in range(95)), "text", window_lines=40)
     assert [(c.start_line, c.end_line) for c in windows] == [(1, 40), (41, 80), (81, 95)]
@@ -128,7 +131,10 @@ def test_incremental_update_equals_a_fresh_build(built, repo, tmp_path):
     (repo / "geo/geometry.py").unlink()
     report = built.update([repo], ENC)
     assert report.files_changed == 1 and report.files_removed == 2 and report.files_added == 1
-    assert report.chunks_embedded == 1  # only the renamed function; moved.py reuses vectors by content hash
+    # The renamed function, and moved.py: a chunk is embedded under a line naming its file, so moved code is read
+    # in its new place; the unchanged files reuse their vectors.
+    moved = len(chunk_file("geo/moved.py", GEOMETRY, "python"))
+    assert report.chunks_embedded == 1 + moved
     fresh = CodeIndex.create(tmp_path / "fresh", ENC)
     fresh.update([repo], ENC)
     assert chunk_keys(built) == chunk_keys(fresh)
@@ -216,19 +222,18 @@ def test_hybrid_with_all_candidates_equals_the_eval_harness_rrf(built):
 @pytest.mark.parametrize("language", [None, "python"])
 def test_zscore_hybrid_with_all_candidates_equals_the_eval_harness(built, language):
     """The default fusion: with every chunk a candidate, the index ranks (and scores) as the harness's
-    hybrid-zscore system, over the chunks the filter keeps (BM25 statistics stay the whole index's)."""
-    from codesift.eval.systems import BM25System, zscore_fusion
+    hybrid-zscore system over its own BM25, over the chunks the filter keeps (BM25 statistics stay the whole
+    index's)."""
+    from codesift.eval.systems import zscore_fusion
 
     index = CodeIndex.open(built.directory, IndexConfig(hybrid=True, hybrid_candidates=1000))
     assert (index.config.fusion, index.config.dense_weight, index.config.bm25_weight) == ("zscore", 0.7, 0.3)
     keep = np.ones(len(index.chunks), bool) if language is None else index.chunks.c["language"] == language
     ids = index.chunks.c["id"][keep]
-    bm25 = BM25System()
-    bm25.index(list(index.chunks.c["text"]))
     vectors = index.backend.vectors(ids)
     filters = Filters(languages=(language,)) if language else None
     for query in ("reverse a string", "circle area radius", "http server address"):
-        lexical = bm25.score([query])[:, keep]
+        lexical = index.bm25().scores(query)[None, keep]
         fused = zscore_fusion([ENC.encode([query]).vectors @ vectors.T, lexical], [0.7, 0.3], top=1000)[0]
         order = np.lexsort((ids, -fused))[:5]
         hits = index.search([query], 5, encoder=ENC, filters=filters)[0]
@@ -277,13 +282,13 @@ def test_bm25_is_saved_with_each_generation_and_searched_without_rebuilding(buil
     built.update([repo], ENC)
     with monkeypatch.context() as patch:
         patch.setattr(BM25Index, "build", no_build)
-        assert CodeIndex.open(built.directory).search(["sphere volume"], 1, encoder=ENC)[0][0].path == "geo/more.py"
+        assert search(CodeIndex.open(built.directory), ["sphere volume"], 1, encoder=ENC)[0][0].path == "geo/more.py"
 
     dense = CodeIndex.open_or_create(tmp_path / "dense", ENC, IndexConfig(hybrid=False))
     dense.update([repo], ENC)
     assert not (dense.directory / store.generation_name(dense.generation) / "bm25").exists()
     reopened = CodeIndex.open(dense.directory)
-    assert [h.path for h in reopened.search(["sphere volume"], 1, encoder=ENC, hybrid=True)[0]] == ["geo/more.py"]
+    assert [h.path for h in search(reopened, ["sphere volume"], 1, encoder=ENC)[0]] == ["geo/more.py"]
 
 
 def test_chunk_texts_are_read_on_first_use_and_never_lost(built, repo):

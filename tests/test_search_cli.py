@@ -74,15 +74,14 @@ def test_text_format_filters_and_glob(repo, capsys):
     assert code == 0 and lines == ["(no results)"]
 
 
-def test_fusion_settings_from_the_command_line(repo, capsys):
-    args = ["reverse a string", str(repo), "--model", "hash:64", "--format", "json", "-k", "3"]
-    code, lines = search(capsys, *args, "--fusion", "rrf", "--bm25-weight", "0.5", "--dense-weight", "1")
-    rrf_scores = [r["score"] for r in json.loads(lines[0])["results"]]
-    assert code == 0 and all(0 < s <= 1.5 / 61 for s in rrf_scores)  # reciprocal ranks, k=60
-    code, lines = search(capsys, *args)  # the default: standardized scores, not bounded by 1 / 61
-    assert code == 0 and json.loads(lines[0])["results"][0]["score"] > 1.5 / 61
-    code, lines = search(capsys, *args, "--bm25-weight", "-1")
-    assert code == 2 and lines == [] and "bm25_weight" in search.log
+def test_files_ranks_files_and_no_hybrid_is_the_model_alone(repo, capsys):
+    args = ["reverse a string", str(repo), "--model", "hash:64", "--format", "json", "-k", "5"]
+    code, lines = search(capsys, *args, "--files")
+    paths = [r["path"] for r in json.loads(lines[0])["results"]]
+    assert code == 0 and paths[0] == "web/slugify.js" and len(paths) == len(set(paths))
+    code, lines = search(capsys, *args, "--no-hybrid")
+    scores = [r["score"] for r in json.loads(lines[0])["results"]]
+    assert code == 0 and all(-1 <= s <= 1 for s in scores)  # cosine similarities, not fused scores
 
 
 def test_corrupt_cached_index_is_rebuilt(repo, tmp_path, capsys):

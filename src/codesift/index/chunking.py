@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 from collections import Counter
 from collections.abc import Iterator
@@ -26,7 +27,8 @@ from codesift.data.languages import detect_language
 from codesift.data.sources import PRUNE_DIRS, _GitIgnore, _link_problem, _Reader
 from codesift.eval.chunks import LANGUAGE_BY_SUFFIX, SKIP_DIRS, uncovered_spans
 
-CHUNKER_VERSION = 1  # bump whenever chunk boundaries or texts change: cached indexes then re-chunk every file
+CHUNKER_VERSION = 2  # bump whenever chunk boundaries or texts change: cached indexes then re-chunk every file
+EMBED_CONTEXT = True
 EXTRACTED = frozenset({"python", "typescript", "javascript", "go", "java", "rust"})
 SKIP_FOLDERS = PRUNE_DIRS | SKIP_DIRS | {"vendor"}
 
@@ -44,8 +46,15 @@ class Chunk:
     text: str
 
     @property
+    def embedding_text(self) -> str:
+        """What the model embeds: the text under a line naming its file and symbol, so a method is read with its
+        class and module (`tmpdir.py TempPathFactory.getbasetemp`)."""
+        return f"{self.path} {self.symbol}\n{self.text}" if EMBED_CONTEXT else self.text
+
+    @property
     def content_hash(self) -> str:
-        return text_hash(self.text)
+        """Identifies the embedded text: a chunk whose hash the index holds reuses that vector."""
+        return text_hash(self.embedding_text)
 
 
 def text_hash(text: str) -> str:
@@ -61,15 +70,52 @@ def chunk_file(path: str, text: str, language: str, window_lines: int = 40) -> l
     covered = [False] * (len(lines) + 2)
     if language in EXTRACTED:
         # A file that does not fully parse still gives its well-formed units; the rest becomes windows.
-        for unit in extract_file(text, language, repo="", path=path, license=None).units:
-            symbol = f"{unit.parent}.{unit.symbol}" if unit.parent else unit.symbol
-            chunks.append(Chunk(path, language, symbol, unit.kind, unit.start_line, unit.end_line, unit.code))
-            for n in range(unit.start_line, min(unit.end_line, len(lines)) + 1):
+        units = extract_file(text, language, repo="", path=path, license=None).units
+        for symbol, kind, start, end in definition_spans(units, lines):
+            chunks.append(Chunk(path, language, symbol, kind, start, end, "\n".join(lines[start - 1 : end])))
+            for n in range(start, min(end, len(lines)) + 1):
                 covered[n] = True
     for start, end in uncovered_spans(lines, covered, window_lines):
         chunks.append(Chunk(path, language, "", "window", start, end, "\n".join(lines[start - 1 : end])))
     chunks.sort(key=lambda c: (c.start_line, -c.end_line))
     return chunks
+
+
+def definition_spans(units, lines: list[str]) -> list[tuple[str, str, int, int]]:
+    """(symbol, kind, start, end) of the chunks cut from a file's units, no line in two of them: a function keeps
+    the functions nested in it (a closure is part of its body); a class is cut to its header (up to its first
+    member), and each method is a chunk of its own. The class's lines between members become windows."""
+    spans = sorted(((u.start_line, -u.end_line, u) for u in units), key=lambda t: (t[0], t[1]))
+    kept: list[tuple[str, str, int, int]] = []
+    for start, neg_end, unit in spans:
+        end = min(-neg_end, len(lines))
+        if kept and start <= kept[-1][3] and kept[-1][1] != "class":
+            continue  # inside a function, method, or a class header's line: already in that chunk
+        if kept and kept[-1][1] == "class" and start <= kept[-1][3]:
+            symbol, kind, first, _ = kept[-1]
+            header_end = start - 1
+            while header_end >= first and not lines[header_end - 1].strip():
+                header_end -= 1
+            if header_end >= first:
+                kept[-1] = (symbol, kind, first, header_end)
+            else:
+                kept.pop()
+        symbol = f"{unit.parent}.{unit.symbol}" if unit.parent else unit.symbol
+        floor = kept[-1][3] if kept else 0
+        kept.append((symbol, unit.kind, _leading_comments(lines, start, floor), end))
+    return kept
+
+
+_COMMENT_OR_ATTRIBUTE = re.compile(r"^\s*(//|/\*|\*|#|@|--)|\*/\s*$")
+
+
+def _leading_comments(lines: list[str], start: int, floor: int) -> int:
+    """The first line of the comment, doc comment or attribute block right above line `start` (no blank line
+    between), not reaching line `floor`: a Go, Rust or JSDoc doc comment belongs to the definition it documents,
+    not to a window of its own."""
+    while start - 1 > floor and _COMMENT_OR_ATTRIBUTE.match(lines[start - 2]):
+        start -= 1
+    return start
 
 
 def _sections(path: str, text: str, lines: list[str], window_lines: int) -> list[Chunk]:

@@ -225,7 +225,9 @@ class CodeIndex:
         self._mutex = threading.RLock()
         self._fresh = True  # not loaded from disk: the first update commits even when it finds nothing
         self._bm25: tuple[int, Any] | None = None
+        self._file_level: tuple[int, Any] | None = None
         self._filters: dict[tuple[int, Filters], tuple[np.ndarray, np.ndarray]] = {}
+        self._symbols: tuple[int, dict[str, np.ndarray]] | None = None
 
     # --- opening ------------------------------------------------------------------------------------------------
 
@@ -392,7 +394,7 @@ class CodeIndex:
         stale_ids = c["id"][np.fromiter(((r, p) in stale for r, p in zip(c["repo"], c["path"])), bool, len(c["id"]))]
         known = dict(zip(c["content_hash"], c["id"]))
         vectors_by_hash = self._embed(
-            sorted({ch.content_hash: ch.text for _, ch in added if ch.content_hash not in known}.items()),
+            sorted({ch.content_hash: ch.embedding_text for _, ch in added if ch.content_hash not in known}.items()),
             encoder, report, progress)
         reuse = sorted({int(known[ch.content_hash]) for _, ch in added if ch.content_hash in known})
         if reuse:
@@ -450,6 +452,7 @@ class CodeIndex:
             _save_files(tmp / "files.parquet", self.files)
             self.backend.save(tmp / "vectors")
             bm25 = self._build_bm25(tmp / BM25_FOLDER) if self.config.hybrid and len(self.chunks) else None
+            file_level = self._build_file_level(tmp) if bm25 is not None else None
             manifest = {
                 "encoder": self.encoder_info, "config": self.config.model_dump(mode="json"), "roots": self.roots,
                 "next_id": self.next_id, "chunker": CHUNKER_VERSION, "chunks": len(self.chunks),
@@ -462,6 +465,7 @@ class CodeIndex:
             raise
         self.generation, self._fresh = generation, False
         self._bm25 = None if bm25 is None else (generation, bm25)
+        self._file_level = None if file_level is None else (generation, file_level)
         self.backend.committed()
 
     def _reload_committed(self) -> None:
@@ -496,12 +500,12 @@ class CodeIndex:
         with self._mutex:
             if len(self.chunks) == 0:
                 return [[] for _ in queries]
-            mask, allowed = self._filter(filters) if filters else (None, None)
+            mask, allowed = self.filter(filters) if filters else (None, None)
             if allowed is not None and len(allowed) == 0:
                 return [[] for _ in queries]
             if not hybrid:
                 ids, scores = self.backend.search(vectors, top_k, ef, allowed)
-                return [self._hits(i, s) for i, s in zip(ids, scores)]
+                return [self.hits(i, s) for i, s in zip(ids, scores)]
             return [self._hybrid(q, v, top_k, ef, mask, allowed) for q, v in zip(queries, vectors)]
 
     def search_vectors(self, vectors: np.ndarray, top_k: int = 10, *, filters: Filters | None = None,
@@ -517,7 +521,7 @@ class CodeIndex:
         n = max(top_k, cfg.hybrid_candidates)
         dense_ids, _ = self.backend.search(vector[None], n, ef, allowed)
         dense_ids = dense_ids[0][dense_ids[0] >= 0]
-        bm25 = self._bm25_index()
+        bm25 = self.bm25()
         lexical = bm25.scores(query)
         lexical_rows = top_candidates(lexical, n, mask)
         ids = np.union1d(dense_ids, self.chunks.c["id"][lexical_rows])
@@ -534,9 +538,9 @@ class CodeIndex:
             fused = zscore_fuse(dense, dense_reference, lexical_ids, lexical_reference, cfg.dense_weight,
                                 cfg.bm25_weight)
         order = np.lexsort((ids, -fused))[:top_k]
-        return self._hits(ids[order], fused[order])
+        return self.hits(ids[order], fused[order])
 
-    def _bm25_index(self):
+    def bm25(self):
         """The generation's BM25: the one saved with it (an index whose default is hybrid search), else built."""
         from codesift.index.lexical import BM25Index
 
@@ -553,18 +557,45 @@ class CodeIndex:
             self._bm25 = (self.generation, bm25)
         return self._bm25[1]
 
+    def file_level(self):
+        """The generation's whole-file BM25 and vectors (`file_level.FileLevel`): saved with it, else built."""
+        from codesift.index.file_level import FileLevel
+
+        if self._file_level is None or self._file_level[0] != self.generation:
+            saved = self.directory / store.generation_name(self.generation)
+            level = None
+            if not self._fresh and (saved / "file_vectors.npy").is_file():
+                try:
+                    level = FileLevel.load(saved)
+                except ValueError as e:
+                    log.warning("%s", e)
+            if level is None or len(level.chunk_file) != len(self.chunks):
+                level = self._build_file_level()
+            self._file_level = (self.generation, level)
+        return self._file_level[1]
+
+    def _build_file_level(self, folder: Path | None = None):
+        from codesift.index.file_level import FileLevel
+
+        c = self.chunks.c
+        level = FileLevel.build(c["repo"], c["path"], c["symbol"], c["text"], self.backend.vectors(c["id"]))
+        if folder is not None:
+            level.save(folder)
+        return level
+
     def _build_bm25(self, folder: Path | None = None):
-        """BM25 over the chunk texts, saved to `folder` when given."""
-        from codesift.index.lexical import BM25Index
+        """BM25 over the chunks' lexical documents (text, symbol, path), saved to `folder` when given."""
+        from codesift.index.lexical import BM25Index, lexical_document
 
         t0 = time.perf_counter()
-        bm25 = BM25Index.build(list(self.chunks.c["text"]))
+        c = self.chunks.c
+        bm25 = BM25Index.build([lexical_document(p, sym, t) for p, sym, t in zip(c["path"], c["symbol"], c["text"])])
         if folder is not None:
             bm25.save(folder)
         log.debug("BM25 over %d chunks built in %.2fs", len(self.chunks), time.perf_counter() - t0)
         return bm25
 
-    def _filter(self, filters: Filters) -> tuple[np.ndarray, np.ndarray]:
+    def filter(self, filters: Filters) -> tuple[np.ndarray, np.ndarray]:
         """The chunks a filter keeps, as a row mask and as ids; cached, and the same ids array every time, since the
         backend caches its own work by that array (at 1M chunks a fresh array cost 25 ms a search, a cached 0.6)."""
         key = (self.generation, filters)
@@ -583,13 +614,24 @@ class CodeIndex:
             self._filters[key] = mask, c["id"][mask]
         return self._filters[key]
 
-    def _hits(self, ids: np.ndarray, scores: np.ndarray) -> list[Hit]:
+    def hits(self, ids: np.ndarray, scores: np.ndarray) -> list[Hit]:
         c = self.chunks.c
         rows = np.minimum(self.chunks.rows(ids), max(len(self.chunks) - 1, 0))
         keep = (ids >= 0) & (c["id"][rows] == ids) if len(self.chunks) else np.zeros(len(ids), bool)
         rows, scores = rows[keep], scores[keep]  # ids no committed chunk has (a backend's stray points) are dropped
         return [Hit(int(c["id"][r]), c["repo"][r], c["path"][r], int(c["start_line"][r]), int(c["end_line"][r]),
                     c["symbol"][r], c["kind"][r], c["language"][r], float(s)) for r, s in zip(rows, scores)]
+
+    def definitions(self, name: str) -> np.ndarray:
+        """Rows of the chunks that define `name` (the last part of their symbol, case-insensitive): how an
+        identifier query finds its definition even when neither side ranked it among its candidates."""
+        if self._symbols is None or self._symbols[0] != self.generation:
+            table: dict[str, list[int]] = {}
+            for row, (symbol, kind) in enumerate(zip(self.chunks.c["symbol"], self.chunks.c["kind"])):
+                if symbol and kind not in ("window", "section"):
+                    table.setdefault(symbol.rsplit(".", 1)[-1].lower(), []).append(row)
+            self._symbols = (self.generation, {k: np.array(v, dtype=np.int64) for k, v in table.items()})
+        return self._symbols[1].get(name.lower(), np.zeros(0, dtype=np.int64))
 
     def chunk_text(self, hit: Hit) -> str:
         """The indexed text of a hit's chunk."""

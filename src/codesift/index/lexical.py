@@ -18,7 +18,27 @@ from pathlib import Path
 
 import numpy as np
 
+from functools import lru_cache
+
 from codesift.eval.systems import RRF_K, code_tokens, rrf, standardize
+
+
+def search_tokens(text: str) -> list[str]:
+    """`code_tokens` (words, identifiers whole and split) reduced to their English stems, so "deleting" finds
+    `delete_file` and "retries" finds `retry`."""
+    return [_stem(t) for t in code_tokens(text)]
+
+
+@lru_cache(maxsize=1 << 18)
+def _stem(word: str) -> str:
+    return _stemmer().stemWord(word)
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
 
 
 class BM25Index:
@@ -34,7 +54,7 @@ class BM25Index:
         bm25s = _bm25s()
         model = bm25s.BM25(k1=k1, b=b, method="lucene") if texts else None
         if model is not None:
-            model.index([code_tokens(t) for t in texts], show_progress=False)
+            model.index([search_tokens(t) for t in texts], show_progress=False)
         return cls(model, len(texts))
 
     def save(self, folder: Path) -> None:
@@ -56,10 +76,21 @@ class BM25Index:
     def scores(self, query: str) -> np.ndarray:
         out = np.zeros(self.size, dtype=np.float32)
         if self._model is not None:
-            ids = self._model.get_tokens_ids(code_tokens(query))
+            ids = self._model.get_tokens_ids(search_tokens(query))
             if ids:  # a query with no known token scores 0 everywhere
                 out[:] = self._model.get_scores_from_ids(ids)
         return out
+
+
+def lexical_document(path: str, symbol: str, text: str, symbol_repeat: int = 2, path_repeat: int = 2) -> str:
+    """What BM25 reads for a chunk: its text, then its symbol and its file name (each `*_repeat` times) and its last
+    three folder names, so a query word that names the function or the file weighs more than one in a comment
+    (BM25F's field weights, written as repeated terms; tokens split identifiers, so `CallInfo` also gives call,
+    info)."""
+    parts = path.split("/")
+    stem = parts[-1].split(".", 1)[0]
+    fields = [symbol.replace(".", " ")] * symbol_repeat + [stem] * path_repeat + parts[:-1][-3:]
+    return text + "\n" + " ".join(fields)
 
 
 def _bm25s():

@@ -7,7 +7,9 @@ queries in one process. JSON output is one line per query::
 
     {"query": "...", "results": [{"path", "start_line", "end_line", "symbol", "language", "score", "repo", "kind"}]}
 
-with paths relative to the searched folder (`repo` names the folder when several are searched).
+with paths relative to the searched folder (`repo` names the folder when several are searched). Ranking is
+`codesift.ranking` (the same steps the service and `codesift eval --benchmarks repo-search` run); `--files` ranks
+files (one hit per file, at its best chunk), `--no-hybrid` shows the model alone (nearest vectors only).
 """
 
 from __future__ import annotations
@@ -40,14 +42,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     g.add_argument("--glob", action="append", default=[], metavar="GLOB",
                    help="path glob relative to the searched folder, e.g. 'src/*' or '*.py'")
     g.add_argument("--repo", action="append", default=[], metavar="NAME", help="searched folder name")
-    g = p.add_argument_group("search settings (default: the index's)")
-    g.add_argument("--ef-search", type=int, help="HNSW search beam")
-    g.add_argument("--hybrid", action=argparse.BooleanOptionalAction, default=None,
-                   help="fuse BM25 with dense results")
-    g.add_argument("--fusion", choices=["zscore", "rrf"],
-                   help="zscore: weighted sum of standardized scores; rrf: reciprocal rank fusion")
-    g.add_argument("--bm25-weight", type=float, help="BM25's weight in the fusion")
-    g.add_argument("--dense-weight", type=float, help="the dense side's weight in the fusion")
+    g = p.add_argument_group("search settings")
+    g.add_argument("--files", action="store_true", help="rank files instead of chunks (one hit per file)")
+    g.add_argument("--ef-search", type=int, help="HNSW search beam (default: the index's)")
+    g.add_argument("--hybrid", action=argparse.BooleanOptionalAction, default=True,
+                   help="BM25, vectors and the ranking rules together (default); --no-hybrid: the model alone")
     p.add_argument("--no-refresh", action="store_true",
                    help="search the cached index as it is (build it only if there is none)")
 
@@ -55,6 +54,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from codesift.index.code_index import Filters
     from codesift.log import get_logger
+    from codesift.ranking import search
 
     log = get_logger("codesift.search")
     quiet_libraries()
@@ -73,13 +73,11 @@ def run(args: argparse.Namespace) -> int:
     encoder = load_model(args.model)
     directory = index_dir(args, roots, encoder)
     index, _ = open_and_update(directory, roots, encoder, refresh=not args.no_refresh)
-    settings = (("ef_search", args.ef_search), ("fusion", args.fusion), ("bm25_weight", args.bm25_weight),
-                ("dense_weight", args.dense_weight))
-    overrides = {k: v for k, v in settings if v is not None}
-    if overrides:
-        index.config = type(index.config).model_validate({**index.config.model_dump(), **overrides})
+    if args.ef_search is not None:
+        index.config = index.config.model_copy(update={"ef_search": args.ef_search})
     filters = Filters(tuple(args.repo), tuple(args.lang), tuple(args.glob))
-    hits = index.search(queries, args.top_k, encoder=encoder, filters=filters or None, hybrid=args.hybrid)
+    hits = search(index, queries, args.top_k, encoder=encoder, filters=filters or None, dense_only=not args.hybrid,
+                  files=args.files)
     out = sys.stdout
     for query, found in zip(queries, hits):
         if args.format == "json":

@@ -29,7 +29,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
     index = CodeIndex.open_or_create(ctx.out_dir, encoder, cfg)
     report = index.update([Path(p) for p in cfg.paths], encoder, progress=progress_bar("embed"))
     stats = index.stats()
-    hits = index.search(cfg.example_queries, EXAMPLE_HITS, encoder=encoder) if cfg.example_queries else []
+    from codesift.ranking import search
+
+    hits = search(index, cfg.example_queries, EXAMPLE_HITS, encoder=encoder) if cfg.example_queries else []
     write_json(ctx.out_dir / EXAMPLES, [{"query": q, "results": [h.to_json() for h in found]}
                                         for q, found in zip(cfg.example_queries, hits)])
     return {"files": stats["files"], "chunks": stats["chunks"], "generation": index.generation,

@@ -25,8 +25,11 @@ class CodeIndexBackend:
         return self.index.generation
 
     def search(self, query: str, vector: np.ndarray, top_k: int, filters: Filters, hybrid: bool | None) -> list[Hit]:
+        from codesift.ranking import search
+
         wanted = self._filters(filters.repos, filters.languages, filters.paths) if filters else None
-        return self.index.search([query], top_k, vectors=vector[None, :], filters=wanted, hybrid=hybrid)[0]
+        return search(self.index, [query], top_k, vectors=vector[None, :], filters=wanted,
+                      dense_only=hybrid is False)[0]
 
     def update(self, paths: Sequence[str] | None, encoder: Encoder) -> dict[str, Any]:
         return self.index.update(paths, encoder).to_json()
