@@ -93,6 +93,7 @@ def definition_spans(units, lines: list[str]) -> list[tuple[str, str, int, int]]
             continue  # inside a function, method, or a class header's line: already in that chunk
         if kept and kept[-1][1] == "class" and start <= kept[-1][3]:
             symbol, kind, first, _ = kept[-1]
+            start = _leading_comments(lines, start, first)  # the member's doc comment is the member's
             header_end = start - 1
             while header_end >= first and not lines[header_end - 1].strip():
                 header_end -= 1

@@ -20,13 +20,17 @@ import numpy as np
 from codesift.config import IndexConfig
 from codesift.index import store
 from codesift.index.chunking import CHUNKER_VERSION, Chunk, chunk_file, read_file, walk
+from codesift.index.lexical import lexical_document, search_tokens
 from codesift.index.store import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from codesift.log import get_logger
 from codesift.runtime.base import Encoder
 
 log = get_logger(__name__)
 
-STRING_COLUMNS = ("repo", "path", "language", "symbol", "kind", "content_hash", "text")
+# `tokens`: the chunk's BM25 terms (its lexical document's stemmed words, space-joined), kept so that an update
+# tokenizes only new chunks and the whole-file BM25 reuses them.
+STRING_COLUMNS = ("repo", "path", "language", "symbol", "kind", "content_hash", "text", "tokens")
+LAZY_COLUMNS = ("text", "tokens")  # most of the file's bytes: read on first use
 INT_COLUMNS = ("id", "start_line", "end_line")
 EMBED_BATCH = 32
 ROW_GROUP = 16_384  # chunks per Parquet row group: a hit's snippet reads its group's texts, not every chunk's
@@ -174,6 +178,8 @@ class _Chunks:
         }
         for name in ("path", "language", "symbol", "kind", "text"):
             new[name] = np.array([getattr(c, name) for c in chunks], dtype=object)
+        new["tokens"] = np.array([" ".join(search_tokens(lexical_document(c.path, c.symbol, c.text)))
+                                  for c in chunks], dtype=object)
         return _Chunks({k: np.concatenate([v, new[k]]) for k, v in self.columns().items()})
 
     def drop(self, ids: np.ndarray) -> _Chunks:
@@ -197,7 +203,7 @@ class _Chunks:
         missing = {*INT_COLUMNS, *STRING_COLUMNS} - set(parquet.schema_arrow.names)
         if missing:
             raise ValueError(f"{path}: no {', '.join(sorted(missing))} column")
-        eager = [name for name in (*INT_COLUMNS, *STRING_COLUMNS) if name != "text"]
+        eager = [name for name in (*INT_COLUMNS, *STRING_COLUMNS) if name not in LAZY_COLUMNS]
         table = parquet.read(columns=eager)
         return cls(_Columns({name: _column(table, name) for name in eager}, parquet))
 
@@ -578,18 +584,17 @@ class CodeIndex:
         from codesift.index.file_level import FileLevel
 
         c = self.chunks.c
-        level = FileLevel.build(c["repo"], c["path"], c["symbol"], c["text"], self.backend.vectors(c["id"]))
+        level = FileLevel.build(c["repo"], c["path"], c["tokens"], self.backend.vectors(c["id"]))
         if folder is not None:
             level.save(folder)
         return level
 
     def _build_bm25(self, folder: Path | None = None):
-        """BM25 over the chunks' lexical documents (text, symbol, path), saved to `folder` when given."""
-        from codesift.index.lexical import BM25Index, lexical_document
+        """BM25 over the chunks' terms (text, symbol, path), saved to `folder` when given."""
+        from codesift.index.lexical import BM25Index
 
         t0 = time.perf_counter()
-        c = self.chunks.c
-        bm25 = BM25Index.build([lexical_document(p, sym, t) for p, sym, t in zip(c["path"], c["symbol"], c["text"])])
+        bm25 = BM25Index.build([tokens.split() for tokens in self.chunks.c["tokens"]])
         if folder is not None:
             bm25.save(folder)
         log.debug("BM25 over %d chunks built in %.2fs", len(self.chunks), time.perf_counter() - t0)

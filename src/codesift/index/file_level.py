@@ -2,8 +2,7 @@
 
 A function is more likely the answer when its file as a whole is about the query: measured on the repo-search
 set, adding the file's BM25 and dense scores to its chunks' lifted the span view by +0.035 (BENCHMARKS.md). The
-file's vector is the normalized sum of its chunks' vectors; its BM25 document is its path and its chunks' lexical
-documents. Both are saved with each index generation (`files-bm25/`, `file_vectors.npy`, `chunk_file.npy`), since rebuilding the
+file's vector is the normalized sum of its chunks' vectors; its BM25 document is its chunks' terms. Both are saved with each index generation (`files-bm25/`, `file_vectors.npy`, `chunk_file.npy`), since rebuilding the
 file BM25 means tokenizing every chunk again.
 """
 
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codesift.index.lexical import BM25Index, lexical_document
+from codesift.index.lexical import BM25Index
 
 BM25_FOLDER = "files-bm25"
 VECTORS_FILE = "file_vectors.npy"
@@ -28,18 +27,19 @@ class FileLevel:
     vectors: np.ndarray  # files x dim, L2-normalized
 
     @classmethod
-    def build(cls, repos: np.ndarray, paths: np.ndarray, symbols: np.ndarray, texts, chunk_vectors: np.ndarray
+    def build(cls, repos: np.ndarray, paths: np.ndarray, chunk_terms: np.ndarray, chunk_vectors: np.ndarray
               ) -> FileLevel:
+        """From the chunks' repos, paths, BM25 terms (space-joined) and vectors, in row order."""
         keys = list(zip(repos, paths))
         position = {key: i for i, key in enumerate(dict.fromkeys(keys))}
         chunk_file = np.fromiter((position[k] for k in keys), dtype=np.int64, count=len(keys))
         documents: list[list[str]] = [[] for _ in position]
-        for f, path, symbol, text in zip(chunk_file, paths, symbols, texts):
-            documents[f].append(lexical_document(path, symbol, text))
+        for f, terms in zip(chunk_file, chunk_terms):
+            documents[f] += terms.split()
         vectors = np.zeros((len(position), chunk_vectors.shape[1]), dtype=np.float32)
         np.add.at(vectors, chunk_file, chunk_vectors)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        return cls(chunk_file, BM25Index.build(["\n".join(d) for d in documents]), vectors)
+        return cls(chunk_file, BM25Index.build(documents), vectors)
 
     def save(self, folder: Path) -> None:
         self.bm25.save(folder / BM25_FOLDER)

@@ -50,12 +50,13 @@ class BM25Index:
         self._model, self.size = model, size
 
     @classmethod
-    def build(cls, texts: list[str], k1: float = 1.2, b: float = 0.75) -> BM25Index:
+    def build(cls, documents: list[list[str]], k1: float = 1.2, b: float = 0.75) -> BM25Index:
+        """BM25 over documents given as their terms (`search_tokens` of each text)."""
         bm25s = _bm25s()
-        model = bm25s.BM25(k1=k1, b=b, method="lucene") if texts else None
+        model = bm25s.BM25(k1=k1, b=b, method="lucene") if documents else None
         if model is not None:
-            model.index([search_tokens(t) for t in texts], show_progress=False)
-        return cls(model, len(texts))
+            model.index(documents, show_progress=False)
+        return cls(model, len(documents))
 
     def save(self, folder: Path) -> None:
         """bm25s's files: numpy arrays written without pickle, the vocabulary and parameters as JSON."""
