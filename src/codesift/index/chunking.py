@@ -28,7 +28,6 @@ from codesift.data.sources import PRUNE_DIRS, _GitIgnore, _link_problem, _Reader
 from codesift.eval.chunks import LANGUAGE_BY_SUFFIX, SKIP_DIRS, uncovered_spans
 
 CHUNKER_VERSION = 2  # bump whenever chunk boundaries or texts change: cached indexes then re-chunk every file
-EMBED_CONTEXT = True
 EXTRACTED = frozenset({"python", "typescript", "javascript", "go", "java", "rust"})
 SKIP_FOLDERS = PRUNE_DIRS | SKIP_DIRS | {"vendor"}
 
@@ -49,7 +48,7 @@ class Chunk:
     def embedding_text(self) -> str:
         """What the model embeds: the text under a line naming its file and symbol, so a method is read with its
         class and module (`tmpdir.py TempPathFactory.getbasetemp`)."""
-        return f"{self.path} {self.symbol}\n{self.text}" if EMBED_CONTEXT else self.text
+        return f"{self.path} {self.symbol}\n{self.text}"
 
     @property
     def content_hash(self) -> str:
