@@ -1,0 +1,236 @@
+"""Definitions (functions, methods, classes) of the languages search parses beyond the six the corpus extracts.
+
+One table entry per language: its tree-sitter grammar wheel, the node types that are class-like (their members are
+methods and their names qualify nested names) and function-like, and how to read a name where the `name` field
+is not it. As in the corpus extraction, a definition with a parse error gives no chunk (its lines fall to
+windows), a class's chunk spans its members, and function bodies are not searched, so no text is in two
+function chunks. Grammars are imported on first use: a search of a Python repository loads none of them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import cache
+from typing import ClassVar
+
+from tree_sitter import Language, Node, Parser
+
+
+@dataclass(frozen=True)
+class Definition:
+    symbol: str  # qualified by enclosing classes/modules: 'Sinatra::Base', 'Sinatra::Base.route', 'M.route'
+    kind: str  # class | function | method
+    start_line: int  # 1-based, inclusive
+    end_line: int
+    parent: ClassVar[None] = None  # `chunking.definition_spans` reads it as a corpus unit's; `symbol` is qualified
+
+
+Namer = Callable[[Node, bytes], str | None]
+Recognizer = Callable[[Node, bytes], tuple[str, str] | None]  # a node -> (kind, name) when it is a definition
+
+
+def _text(src: bytes, node: Node | None) -> str | None:
+    return " ".join(src[node.start_byte : node.end_byte].decode("utf-8", "surrogatepass").split()) if node else None
+
+
+def _name_field(node: Node, src: bytes) -> str | None:
+    return _text(src, node.child_by_field_name("name"))
+
+
+@dataclass(frozen=True)
+class Grammar:
+    wheel: tuple[str, str]  # the grammar package and its function returning the language
+    classes: frozenset[str]
+    functions: frozenset[str]
+    name: Namer = _name_field
+    recognize: Recognizer | None = None  # definitions no node type marks (Elixir's `def` calls)
+    wrappers: frozenset[str] = frozenset()  # nodes around one definition whose lines are its own (C++ template<>)
+    clauses: bool = False  # adjacent definitions of one name are one (Haskell equations, Elixir clauses)
+    scope_separator: str = "."  # between a class/module and a class inside it
+    member_separator: str = "."  # between a class/module and a function inside it
+
+
+def _c_name(node: Node, src: bytes) -> str | None:
+    """A function's name ends its declarator chain (`*name_of(...)`, `&Foo::get()`); a struct, union, enum or class
+    defines something only with a body, and `typedef struct {...} name_t` names it by the typedef."""
+    if node.type == "function_definition":
+        name = node.child_by_field_name("declarator")
+        while name is not None and name.type.endswith("declarator"):
+            name = name.child_by_field_name("declarator") or next(reversed(name.named_children), None)
+        if name is not None and name.type == "operator_cast":  # `operator bool() const`
+            return f"operator {_text(src, name.child_by_field_name('type'))}"
+        return _text(src, name)
+    if node.child_by_field_name("body") is None:
+        return None
+    name = node.child_by_field_name("name")
+    if name is None and node.parent is not None and node.parent.type == "type_definition":
+        name = node.parent.child_by_field_name("declarator")
+    return _text(src, name)
+
+
+def _haskell_name(node: Node, src: bytes) -> str | None:
+    """An instance is named by its class and type: `Show Route`."""
+    name = _name_field(node, src)
+    patterns = node.child_by_field_name("patterns") if node.type == "instance" else None
+    return f"{name} {_text(src, patterns)}" if name and patterns else name
+
+
+def _swift_name(node: Node, src: bytes) -> str | None:
+    return _name_field(node, src) or {"init_declaration": "init", "deinit_declaration": "deinit"}.get(node.type)
+
+
+_ELIXIR_MODULES = frozenset({"defmodule", "defprotocol", "defimpl"})
+_ELIXIR_FUNCTIONS = frozenset({"def", "defp", "defmacro", "defmacrop", "defguard", "defguardp", "defdelegate"})
+
+
+def _elixir_definition(node: Node, src: bytes) -> tuple[str, str] | None:
+    """`defmodule A.B do`, `def name(args) when guard do`: calls whose target is one of the def macros.
+    `defimpl Proto, for: Type` is named as Elixir names its module, `Proto.Type`."""
+    if node.type != "call" or (target := _text(src, node.child_by_field_name("target"))) is None:
+        return None
+    kind = "class" if target in _ELIXIR_MODULES else "function" if target in _ELIXIR_FUNCTIONS else None
+    arguments = next((c for c in node.named_children if c.type == "arguments"), None)
+    if kind is None or arguments is None or not arguments.named_child_count:
+        return None
+    head, *rest = arguments.named_children
+    if head.type == "binary_operator":  # `name(args) when guard`
+        head = head.child_by_field_name("left")
+    if head is not None and head.type == "call":
+        head = head.child_by_field_name("target")
+    name = _text(src, head)
+    if name and target == "defimpl" and (implemented := _keyword(src, rest, "for:")) is not None:
+        name = f"{name}.{_text(src, implemented)}"
+    return (kind, name) if name else None
+
+
+def _keyword(src: bytes, arguments: list[Node], key: str) -> Node | None:
+    """The value of `key: value` among an Elixir call's arguments."""
+    for keywords in arguments:
+        for pair in keywords.named_children if keywords.type == "keywords" else ():
+            if _text(src, pair.child_by_field_name("key")) == key:
+                return pair.child_by_field_name("value")
+    return None
+
+
+_ZIG_CONTAINERS = frozenset({"struct_declaration", "enum_declaration", "union_declaration", "opaque_declaration"})
+
+
+def _zig_definition(node: Node, src: bytes) -> tuple[str, str] | None:
+    """`const Router = struct {...}` is a class; `test "name" {...}` a function named by its string."""
+    if node.type == "test_declaration":
+        name = next((c for c in node.named_children if c.type in ("string", "identifier")), None)
+        return ("function", _text(src, name).strip('"')) if name is not None else None
+    if node.type == "variable_declaration" and any(c.type in _ZIG_CONTAINERS for c in node.named_children):
+        name = next((c for c in node.named_children if c.type == "identifier"), None)
+        return ("class", _text(src, name)) if name is not None else None
+    return None
+
+
+def _lua_definition(node: Node, src: bytes) -> tuple[str, str] | None:
+    """`M.other = function(y) ... end` and `local f = function() ... end`."""
+    if node.type != "assignment_statement" or node.named_child_count != 2:
+        return None
+    names, values = node.named_children
+    if values.named_child_count == 1 and values.named_children[0].type == "function_definition":
+        return "function", _text(src, names)
+    return None
+
+
+_C_CLASSES = frozenset({"struct_specifier", "union_specifier", "enum_specifier"})
+GRAMMARS: dict[str, Grammar] = {
+    "php": Grammar(("tree_sitter_php", "language_php"),
+                   frozenset({"class_declaration", "interface_declaration", "trait_declaration", "enum_declaration"}),
+                   frozenset({"function_definition", "method_declaration"})),
+    "ruby": Grammar(("tree_sitter_ruby", "language"), frozenset({"class", "module"}),
+                    frozenset({"method", "singleton_method"}), scope_separator="::"),
+    "csharp": Grammar(("tree_sitter_c_sharp", "language"),
+                      frozenset({"class_declaration", "struct_declaration", "interface_declaration",
+                                 "enum_declaration", "record_declaration"}),
+                      frozenset({"method_declaration", "constructor_declaration", "destructor_declaration"})),
+    "kotlin": Grammar(("tree_sitter_kotlin", "language"), frozenset({"class_declaration", "object_declaration"}),
+                      frozenset({"function_declaration"})),
+    "scala": Grammar(("tree_sitter_scala", "language"),
+                     frozenset({"class_definition", "object_definition", "trait_definition", "enum_definition"}),
+                     frozenset({"function_definition"})),
+    "swift": Grammar(("tree_sitter_swift", "language"), frozenset({"class_declaration", "protocol_declaration"}),
+                     frozenset({"function_declaration", "init_declaration", "deinit_declaration"}), _swift_name),
+    "c": Grammar(("tree_sitter_c", "language"), _C_CLASSES, frozenset({"function_definition"}), _c_name),
+    "cpp": Grammar(("tree_sitter_cpp", "language"), _C_CLASSES | {"class_specifier"},
+                   frozenset({"function_definition"}), _c_name, wrappers=frozenset({"template_declaration"}),
+                   scope_separator="::", member_separator="::"),
+    "elixir": Grammar(("tree_sitter_elixir", "language"), frozenset(), frozenset(), recognize=_elixir_definition,
+                      clauses=True),
+    "haskell": Grammar(("tree_sitter_haskell", "language"),
+                       frozenset({"data_type", "newtype", "type_synonym", "class", "instance"}),
+                       frozenset({"function", "bind", "signature"}), _haskell_name, clauses=True),
+    "lua": Grammar(("tree_sitter_lua", "language"), frozenset(), frozenset({"function_declaration"}),
+                   recognize=_lua_definition),
+    "shell": Grammar(("tree_sitter_bash", "language"), frozenset(), frozenset({"function_definition"})),
+    "zig": Grammar(("tree_sitter_zig", "language"), frozenset(), frozenset({"function_declaration"}),
+                   recognize=_zig_definition),
+}  # fmt: skip
+
+
+def find_definitions(text: str, language: str) -> list[Definition]:
+    """Every well-formed definition of a file in one of the GRAMMARS languages, in tree order."""
+    src = text.encode("utf-8", "surrogatepass")
+    found: list[Definition] = []
+    _walk(GRAMMARS[language], parser(language).parse(src).root_node, src, None, found)
+    return found
+
+
+@cache
+def parser(language: str) -> Parser:
+    """One parser per language and process, its grammar imported on first use."""
+    module, function = GRAMMARS[language].wheel
+    return Parser(Language(getattr(importlib.import_module(module), function)()))
+
+
+def _walk(grammar: Grammar, node: Node, src: bytes, scope: str | None, found: list[Definition]) -> None:
+    """Definitions among `node`'s descendants; `scope`: the qualified name of the class or module they are in."""
+    previous: tuple[Node, int] | None = None  # this level's last definition and its place in `found`
+    for child in node.named_children:
+        first = child
+        if child.type in grammar.wrappers and child.named_child_count:
+            child = child.named_children[-1]
+        what = _classify(grammar, child, src)
+        if what is None:
+            if child.named_child_count:
+                _walk(grammar, child, src, scope, found)
+            continue
+        kind, name = what
+        if kind == "class":
+            symbol = f"{scope}{grammar.scope_separator}{name}" if scope else name
+        else:
+            symbol = f"{scope}{grammar.member_separator}{name}" if scope else name
+            kind = "method" if scope else "function"
+        if not child.has_error:
+            end = _end_line(child)
+            at = previous[1] if grammar.clauses and previous and first.prev_named_sibling == previous[0] else None
+            if at is not None and (found[at].symbol, found[at].kind) == (symbol, kind):
+                found[at] = replace(found[at], end_line=end)  # the next equation or clause of the same function
+            else:
+                at = len(found)
+                found.append(Definition(symbol, kind, first.start_point.row + 1, end))
+            previous = first, at
+        if kind == "class":
+            _walk(grammar, child, src, symbol, found)
+
+
+def _classify(grammar: Grammar, node: Node, src: bytes) -> tuple[str, str] | None:
+    if node.type in grammar.classes:
+        kind = "class"
+    elif node.type in grammar.functions:
+        kind = "function"
+    else:
+        return grammar.recognize(node, src) if grammar.recognize else None
+    name = grammar.name(node, src)
+    return (kind, name) if name else None
+
+
+def _end_line(node: Node) -> int:
+    """The last line with the node's text: a node ending at column 0 ended on the line before."""
+    end = node.end_point
+    return end.row if end.column == 0 and end.row > node.start_point.row else end.row + 1
