@@ -1,12 +1,13 @@
 """Search beyond the six training languages: definition chunks from the grammar wheels, every text type indexed,
-a polyglot folder searched as one."""
+a polyglot folder searched as one, and a lone match keeping its real score."""
 
 import textwrap
 
 import pytest
 
+from codesift.config import IndexConfig
 from codesift.data.languages import detect_language
-from codesift.index import CodeIndex
+from codesift.index import CodeIndex, Filters
 from codesift.index.chunking import chunk_file, file_language
 from codesift.index.definitions import GRAMMARS, find_definitions, parser
 from codesift.runtime.fake import HashEncoder
@@ -277,3 +278,18 @@ def test_a_polyglot_folder_is_indexed_and_searched_as_one(tmp_path):
         best = index.search([query], 1, encoder=ENC)[0][0]
         assert (best.path, best.symbol) == (path, symbol), query
 
+
+def test_a_lone_shell_script_keeps_its_real_bm25_score(tmp_path):
+    """z-score fusion standardizes each side by its candidates' spread; one candidate has none, which used to zero
+    every score: `codesift search` of one script, or a filter keeping one chunk, printed 0.000."""
+    root = tmp_path / "scripts"
+    root.mkdir()
+    (root / "backup.sh").write_text("#!/bin/bash\n# back up the postgres database every night\npg_dump db\n")
+    (root / "app.py").write_text("def handler(request):\n    return request.body\n")
+    lexical_only = IndexConfig(bm25_weight=1.0, dense_weight=0.0)
+    for searched, filters in [(root / "backup.sh", None), (root, Filters(languages=("shell",)))]:
+        index = CodeIndex.create(tmp_path / f"idx-{searched.name}", ENC, lexical_only)
+        index.update([searched], ENC)
+        hit, = index.search(["postgres database"], 5, encoder=ENC, filters=filters)[0]
+        assert hit.path.endswith("backup.sh") and hit.score > 0
+        assert index.search(["kubernetes"], 5, encoder=ENC, filters=filters)[0][0].score == 0
