@@ -211,6 +211,12 @@ def test_a_definition_with_a_parse_error_falls_to_windows():
     assert covered >= {n for n, line in enumerate(source.splitlines(), 1) if line.strip()}
 
 
+def test_deeply_nested_code_does_not_exhaust_the_stack():
+    """Generated code nests expressions thousands deep (one long concatenation); the walk keeps its own stack."""
+    source = "x = " + " + ".join(['"a"'] * 3000) + "\ndef after\n  1\nend\n"
+    assert [(d.symbol, d.start_line, d.end_line) for d in find_definitions(source, "ruby")] == [("after", 2, 4)]
+
+
 def test_code_between_definitions_is_in_windows():
     source = textwrap.dedent(DEFINITIONS["lua"][0])
     chunks = chunk_file("m.lua", source, "lua")

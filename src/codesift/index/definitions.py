@@ -10,7 +10,7 @@ function chunks. Grammars are imported on first use: a search of a Python reposi
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import ClassVar
@@ -176,9 +176,7 @@ GRAMMARS: dict[str, Grammar] = {
 def find_definitions(text: str, language: str) -> list[Definition]:
     """Every well-formed definition of a file in one of the GRAMMARS languages, in tree order."""
     src = text.encode("utf-8", "surrogatepass")
-    found: list[Definition] = []
-    _walk(GRAMMARS[language], parser(language).parse(src).root_node, src, None, found)
-    return found
+    return _walk(GRAMMARS[language], parser(language).parse(src).root_node, src)
 
 
 @cache
@@ -188,35 +186,56 @@ def parser(language: str) -> Parser:
     return Parser(Language(getattr(importlib.import_module(module), function)()))
 
 
-def _walk(grammar: Grammar, node: Node, src: bytes, scope: str | None, found: list[Definition]) -> None:
-    """Definitions among `node`'s descendants; `scope`: the qualified name of the class or module they are in."""
-    previous: tuple[Node, int] | None = None  # this level's last definition and its place in `found`
-    for child in node.named_children:
+@dataclass
+class _Level:
+    """One level of the walk: the nodes left to visit, the class or module they are in, its last definition."""
+
+    children: Iterator[Node]
+    scope: str | None
+    previous: tuple[Node, int] | None = None  # the definition's first node and its place in the found list
+
+
+def _walk(grammar: Grammar, root: Node, src: bytes) -> list[Definition]:
+    """Depth first with a stack of its own: expressions in generated code nest past Python's recursion limit."""
+    found: list[Definition] = []
+    stack = [_Level(iter(root.named_children), None)]
+    while stack:
+        level = stack[-1]
+        child = next(level.children, None)
+        if child is None:
+            stack.pop()
+            continue
         first = child
         if child.type in grammar.wrappers and child.named_child_count:
             child = child.named_children[-1]
         what = _classify(grammar, child, src)
         if what is None:
             if child.named_child_count:
-                _walk(grammar, child, src, scope, found)
+                stack.append(_Level(iter(child.named_children), level.scope))
             continue
         kind, name = what
-        if kind == "class":
-            symbol = f"{scope}{grammar.scope_separator}{name}" if scope else name
-        else:
-            symbol = f"{scope}{grammar.member_separator}{name}" if scope else name
-            kind = "method" if scope else "function"
+        separator = grammar.scope_separator if kind == "class" else grammar.member_separator
+        symbol = f"{level.scope}{separator}{name}" if level.scope else name
+        if kind == "function" and level.scope:
+            kind = "method"
         if not child.has_error:
-            end = _end_line(child)
-            at = previous[1] if grammar.clauses and previous and first.prev_named_sibling == previous[0] else None
-            if at is not None and (found[at].symbol, found[at].kind) == (symbol, kind):
-                found[at] = replace(found[at], end_line=end)  # the next equation or clause of the same function
-            else:
-                at = len(found)
-                found.append(Definition(symbol, kind, first.start_point.row + 1, end))
-            previous = first, at
+            _add(found, level, first, Definition(symbol, kind, first.start_point.row + 1, _end_line(child)),
+                 grammar.clauses)
         if kind == "class":
-            _walk(grammar, child, src, symbol, found)
+            stack.append(_Level(iter(child.named_children), symbol))
+    return found
+
+
+def _add(found: list[Definition], level: _Level, first: Node, definition: Definition, clauses: bool) -> None:
+    """Append `definition`, or extend the one before it at this level when it is the next clause of it."""
+    previous = level.previous
+    at = previous[1] if clauses and previous and first.prev_named_sibling == previous[0] else None
+    if at is not None and (found[at].symbol, found[at].kind) == (definition.symbol, definition.kind):
+        found[at] = replace(found[at], end_line=definition.end_line)
+    else:
+        at = len(found)
+        found.append(definition)
+    level.previous = first, at
 
 
 def _classify(grammar: Grammar, node: Node, src: bytes) -> tuple[str, str] | None:
