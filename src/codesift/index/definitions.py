@@ -2,9 +2,9 @@
 
 One table entry per language: its tree-sitter grammar wheel, the node types that are class-like (their members are
 methods and their names qualify nested names) and function-like, and how to read a name where the `name` field
-is not it. As in the corpus extraction, a definition with a parse error gives no chunk (its lines fall to
-windows), a class's chunk spans its members, and function bodies are not searched, so no text is in two
-function chunks. Grammars are imported on first use: a search of a Python repository loads none of them.
+is not it. As in the corpus extraction, a definition with a parse error is left out (its lines fall to windows), a
+class spans its members (`chunking.definition_spans` cuts it to its header), and function bodies are not searched
+for nested definitions. Grammars are imported on first use: a search of a Python repository loads none of them.
 """
 
 from __future__ import annotations
