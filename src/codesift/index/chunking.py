@@ -4,8 +4,8 @@ Code in the six extracted languages is cut where the corpus extraction cuts it (
 methods, classes, with line spans and symbols), and thirteen more languages by their grammars (`definitions`); the
 code between units (imports, constants, top-level statements) and every other text file (`filetypes`) fall back to
 windows of at most `window_lines` non-blank lines. Markdown/reST files are split at headings
-(`codesift.data.markdown`), long sections into windows. Every non-blank line of an indexed file is in one chunk (a
-class's chunk is its header, each method a chunk of its own).
+(`codesift.data.markdown`), long sections into windows. Every non-blank line of a code file is in one chunk (a class's
+chunk is its header, each method a chunk of its own).
 
 The walk honours .gitignore files, skips hidden and vendored folders, and reads through the corpus pipeline's
 guarded reader, so binary, invalid-UTF-8, oversized, unreadable and special files are skipped with a counted
