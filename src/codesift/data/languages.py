@@ -55,15 +55,20 @@ def grammar_for(language: str, path: str) -> str:
     return language
 
 
-def _shebang_language(head: str) -> str | None:
+def shebang_interpreter(head: str) -> str | None:
+    """The program a '#!' first line runs ('python3', 'bash'), looking past `env` and its options; None if none."""
     if not head.startswith("#!"):
         return None
     words = head[2:].split()
     if words and PurePosixPath(words[0]).name == "env":  # '#!/usr/bin/env -S node --flag', 'env VAR=1 python3'
         words = [w for w in words[1:] if not w.startswith("-") and "=" not in w]
-    if not words:
+    return PurePosixPath(words[0]).name if words else None
+
+
+def _shebang_language(head: str) -> str | None:
+    interpreter = shebang_interpreter(head)
+    if interpreter is None:
         return None
-    interpreter = PurePosixPath(words[0]).name
     if _PYTHON.match(interpreter):
         return "python"
     return "javascript" if interpreter in _NODE else None

@@ -279,10 +279,11 @@ def top_scores(scores: np.ndarray, n: int) -> np.ndarray:
 
 
 def standardize(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """`scores` minus the mean of `reference` over its last axis, divided by its std; a constant reference (BM25
-    with no query word in the corpus) carries no information and gives zeros."""
+    """`scores` minus the mean of `reference` over its last axis, divided by its std. A constant reference has no
+    scale to standardize by, so the raw scores pass through: zeros for BM25 with no query word in the corpus, and
+    a search with one candidate (one file, one filtered chunk) keeps its real BM25 and cosine instead of 0.000."""
     mean, std = reference.mean(-1, keepdims=True), reference.std(-1, keepdims=True)
-    return np.where(std > 0, (scores - mean) / np.where(std > 0, std, 1.0), 0.0)
+    return np.where(std > 0, (scores - mean) / np.where(std > 0, std, 1.0), scores)
 
 
 def zscore_fusion(score_matrices: list[np.ndarray], weights: list[float], top: int = ZSCORE_TOP) -> np.ndarray:

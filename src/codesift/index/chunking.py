@@ -1,10 +1,11 @@
 """Files -> search chunks, and the folder walk that finds the files.
 
 Code in the six extracted languages is cut where the corpus extraction cuts it (`codesift.data.extract`: functions,
-methods, classes, with line spans and symbols); the code between units (imports, constants, top-level statements)
-and every other text file fall back to windows of at most `window_lines` non-blank lines. Markdown/reST files are
-split at headings (`codesift.data.markdown`), long sections into windows. Every non-blank line of an indexed file
-is in at least one chunk (a method is in its class's chunk too).
+methods, classes, with line spans and symbols), and thirteen more languages by their grammars (`definitions`); the
+code between units (imports, constants, top-level statements) and every other text file (`filetypes`) fall back to
+windows of at most `window_lines` non-blank lines. Markdown/reST files are split at headings
+(`codesift.data.markdown`), long sections into windows. Every non-blank line of a code file is in one chunk (a class's
+chunk is its header, each method a chunk of its own).
 
 The walk honours .gitignore files, skips hidden and vendored folders, and reads through the corpus pipeline's
 guarded reader, so binary, invalid-UTF-8, oversized, unreadable and special files are skipped with a counted
@@ -25,9 +26,11 @@ from pathlib import Path, PurePosixPath
 from codesift.data.extract import extract_file, split_markdown
 from codesift.data.languages import detect_language
 from codesift.data.sources import PRUNE_DIRS, _GitIgnore, _link_problem, _Reader
-from codesift.eval.chunks import LANGUAGE_BY_SUFFIX, SKIP_DIRS, uncovered_spans
+from codesift.eval.chunks import SKIP_DIRS, uncovered_spans
+from codesift.index.definitions import GRAMMARS, find_definitions
+from codesift.index.filetypes import search_language
 
-CHUNKER_VERSION = 2  # bump whenever chunk boundaries or texts change: cached indexes then re-chunk every file
+CHUNKER_VERSION = 3  # bump whenever chunk boundaries or texts change: cached indexes then re-chunk every file
 EXTRACTED = frozenset({"python", "typescript", "javascript", "go", "java", "rust"})
 SKIP_FOLDERS = PRUNE_DIRS | SKIP_DIRS | {"vendor"}
 
@@ -67,13 +70,16 @@ def chunk_file(path: str, text: str, language: str, window_lines: int = 40) -> l
         return _sections(path, text, lines, window_lines)
     chunks: list[Chunk] = []
     covered = [False] * (len(lines) + 2)
+    units = []
     if language in EXTRACTED:
         # A file that does not fully parse still gives its well-formed units; the rest becomes windows.
         units = extract_file(text, language, repo="", path=path, license=None).units
-        for symbol, kind, start, end in definition_spans(units, lines):
-            chunks.append(Chunk(path, language, symbol, kind, start, end, "\n".join(lines[start - 1 : end])))
-            for n in range(start, min(end, len(lines)) + 1):
-                covered[n] = True
+    elif language in GRAMMARS:
+        units = find_definitions(text, language)
+    for symbol, kind, start, end in definition_spans(units, lines):
+        chunks.append(Chunk(path, language, symbol, kind, start, end, "\n".join(lines[start - 1 : end])))
+        for n in range(start, min(end, len(lines)) + 1):
+            covered[n] = True
     for start, end in uncovered_spans(lines, covered, window_lines):
         chunks.append(Chunk(path, language, "", "window", start, end, "\n".join(lines[start - 1 : end])))
     chunks.sort(key=lambda c: (c.start_line, -c.end_line))
@@ -106,7 +112,10 @@ def definition_spans(units, lines: list[str]) -> list[tuple[str, str, int, int]]
     return kept
 
 
-_COMMENT_OR_ATTRIBUTE = re.compile(r"^\s*(//|/\*|\*|#|@|--)|\*/\s*$")
+# Comment, doc-comment and attribute lines; not '#!' or C preprocessor lines, which belong to no definition.
+_COMMENT_OR_ATTRIBUTE = re.compile(
+    r"^\s*(//|/\*|\*|@|--|#(?!!|\s*(include|define|undef|if|ifdef|ifndef|else|elif|endif|pragma|import)\b))"
+    r"|\*/\s*$")
 
 
 def _leading_comments(lines: list[str], start: int, floor: int) -> int:
@@ -133,13 +142,12 @@ def _sections(path: str, text: str, lines: list[str], window_lines: int) -> list
 
 
 def file_language(rel_path: str, head: str = "") -> str | None:
-    """What an indexed file is: one of the extracted languages, 'markdown', another known text type
-    (windows only), or None when the file is not indexed. `head`: the first line, for extensionless scripts."""
+    """What an indexed file is: one of the extracted languages, 'markdown', a `filetypes` language (definitions or
+    windows), or None when the file is not indexed. `head`: the first line, for extensionless scripts."""
     detected = detect_language(rel_path, head)
     if detected is not None:
         return detected.name
-    suffix = PurePosixPath(rel_path).suffix.lower()
-    return LANGUAGE_BY_SUFFIX.get(suffix)
+    return search_language(rel_path, head)
 
 
 @dataclass(frozen=True)
