@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-
-from functools import lru_cache
 
 from codesift.eval.systems import RRF_K, code_tokens, rrf, standardize
 
