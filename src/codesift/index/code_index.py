@@ -96,7 +96,12 @@ class UpdateReport:
     graph_rebuilt: bool = False
     committed: bool = False
     seconds: float = 0.0
+    # where the time went: walking, reading and chunking files; embedding; the chunks' BM25 terms, the graph and
+    # the metadata; saving the generation (BM25, whole-file scores, Parquet, vectors, checksums)
+    chunk_seconds: float = 0.0
     embed_seconds: float = 0.0
+    add_seconds: float = 0.0
+    save_seconds: float = 0.0
     skipped: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -359,6 +364,7 @@ class CodeIndex:
 
     def _update(self, roots: dict[str, Path], encoder: Encoder, progress) -> UpdateReport:
         report = UpdateReport(self.generation)
+        t0 = time.perf_counter()
         stats: Counter[str] = Counter()
         new_files = {k: v for k, v in self.files.items() if k[0] not in roots}  # other roots: untouched
         added: list[tuple[str, Chunk]] = []  # (repo, chunk) of every new or changed file
@@ -396,6 +402,7 @@ class CodeIndex:
         report.skipped = {k.removeprefix("skip:"): v for k, v in sorted(stats.items())}
 
         # Old chunks of changed or removed files go; new chunks reuse a vector when their text is already indexed.
+        report.chunk_seconds = round(time.perf_counter() - t0, 3)
         c = self.chunks.c
         stale_ids = c["id"][np.fromiter(((r, p) in stale for r, p in zip(c["repo"], c["path"])), bool, len(c["id"]))]
         known = dict(zip(c["content_hash"], c["id"]))
@@ -414,6 +421,7 @@ class CodeIndex:
                      or not roots.keys() <= set(self.roots))
             if not dirty:
                 return report
+            t0 = time.perf_counter()
             ids = np.arange(self.next_id, self.next_id + len(added), dtype=np.int64)
             if added:
                 self.backend.add(ids, np.stack([vectors_by_hash[ch.content_hash] for _, ch in added]))
@@ -426,7 +434,10 @@ class CodeIndex:
             if tombstones and tombstones > self.config.rebuild_tombstone_fraction * (len(self.backend) + tombstones):
                 self.backend.rebuild()
                 report.graph_rebuilt = True
+            report.add_seconds = round(time.perf_counter() - t0, 3)
+            t0 = time.perf_counter()
             self._save()
+            report.save_seconds = round(time.perf_counter() - t0, 3)
         report.generation, report.committed = self.generation, True
         return report
 
