@@ -8,6 +8,12 @@ REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS = REPO.parent / "shared" / "benchmarks"
 
 
+@pytest.fixture(autouse=True)
+def no_search_server(monkeypatch):
+    """A search in a test never starts (or talks to) a warm search server left running after it."""
+    monkeypatch.setenv("CODESIFT_SERVER", "off")
+
+
 @pytest.fixture
 def tiny_recipe_path() -> Path:
     return REPO / "recipes" / "tiny.yaml"

@@ -51,7 +51,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="search the cached index as it is (build it only if there is none)")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, warm=None) -> int:
+    """The command. `warm` (`search_server.Warm`) keeps the model and open indexes across searches in the server;
+    without it this is a cold search, which starts the server for the next one."""
     from codesift.index.code_index import Filters
     from codesift.log import get_logger
     from codesift.ranking import search
@@ -70,14 +72,15 @@ def run(args: argparse.Namespace) -> int:
         log.error("codesift search: --top-k must be at least 1, got %d", args.top_k)
         return 2
     roots = resolve_paths(positional or ([] if args.index else ["."]))
-    encoder = load_model(args.model)
+    encoder = warm.encoder(args.model, load_model) if warm else load_model(args.model)
     directory = index_dir(args, roots, encoder)
-    index, _ = open_and_update(directory, roots, encoder, refresh=not args.no_refresh)
-    if args.ef_search is not None:
-        index.config = index.config.model_copy(update={"ef_search": args.ef_search})
+    if warm:
+        index = warm.index(directory, roots, encoder, not args.no_refresh, open_and_update)
+    else:
+        index, _ = open_and_update(directory, roots, encoder, refresh=not args.no_refresh)
     filters = Filters(tuple(args.repo), tuple(args.lang), tuple(args.glob))
     hits = search(index, queries, args.top_k, encoder=encoder, filters=filters or None, dense_only=not args.hybrid,
-                  files=args.files)
+                  files=args.files, ef_search=args.ef_search)
     out = sys.stdout
     for query, found in zip(queries, hits):
         if args.format == "json":
@@ -85,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
         else:
             _print_text(out, index, query, found, several=len(queries) > 1, repos=len(index.roots) > 1)
     out.flush()
+    if warm is None:
+        from codesift.index.search_server import start_in_background
+
+        start_in_background()
     return 0
 
 

@@ -34,15 +34,15 @@ class Candidates:
         return len(self.ids)
 
 
-def gather(index: CodeIndex, query: QueryInfo, vector: np.ndarray, n: int,
-           filters: Filters | None) -> Candidates | None:
+def gather(index: CodeIndex, query: QueryInfo, vector: np.ndarray, n: int, filters: Filters | None,
+           ef_search: int) -> Candidates | None:
     """The union of each side's top `n` (and the queried identifier's definitions); None when nothing matches."""
     if len(index.chunks) == 0:
         return None
     mask, allowed = index.filter(filters) if filters else (None, None)
     if allowed is not None and len(allowed) == 0:
         return None
-    dense_ids, _ = index.backend.search(vector[None], n, index.config.ef_search, allowed)
+    dense_ids, _ = index.backend.search(vector[None], n, ef_search, allowed)
     dense_ids = dense_ids[0][dense_ids[0] >= 0]
     lexical = index.bm25().scores(query.text)
     lexical_rows = top_candidates(lexical, n, mask)

@@ -46,13 +46,16 @@ DEFAULT = RankingSettings()
 
 def search(index: CodeIndex, queries: Sequence[str], top_k: int = 10, *, encoder: Encoder | None = None,
            vectors: np.ndarray | None = None, filters: Filters | None = None, dense_only: bool = False,
-           files: bool = False, settings: RankingSettings = DEFAULT) -> list[list[Hit]]:
+           files: bool = False, ef_search: int | None = None, settings: RankingSettings = DEFAULT
+           ) -> list[list[Hit]]:
     """The best `top_k` chunks (or files, with `files`) for each query, best first. Query vectors come from
     `vectors` (n x dim, L2-normalized; the service embeds through its batcher) or from `encoder`. `dense_only`:
-    the model alone (nearest vectors, no BM25 and no ranking rules), to see the model's own quality."""
+    the model alone (nearest vectors, no BM25 and no ranking rules), to see the model's own quality. `ef_search`: the
+    HNSW beam (default: the index's)."""
     queries = list(queries)
     if dense_only:
-        return index.search(queries, top_k, encoder=encoder, vectors=vectors, filters=filters, hybrid=False)
+        return index.search(queries, top_k, encoder=encoder, vectors=vectors, filters=filters, hybrid=False,
+                            ef_search=ef_search)
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
     if vectors is None:
@@ -62,12 +65,13 @@ def search(index: CodeIndex, queries: Sequence[str], top_k: int = 10, *, encoder
     vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.shape != (len(queries), index.backend.dim):
         raise ValueError(f"expected {len(queries)} query vectors of dim {index.backend.dim}, got {vectors.shape}")
-    return [rank(index, understand(q), v, top_k, filters, files, settings) for q, v in zip(queries, vectors)]
+    ef = ef_search or index.config.ef_search
+    return [rank(index, understand(q), v, top_k, filters, files, ef, settings) for q, v in zip(queries, vectors)]
 
 
 def rank(index: CodeIndex, query: QueryInfo, vector: np.ndarray, top_k: int, filters: Filters | None,
-         files: bool, settings: RankingSettings) -> list[Hit]:
-    found = gather(index, query, vector, max(settings.candidates, top_k), filters)
+         files: bool, ef_search: int, settings: RankingSettings) -> list[Hit]:
+    found = gather(index, query, vector, max(settings.candidates, top_k), filters, ef_search)
     if found is None:
         return []
     scores = fuse(found, query, settings)

@@ -1,0 +1,145 @@
+"""The warm search server: `codesift search` answered by a resident process that keeps the model and the open
+indexes, so a repeated search (what coding agents do) costs a socket round trip instead of Python's start-up and
+imports (numpy, onnxruntime, faiss, pyarrow, bm25s: about a second on 2 cores, BENCHMARKS.md).
+
+A cold `codesift search` starts the server in the background when it is done; later searches reach it through a
+Unix socket in the cache folder (owner-only) and get exactly what the command prints, since the server runs the
+same `search_command.run` over its kept state. Every search still refreshes the index from the files on disk. The
+server exits after `IDLE_SECONDS` without a request; a socket left by a dead server is replaced.
+`CODESIFT_SERVER=off` turns it off (tests do).
+
+The client side (`launcher.try_server`) imports only the standard library; this module is the server side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+
+from codesift.launcher import ENV_KEYS, SWITCH, socket_path
+
+IDLE_SECONDS = 600
+
+
+def start_in_background() -> None:
+    """Start a server for this cache folder unless one answers already or the switch is off."""
+    if os.environ.get(SWITCH, "on") == "off" or _answers(socket_path()):
+        return
+    subprocess.Popen([sys.executable, "-m", "codesift.index.search_server"], stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def _answers(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+            return True
+        except OSError:
+            return False
+
+
+class Warm:
+    """What the server keeps between searches: encoders by --model, open indexes by folder."""
+
+    def __init__(self):
+        self.encoders: dict[str | None, object] = {}
+        self.indexes: dict[Path, object] = {}
+
+    def encoder(self, spec: str | None, load):
+        if spec not in self.encoders:
+            self.encoders[spec] = load(spec)
+        return self.encoders[spec]
+
+    def index(self, directory: Path, roots, encoder, refresh: bool, open_and_update):
+        """The kept index of `directory`, refreshed from the files (and from other writers' commits)."""
+        kept = self.indexes.get(directory)
+        if kept is None or kept.encoder_info["revision"] != encoder.revision or not directory.is_dir():
+            kept, _ = open_and_update(directory, roots, encoder, refresh=refresh)
+            self.indexes[directory] = kept
+        elif refresh:
+            kept.update(roots or None, encoder)
+        return kept
+
+
+def serve(path: Path, idle_seconds: float = IDLE_SECONDS) -> None:
+    """Answer search requests on `path` until idle for `idle_seconds`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if _answers(path):
+        return  # another server got there first
+    path.unlink(missing_ok=True)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(str(path))
+        os.chmod(path, 0o600)
+        server.listen(16)
+        server.settimeout(idle_seconds)
+        warm = Warm()
+        try:
+            while True:
+                try:
+                    conn, _ = server.accept()
+                except TimeoutError:
+                    return
+                with conn:
+                    conn.settimeout(None)
+                    request = json.loads(_read_all(conn))
+                    conn.sendall(json.dumps(answer(request, warm)).encode())
+        finally:
+            path.unlink(missing_ok=True)
+
+
+def answer(request: dict, warm: Warm) -> dict:
+    """Run one `codesift search` request (argv, cwd, env, stdin) over the kept state; its exit code and output."""
+    from codesift.cli import build_parser
+    from codesift.index import search_command
+    from codesift.log import setup_logging
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_env = {key: os.environ.get(key) for key in ENV_KEYS}
+    cwd = os.getcwd()
+    try:
+        os.chdir(request["cwd"])
+        for key in ENV_KEYS:
+            os.environ.pop(key, None)
+        os.environ.update({k: v for k, v in request.get("env", {}).items() if k in ENV_KEYS})
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            sys.stdin = io.StringIO(request.get("stdin", ""))
+            try:
+                args = build_parser().parse_args(request["argv"])
+                setup_logging(args.log_level)
+                code = search_command.run(args, warm=warm)
+            except SystemExit as e:  # argparse's usage errors
+                code = e.code if isinstance(e.code, int) else 2
+            except (FileNotFoundError, ValueError) as e:  # what `codesift.cli.main` reports as errors
+                logging.getLogger("codesift.search").error("%s", e)
+                code = 2
+            except Exception:  # one bad request must not take the server down
+                traceback.print_exc()
+                code = 1
+    finally:
+        sys.stdin = sys.__stdin__
+        os.chdir(cwd)
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return {"code": code, "stdout": out.getvalue(), "stderr": err.getvalue()}
+
+
+def _read_all(conn: socket.socket) -> bytes:
+    chunks = []
+    while chunk := conn.recv(1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+if __name__ == "__main__":
+    serve(socket_path())
