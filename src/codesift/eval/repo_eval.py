@@ -6,8 +6,9 @@ Systems (`--systems`, comma-separated):
 - `dense` / `dense:MODEL_DIR` — the model alone through the same stack (no BM25, no ranking rules), so the model's
   own progress shows apart from the ranking;
 - `bm25-blocks` and `semble` — the anchors (`repo_anchors`).
-Each repository is indexed from scratch (timed: index build in process), then each query is answered alone (timed:
-query latency in process, embedding included). Writes per system a run file in the reference scorer's format,
+Each repository is indexed from scratch (timed: index build in process; a second system of the same model reuses
+that index, so its index time is a refresh), then each query is answered alone (timed: query latency in process,
+embedding included). Writes per system a run file in the reference scorer's format,
 and `metrics.json`, `report.md` and `repo_search.png` for both views.
 """
 
@@ -31,18 +32,23 @@ TOP_K = 10
 class CodesiftSearch:
     """`codesift search` over one folder: a fresh index in a temporary folder, the search command's ranking."""
 
-    def __init__(self, model: str | None = None, dense_only: bool = False):
+    def __init__(self, model: str | None = None, dense_only: bool = False, workdir: Path | None = None):
         from codesift.index.commands import load_model, model_name
 
         self.encoder = load_model(model)
         self.dense_only = dense_only
         self.name = f"{'dense' if dense_only else 'search'}:{model_name(model)}"
-        self._tmp = tempfile.TemporaryDirectory(prefix="codesift-repo-eval-")
+        if workdir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="codesift-repo-eval-")
+            workdir = Path(self._tmp.name)
+        self.workdir = workdir / model_name(model).replace(":", "-")
 
     def index(self, folder: Path) -> None:
+        """Build the folder's index; one built earlier in this run with the same model is reused (as a cached
+        `codesift search` index is), so `search` and `dense` of one model embed each repository once."""
         from codesift.index.code_index import CodeIndex
 
-        self._index = CodeIndex.create(Path(self._tmp.name) / folder.parent.name, self.encoder)
+        self._index = CodeIndex.open_or_create(self.workdir / folder.parent.name, self.encoder)
         self._index.update([folder], self.encoder)
 
     def search(self, query: str, top_k: int) -> list[dict[str, Any]]:
@@ -52,10 +58,10 @@ class CodesiftSearch:
         return [h.to_json() for h in hits]
 
 
-def build_system(spec: str):
+def build_system(spec: str, workdir: Path | None = None):
     kind, _, arg = spec.partition(":")
     if kind in ("search", "dense"):
-        return CodesiftSearch(arg or None, dense_only=kind == "dense")
+        return CodesiftSearch(arg or None, dense_only=kind == "dense", workdir=workdir)
     if kind == "bm25-blocks" and not arg:
         from codesift.eval.repo_anchors import BlocksBM25
 
@@ -88,8 +94,9 @@ def evaluate_repo_search(specs: list[str], bench: RepoSearchSet, out_dir: str | 
     out = Path(out_dir)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
+    workdir = tempfile.TemporaryDirectory(prefix="codesift-repo-eval-")
     for spec in dict.fromkeys(specs):
-        system = build_system(spec)
+        system = build_system(spec, Path(workdir.name))
         ran = run_system(system, bench)
         safe = system.name.replace("/", "_").replace(":", "-")
         write_run_file(out / "runs" / f"{safe}.jsonl", system.name, bench, ran["hits"], ran["latency_ms"],

@@ -18,9 +18,11 @@ import io
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import traceback
 from pathlib import Path
 
@@ -75,6 +77,8 @@ def serve(path: Path, idle_seconds: float = IDLE_SECONDS) -> None:
     if _answers(path):
         return  # another server got there first
     path.unlink(missing_ok=True)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # leave through `finally`: the socket goes too
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
         server.bind(str(path))
         os.chmod(path, 0o600)
