@@ -67,6 +67,15 @@ def test_errors_come_back_as_the_command_reports_them(server, tmp_path, capsys):
     assert code == 0 and out.startswith("web/slugify.js:")
 
 
+def test_stop_ends_the_server(server):
+    assert launcher.stop_server() is True
+    for _ in range(100):
+        if not server.exists():
+            break
+        time.sleep(0.05)
+    assert not server.exists() and launcher.stop_server() is False
+
+
 def test_no_server_means_a_cold_search(tmp_path, monkeypatch):
     monkeypatch.setenv("CODESIFT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("CODESIFT_SERVER", "on")

@@ -25,6 +25,18 @@ def socket_path() -> Path:
     return base / f"search-{__version__}-{SOCKET_VERSION}.sock"
 
 
+def stop_server() -> bool:
+    """Ask this cache folder's server to exit; False when none answers."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        try:
+            conn.connect(str(socket_path()))
+            conn.sendall(json.dumps({"stop": True}).encode())
+            conn.shutdown(socket.SHUT_WR)
+            return bool(conn.recv(1 << 10))
+        except OSError:
+            return False
+
+
 def try_server(argv: list[str]) -> int | None:
     """Send a search to the running server and print its answer; None when no server answers."""
     if os.environ.get(SWITCH, "on") == "off":

@@ -5,7 +5,8 @@ imports (numpy, onnxruntime, faiss, pyarrow, bm25s: about a second on 2 cores, B
 A cold `codesift search` starts the server in the background when it is done; later searches reach it through a
 Unix socket in the cache folder (owner-only) and get exactly what the command prints, since the server runs the
 same `search_command.run` over its kept state. Every search still refreshes the index from the files on disk. The
-server exits after `IDLE_SECONDS` without a request; a socket left by a dead server is replaced.
+server exits after `IDLE_SECONDS` without a request, or when asked (`launcher.stop_server`); a socket left by a dead
+server is replaced.
 `CODESIFT_SERVER=off` turns it off (tests do).
 
 The client side (`launcher.try_server`) imports only the standard library; this module is the server side.
@@ -94,6 +95,9 @@ def serve(path: Path, idle_seconds: float = IDLE_SECONDS) -> None:
                 with conn:
                     conn.settimeout(None)
                     request = json.loads(_read_all(conn))
+                    if request.get("stop"):
+                        conn.sendall(json.dumps({"stopped": True}).encode())
+                        return
                     conn.sendall(json.dumps(answer(request, warm)).encode())
         finally:
             path.unlink(missing_ok=True)
