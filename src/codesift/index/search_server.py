@@ -1,6 +1,6 @@
 """The warm search server: `codesift search` answered by a resident process that keeps the model and the open
 indexes, so a repeated search (what coding agents do) costs a socket round trip instead of Python's start-up and
-imports (numpy, onnxruntime, faiss, pyarrow, bm25s: about a second on 2 cores, BENCHMARKS.md).
+imports (numpy, onnxruntime, faiss, pyarrow, pydantic: about a second on 2 cores, BENCHMARKS.md).
 
 A cold `codesift search` starts the server in the background when it is done; later searches reach it through a
 Unix socket in the cache folder (owner-only) and get exactly what the command prints, since the server runs the

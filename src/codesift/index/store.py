@@ -9,7 +9,7 @@ INDEX_DIR/
     chunks.parquet  one row per live chunk (the metadata store)
     files.parquet   one row per indexed file: root, path, size, mtime_ns, sha256 (what updates compare against)
     vectors/        the vector backend's files
-    bm25/           BM25 over the chunk texts (bm25s's files; saved when hybrid search is on)
+    bm25/           BM25 over the chunks' terms (postings as .npy, vocabulary.json; saved when hybrid search is on)
 ```
 
 A save writes a complete new generation folder (fsynced), renames it into place and only then points CURRENT at
