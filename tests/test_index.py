@@ -339,7 +339,7 @@ def test_bm25_round_trip_and_unreadable_folder(tmp_path):
     from codesift.index.lexical import BM25Index, search_tokens
 
     texts = ["def read_json(path): return json.load(open(path))", "func ListenAndServe(addr string)", "x = 1"]
-    bm25 = BM25Index.build([search_tokens(t) for t in texts])
+    bm25 = BM25Index.build([" ".join(search_tokens(t)) for t in texts])
     assert bm25.scores("reading json")[0] > 0 and bm25.scores("reading json")[1:].tolist() == [0, 0]  # stems
     bm25.save(tmp_path / "bm25")
     loaded = BM25Index.load(tmp_path / "bm25")

@@ -605,7 +605,7 @@ class CodeIndex:
         from codesift.index.lexical import BM25Index
 
         t0 = time.perf_counter()
-        bm25 = BM25Index.build([tokens.split() for tokens in self.chunks.c["tokens"]])
+        bm25 = BM25Index.build(list(self.chunks.c["tokens"]))
         if folder is not None:
             bm25.save(folder)
         log.debug("BM25 over %d chunks built in %.2fs", len(self.chunks), time.perf_counter() - t0)

@@ -35,11 +35,11 @@ class FileLevel:
         chunk_file = np.fromiter((position[k] for k in keys), dtype=np.int64, count=len(keys))
         documents: list[list[str]] = [[] for _ in position]
         for f, terms in zip(chunk_file, chunk_terms):
-            documents[f] += terms.split()
+            documents[f].append(terms)
         vectors = np.zeros((len(position), chunk_vectors.shape[1]), dtype=np.float32)
         np.add.at(vectors, chunk_file, chunk_vectors)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        return cls(chunk_file, BM25Index.build(documents), vectors)
+        return cls(chunk_file, BM25Index.build([" ".join(d) for d in documents]), vectors)
 
     def save(self, folder: Path) -> None:
         self.bm25.save(folder / BM25_FOLDER)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -70,15 +71,18 @@ class BM25Index:
         self.size = size
 
     @classmethod
-    def build(cls, documents: list[list[str]], k1: float = 1.2, b: float = 0.75) -> BM25Index:
-        """BM25 over documents given as their terms (`search_tokens` of each text)."""
-        vocabulary: dict[str, int] = {}
-        terms = np.fromiter((vocabulary.setdefault(t, len(vocabulary)) for doc in documents for t in doc),
-                            dtype=np.int64)
-        lengths = np.array([len(doc) for doc in documents], dtype=np.int64)
+    def build(cls, documents: Sequence[str], k1: float = 1.2, b: float = 0.75) -> BM25Index:
+        """BM25 over documents given as their terms, space-joined (`search_tokens` of each text, as the index
+        stores them): one join and split, and the term ids looked up in C, not a loop per term in Python."""
+        terms_in = [len(doc.split()) for doc in documents]
+        flat = " ".join(documents).split()
+        vocabulary = {term: i for i, term in enumerate(dict.fromkeys(flat))}
+        terms = np.fromiter(map(vocabulary.__getitem__, flat), dtype=np.int64, count=len(flat))
+        lengths = np.array(terms_in, dtype=np.int64)
         owner = np.repeat(np.arange(len(documents), dtype=np.int64), lengths)
-        pairs, tf = np.unique(terms * max(len(documents), 1) + owner, return_counts=True)  # by term, then doc
-        term, doc = np.divmod(pairs, max(len(documents), 1))
+        n = max(len(documents), 1)
+        pairs, tf = np.unique(terms * n + owner, return_counts=True)  # by term, then document
+        term, doc = np.divmod(pairs, n)
         df = np.bincount(term, minlength=len(vocabulary))
         idf = np.log1p((len(documents) - df + 0.5) / (df + 0.5))
         norm = k1 * (1 - b + b * lengths[doc] / max(lengths.mean() if len(lengths) else 1.0, 1e-9))
