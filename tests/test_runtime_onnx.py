@@ -104,6 +104,17 @@ def test_prefixes_are_applied_per_kind(folder, encoder):
         enc.encode("parse a url")
 
 
+def test_lone_surrogates_are_encoded_as_replacement_characters(encoder):
+    """What Python makes of bytes that are not UTF-8 (a shell argument) or of a JSON "\\ud800": the tokenizer
+    takes only valid Unicode, and raised a TypeError."""
+    for kind in ("query", "document"):
+        texts = ["abc\ud800def", "x\udced\udca0\udc80"]
+        out = encoder.encode(texts, kind=kind)
+        clean = encoder.encode(["abc\ufffddef", "x\ufffd\ufffd\ufffd"], kind=kind)
+        np.testing.assert_array_equal(out.vectors, clean.vectors)
+        assert out.token_counts == clean.token_counts == encoder.count_tokens(texts, kind)
+
+
 def test_int8_output(encoder):
     floats = encoder.encode(TEXTS).vectors
     ints = encoder.encode(TEXTS, dtype="int8").vectors

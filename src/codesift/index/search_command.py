@@ -57,6 +57,7 @@ def run(args: argparse.Namespace, warm=None) -> int:
     from codesift.index.code_index import Filters
     from codesift.log import get_logger
     from codesift.ranking import search
+    from codesift.runtime.base import valid_text
 
     log = get_logger("codesift.search")
     quiet_libraries()
@@ -65,9 +66,13 @@ def run(args: argparse.Namespace, warm=None) -> int:
         queries = _read_queries(args.queries)
     elif positional:
         queries = [positional.pop(0)]
+        if not queries[0].strip():  # as --queries and the server do
+            log.error("codesift search: the QUERY is empty; say what to look for")
+            return 2
     else:
         log.error("codesift search: give a QUERY (or --queries FILE.jsonl)")
         return 2
+    queries = [valid_text(q) for q in queries]  # bytes that are not UTF-8 would stop the tokenizer and the output
     if args.top_k < 1:
         log.error("codesift search: --top-k must be at least 1, got %d", args.top_k)
         return 2
@@ -96,7 +101,10 @@ def run(args: argparse.Namespace, warm=None) -> int:
 
 
 def _read_queries(source: str) -> list[str]:
-    lines = sys.stdin.read().splitlines() if source == "-" else Path(source).read_text(encoding="utf-8").splitlines()
+    try:
+        lines = (sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")).splitlines()
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{source}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     queries = []
     for n, line in enumerate(lines, 1):
         if not line.strip():

@@ -6,6 +6,7 @@ this protocol, so tests can run them with `HashEncoder` (no model weights) and p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
@@ -13,6 +14,14 @@ from typing import Literal, Protocol, runtime_checkable
 import numpy as np
 
 InputKind = Literal["query", "document"]
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(text: str) -> str:
+    """`text` with each lone surrogate (what Python makes of bytes that are not UTF-8, or of a JSON "\\ud800")
+    replaced by U+FFFD: tokenizers, Parquet and terminals take only valid Unicode."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 @dataclass(frozen=True)

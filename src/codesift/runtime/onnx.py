@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from codesift.runtime.base import Encoded, InputKind
+from codesift.runtime.base import Encoded, InputKind, valid_text
 
 FORMAT_VERSION = 1
 ENCODER_JSON = "encoder.json"
@@ -163,7 +163,7 @@ class OnnxEncoder:
         if isinstance(texts, str):
             raise TypeError("encode takes a sequence of texts, not one string; wrap it in a list")
         prefix = self.prefixes[kind]
-        out = [prefix + t for t in texts] if prefix else list(texts)
+        out = [prefix + valid_text(t) for t in texts]
         return [t.lower() for t in out] if self.meta.lowercase else out
 
     def count_tokens(self, texts: Sequence[str], kind: InputKind = "document") -> list[int]:
