@@ -43,6 +43,16 @@ def test_a_query_with_bytes_that_are_not_utf8_is_searched(repo, capsys):
     assert code == 0 and lines[0] == "== reverse \ufffd a string"
 
 
+def test_paths_of_the_wrong_kind_are_errors_not_tracebacks(repo, capsys):
+    a_file = repo / "geometry.py"
+    for args, message in ((["--queries", str(repo)], "Is a directory"),
+                          (["q", str(repo), "--cache-dir", str(a_file)], "the cache folder (--cache-dir, $CODESIFT_"),
+                          (["q", str(repo), "--index", str(a_file)], f"--index {a_file}: not a folder"),
+                          (["q", str(repo), "--index", str(a_file / "idx")], "Not a directory")):
+        code, lines, err = run(capsys, "search", *args, *HASH)
+        assert code == 2 and lines == [] and message in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("query", ["", "   "])
 def test_an_empty_query_is_refused(repo, capsys, query):
     code, lines, err = run(capsys, "search", query, str(repo), *HASH)

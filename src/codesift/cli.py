@@ -214,8 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.log_level)
     try:
         return args.handler(args)
-    except (RecipeError, StageNotBuilt, FileNotFoundError, ValueError) as e:
+    except (RecipeError, StageNotBuilt, ValueError) as e:
         log.error("%s", e)
+        return 2
+    except OSError as e:  # a missing file, a folder given for a file or the reverse, no permission: the user's to fix
+        log.error("%s", f"{e.filename}: {e.strerror}" if e.filename is not None and e.strerror else e)
         return 2
     except KeyboardInterrupt:
         log.error("interrupted; completed stages keep their artifacts, the current one resumes or reruns next time")

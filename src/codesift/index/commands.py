@@ -75,9 +75,17 @@ def cache_root(cache_dir: str | None) -> Path:
 def index_dir(args: argparse.Namespace, roots: list[Path], encoder) -> Path:
     """--index, else the cache folder for this set of roots and this encoder (another model, another index)."""
     if args.index:
-        return Path(args.index).expanduser()
+        return _folder(Path(args.index).expanduser(), "--index")
     key = json.dumps({"roots": sorted(str(r) for r in roots), "encoder": encoder.revision, "dim": encoder.dim})
-    return cache_root(args.cache_dir) / "index" / hashlib.sha256(key.encode()).hexdigest()[:16]
+    cache = _folder(cache_root(args.cache_dir), "the cache folder (--cache-dir, $CODESIFT_CACHE)")
+    return cache / "index" / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _folder(path: Path, what: str) -> Path:
+    """`path`, unless it is something other than a folder (writing the index there would fail less clearly)."""
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{what} {path}: not a folder")
+    return path
 
 
 def resolve_paths(paths: list[str]) -> list[Path]:

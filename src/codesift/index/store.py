@@ -71,7 +71,7 @@ def current_generation(directory: Path) -> str | None:
     """The committed generation's folder name, or None when there is no index here."""
     try:
         name = (directory / CURRENT).read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no such folder (or a file where it would be)
         return None
     except OSError as e:
         raise IndexCorruptError(f"{directory / CURRENT}: unreadable ({e}); rebuild the index") from None
