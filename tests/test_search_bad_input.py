@@ -43,6 +43,12 @@ def test_a_query_with_bytes_that_are_not_utf8_is_searched(repo, capsys):
     assert code == 0 and lines[0] == "== reverse \ufffd a string"
 
 
+def test_a_file_name_that_is_not_utf8_is_indexed_under_an_escaped_name(repo, capsys):
+    (repo / os.fsdecode(b"caf\xe9.py")).write_text("def brew_coffee():\n    return 'espresso'\n")
+    code, lines, _ = run(capsys, "search", "brew_coffee espresso", str(repo), *HASH, "--format", "json", "-k", "1")
+    assert code == 0 and results(lines)[0]["path"] == "caf\\xe9.py"
+
+
 def test_paths_of_the_wrong_kind_are_errors_not_tracebacks(repo, capsys):
     a_file = repo / "geometry.py"
     for args, message in ((["--queries", str(repo)], "Is a directory"),

@@ -207,7 +207,14 @@ def _found(path: Path, rel: str, root: Path, stats: Counter[str]) -> FoundFile |
     if not stat.S_ISREG(st.st_mode):
         stats["skip:special-file"] += 1
         return None
-    return FoundFile(path, rel, st.st_size, st.st_mtime_ns)
+    return FoundFile(path, utf8_name(rel), st.st_size, st.st_mtime_ns)
+
+
+def utf8_name(name: str) -> str:
+    """A file or folder name as valid UTF-8: the bytes of a name that is not UTF-8 (Python holds them as surrogate
+    escapes, which Parquet and terminals refuse) become \\xNN, so the file is still indexed and its path still
+    says which file it is."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def read_file(found: FoundFile, max_bytes: int) -> tuple[bytes, str, str] | str:

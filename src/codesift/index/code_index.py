@@ -19,7 +19,7 @@ import numpy as np
 
 from codesift.config import IndexConfig
 from codesift.index import store
-from codesift.index.chunking import CHUNKER_VERSION, Chunk, chunk_file, read_file, walk
+from codesift.index.chunking import CHUNKER_VERSION, Chunk, chunk_file, read_file, utf8_name, walk
 from codesift.index.lexical import lexical_document, search_tokens
 from codesift.index.store import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from codesift.log import get_logger
@@ -707,7 +707,7 @@ def _resolve_roots(roots: Sequence[str | Path] | None, known: dict[str, str]) ->
             raise FileNotFoundError(f"{raw}: no such file or folder")
         repo = by_path.get(str(root))
         if repo is None:
-            base = root.name or "root"
+            base = utf8_name(root.name) or "root"
             repo, n = base, 2
             while repo in known or repo in out:
                 repo, n = f"{base}-{n}", n + 1
