@@ -49,6 +49,11 @@ def test_a_file_name_that_is_not_utf8_is_indexed_under_an_escaped_name(repo, cap
     assert code == 0 and results(lines)[0]["path"] == "caf\\xe9.py"
 
 
+def test_top_k_beyond_the_index_size_returns_every_chunk(repo, capsys):
+    code, lines, _ = run(capsys, "search", "string", str(repo), *HASH, "--format", "json", "-k", "1000000000")
+    assert code == 0 and 10 < len(results(lines)) < 100
+
+
 def test_paths_of_the_wrong_kind_are_errors_not_tracebacks(repo, capsys):
     a_file = repo / "geometry.py"
     for args, message in ((["--queries", str(repo)], "Is a directory"),

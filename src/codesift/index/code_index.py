@@ -517,6 +517,7 @@ class CodeIndex:
         with self._mutex:
             if len(self.chunks) == 0:
                 return [[] for _ in queries]
+            top_k = min(top_k, len(self.chunks))  # more cannot be found; a huge k would size arrays by it
             mask, allowed = self.filter(filters) if filters else (None, None)
             if allowed is not None and len(allowed) == 0:
                 return [[] for _ in queries]

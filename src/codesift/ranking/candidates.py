@@ -39,6 +39,7 @@ def gather(index: CodeIndex, query: QueryInfo, vector: np.ndarray, n: int, filte
     """The union of each side's top `n` (and the queried identifier's definitions); None when nothing matches."""
     if len(index.chunks) == 0:
         return None
+    n = min(n, len(index.chunks))  # more cannot be found; a huge n (--top-k) would size arrays by it
     mask, allowed = index.filter(filters) if filters else (None, None)
     if allowed is not None and len(allowed) == 0:
         return None
