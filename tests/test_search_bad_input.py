@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from codesift.cli import main
+from codesift.index import CodeIndex, store
 
 FIXTURE = Path(__file__).parent / "fixtures" / "repo_search" / "code"
 HASH = ["--model", "hash:64"]
@@ -68,3 +69,49 @@ def test_paths_of_the_wrong_kind_are_errors_not_tracebacks(repo, capsys):
 def test_an_empty_query_is_refused(repo, capsys, query):
     code, lines, err = run(capsys, "search", query, str(repo), *HASH)
     assert code == 2 and lines == [] and "the QUERY is empty" in err
+
+
+def built_twice(repo: Path, index: Path, capsys) -> None:
+    """An index with two generations, as any index that has been updated once has."""
+    assert run(capsys, "index", "build", str(repo), "--index", str(index), *HASH)[0] == 0
+    (repo / "solid.py").write_text("def cube_volume(side):\n    return side ** 3\n")
+    assert run(capsys, "index", "update", "--index", str(index), *HASH)[0] == 0
+    assert store.current_generation(index) == "g000002" and (index / "g000001").is_dir()
+
+
+@pytest.mark.parametrize("damage", ["truncated chunks", "garbage manifest", "missing ids", "missing generation",
+                                    "CURRENT not utf-8"])
+def test_a_damaged_index_is_rebuilt_from_the_folders_it_recorded(repo, tmp_path, capsys, damage):
+    index = tmp_path / "idx"
+    built_twice(repo, index, capsys)
+    current = index / "g000002"
+    if damage == "truncated chunks":
+        (current / "chunks.parquet").write_bytes((current / "chunks.parquet").read_bytes()[:100])
+    elif damage == "garbage manifest":
+        (current / "manifest.json").write_text("garbage")
+    elif damage == "missing ids":
+        (current / "vectors" / "ids.npy").unlink()
+    elif damage == "missing generation":
+        (index / "CURRENT").write_text("g000007\n")
+    else:
+        (index / "CURRENT").write_bytes(b"\xff\xfe")
+    code, lines, err = run(capsys, "search", "cube_volume side", "--index", str(index), *HASH, "--format", "json")
+    assert code == 0 and f"rebuilding it from {repo}" in err and results(lines)[0]["symbol"] == "cube_volume"
+    assert CodeIndex.open(index).roots == {"code": str(repo)}
+
+
+def test_a_damaged_index_that_records_no_folders_is_an_error(repo, tmp_path, capsys):
+    index = tmp_path / "idx"
+    assert run(capsys, "index", "build", str(repo), "--index", str(index), *HASH)[0] == 0
+    (index / "g000001" / "manifest.json").write_text("garbage")
+    code, lines, err = run(capsys, "search", "q", "--index", str(index), *HASH)
+    assert code == 2 and "damaged and records no folders, and no folders were given" in err
+    assert store.current_generation(index) == "g000001"  # nothing committed over it
+    assert run(capsys, "index", "build", str(repo), "--index", str(index), *HASH)[0] == 0  # naming them fixes it
+
+
+def test_an_index_folder_that_holds_no_index_is_an_error(repo, tmp_path, capsys):
+    missing = tmp_path / "idx-typo"
+    for command in (["search", "q"], ["index", "update"]):
+        code, lines, err = run(capsys, *command, "--index", str(missing), *HASH)
+        assert code == 2 and lines == [] and f"{missing}: no index here" in err and not missing.exists()

@@ -27,7 +27,8 @@ The API (everything here takes any `codesift.runtime.base.Encoder`; tests use `H
   reciprocal rank fusion; off by default (see BENCHMARKS.md, "Code search index").
 - Storage (`store`): each commit writes a new checksummed generation folder and then atomically repoints
   `CURRENT`, under a file lock; a crash leaves the previous generation in use, a damaged file raises
-  `IndexCorruptError` (the CLI then rebuilds), an index from another encoder raises `IndexMismatchError`.
+  `IndexCorruptError` (the CLI then rebuilds it from the folders its newest readable manifest records), an
+  index from another encoder raises `IndexMismatchError`.
 - Commands: `codesift index build|update|stats` (`commands`), `codesift search` (`search_command`, with a cached
   index per set of folders), `codesift bench index` (`bench_index`), and the pipeline's `index` stage (`stage`).
 

@@ -298,8 +298,9 @@ class CodeIndex:
     def open_or_create(cls, directory: str | Path, encoder: Encoder, config: IndexConfig | None = None, *,
                        rebuild_bad: bool = True) -> CodeIndex:
         """Open the index, or start an empty one when there is none; with `rebuild_bad`, a corrupt index or one
-        built with another encoder or chunker is replaced by an empty one (the next update fills it) instead of
-        raising. Replacing logs a warning: an index is never dropped silently."""
+        built with another encoder or chunker is replaced by an empty one that keeps the folders it recorded (the
+        next update re-indexes them) instead of raising. Replacing logs a warning: an index is never dropped
+        silently."""
         try:
             return cls.open(directory, config, encoder=encoder)
         except IndexNotFoundError:
@@ -307,9 +308,11 @@ class CodeIndex:
         except (IndexCorruptError, IndexMismatchError) as e:
             if not rebuild_bad:
                 raise
-            log.warning("%s -- rebuilding it from the sources", e)
             fresh = cls.create(directory, encoder, config)
             fresh.generation = _committed_generation(Path(directory))
+            fresh.roots = store.recorded_roots(Path(directory))
+            folders = ", ".join(fresh.roots.values()) or "the folders given (it records none that can be read)"
+            log.warning("%s -- rebuilding it from %s", e, folders)
             return fresh
 
     @property
@@ -345,6 +348,9 @@ class CodeIndex:
         t0 = time.perf_counter()
         if encoder is None:
             raise ValueError("update needs an encoder to embed new chunks")
+        if roots is None and not self.roots:  # e.g. a mistyped index folder: never commit an empty index there
+            what = "the index here is damaged and records no folders" if self.generation else "no index here"
+            raise IndexNotFoundError(f"{self.directory}: {what}, and no folders were given to build one from")
         with store.write_lock(self.directory, lock_timeout):
             if not rebuild:
                 if not self._fresh:

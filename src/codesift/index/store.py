@@ -73,12 +73,26 @@ def current_generation(directory: Path) -> str | None:
         name = (directory / CURRENT).read_text(encoding="utf-8").strip()
     except (FileNotFoundError, NotADirectoryError):  # no such folder (or a file where it would be)
         return None
-    except OSError as e:
+    except (OSError, UnicodeDecodeError) as e:
         raise IndexCorruptError(f"{directory / CURRENT}: unreadable ({e}); rebuild the index") from None
     if not _GENERATION.match(name):
         raise IndexCorruptError(f"{directory / CURRENT}: does not name a generation (got {name[:40]!r}); "
                                 "rebuild the index")
     return name
+
+
+def recorded_roots(directory: Path) -> dict[str, str]:
+    """The folders (repo name -> absolute path) recorded by the newest generation whose manifest still parses,
+    without checking its files: what a damaged index is rebuilt from. {} when no manifest records any."""
+    names = [p.name for p in directory.iterdir() if p.is_dir() and is_generation(p.name)] if directory.is_dir() else []
+    for name in sorted(names, key=lambda n: int(n[1:]), reverse=True):
+        try:
+            roots = json.loads((directory / name / "manifest.json").read_text(encoding="utf-8")).get("roots")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(roots, dict) and roots and all(isinstance(v, str) for v in roots.values()):
+            return roots
+    return {}
 
 
 @contextlib.contextmanager
