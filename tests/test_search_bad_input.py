@@ -4,6 +4,7 @@ with exit status 2 and one clear message; none loses an index's folders or hangs
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,31 @@ def test_an_index_folder_that_holds_no_index_is_an_error(repo, tmp_path, capsys)
     for command in (["search", "q"], ["index", "update"]):
         code, lines, err = run(capsys, *command, "--index", str(missing), *HASH)
         assert code == 2 and lines == [] and f"{missing}: no index here" in err and not missing.exists()
+
+
+def test_a_special_gitignore_is_skipped_not_read(repo, capsys):
+    """A FIFO would block the walk forever, a link to /dev/zero would read until memory runs out."""
+    os.mkfifo(repo / ".gitignore")
+    (repo / "web").joinpath(".gitignore").symlink_to("/dev/zero")
+    outcome = []
+    thread = threading.Thread(target=lambda: outcome.append(
+        run(capsys, "search", "slug", str(repo), *HASH, "--format", "json")), daemon=True)
+    thread.start()
+    thread.join(60)
+    code, lines, err = outcome[0]
+    assert code == 0 and results(lines) and "'special-file': 2" in err
+
+
+def test_deeply_nested_folders_are_walked(repo, capsys):
+    folders = [repo / ("d/" * n) for n in range(1, 1201)]
+    for folder in folders:  # one level at a time: os.makedirs and shutil.rmtree recurse
+        folder.mkdir()
+    deep = folders[-1] / "deep.py"
+    deep.write_text("def deepest_function():\n    return 'bottom'\n")
+    try:
+        code, lines, _ = run(capsys, "search", "deepest_function bottom", str(repo), *HASH, "--format", "json")
+        assert code == 0 and results(lines)[0]["path"] == "d/" * 1200 + "deep.py"
+    finally:
+        deep.unlink()
+        for folder in reversed(folders):
+            folder.rmdir()

@@ -2,6 +2,7 @@ import gzip
 import json
 import os
 import shutil
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -88,6 +89,32 @@ def test_local_unreadable_file_is_skipped(local_repo, monkeypatch):
     files, stats = read("local", local_repo)
     assert ("repo", "src/app.py") not in files
     assert stats["skip:unreadable"] == 1
+
+
+def test_local_skips_special_gitignores_and_walks_deep_folders(tmp_path):
+    """A FIFO .gitignore blocked the walk forever, one linking to /dev/zero read until memory ran out, and 1,200
+    nested folders passed Python 3.11's os.walk recursion limit."""
+    repo = tmp_path / "repo"
+    folders = [repo / ("d/" * n) for n in range(1, 1201)]
+    repo.mkdir()
+    for folder in folders:  # one level at a time: os.makedirs and shutil.rmtree recurse
+        folder.mkdir()
+    (folders[-1] / "deep.py").write_text("x = 1\n")
+    os.mkfifo(repo / ".gitignore")
+    (folders[0] / ".gitignore").symlink_to("/dev/zero")
+    outcome = []
+    thread = threading.Thread(target=lambda: outcome.append(read("local", repo, name="deep")), daemon=True)
+    thread.start()
+    thread.join(60)
+    try:
+        files, stats = outcome[0]
+        assert set(files) == {("deep", "d/" * 1200 + "deep.py")}
+        assert stats["skip:special-file"] == 3  # both as .gitignore rules, the FIFO again as a file of the walk
+    finally:
+        for path in (folders[-1] / "deep.py", folders[0] / ".gitignore", repo / ".gitignore"):
+            path.unlink()
+        for folder in reversed(folders):
+            folder.rmdir()
 
 
 @pytest.mark.parametrize("cfg, message", [

@@ -15,7 +15,6 @@ reason instead of failing the index.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import stat
 from collections import Counter
@@ -25,7 +24,7 @@ from pathlib import Path, PurePosixPath
 
 from codesift.data.extract import extract_file, split_markdown
 from codesift.data.languages import detect_language
-from codesift.data.sources import PRUNE_DIRS, _GitIgnore, _link_problem, _Reader
+from codesift.data.sources import PRUNE_DIRS, _GitIgnore, _link_problem, _Reader, walk_folders
 from codesift.eval.chunks import SKIP_DIRS, uncovered_spans
 from codesift.index.definitions import GRAMMARS, find_definitions
 from codesift.index.filetypes import search_language
@@ -171,8 +170,8 @@ def walk(root: Path, stats: Counter[str]) -> Iterator[FoundFile]:
         if found:
             yield found
         return
-    ignore = _GitIgnore(root)
-    for folder, dirnames, filenames in os.walk(root, onerror=lambda e: stats.update(["skip:unreadable"])):
+    ignore = _GitIgnore(root, stats)
+    for folder, dirnames, filenames in walk_folders(root, onerror=lambda e: stats.update(["skip:unreadable"])):
         here = Path(folder)
         kept = []
         for name in sorted(dirnames):
