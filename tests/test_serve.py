@@ -376,6 +376,45 @@ def test_client_that_disconnects_has_its_text_dropped():
     assert 'codesift_rejections_total{reason="client_gone"} 1.0' in metrics
 
 
+def test_client_that_disconnects_mid_body_is_counted_as_499(caplog):
+    app = create_app(HashEncoder(dim=64))
+    with live_server(app) as (_, base):
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as raw:  # promises 1000 bytes, sends 10, hangs up
+            raw.sendall(b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: 1000\r\n\r\n{\"inputs\":")
+        deadline = time.monotonic() + 10
+        while 'status="499"' not in (metrics := httpx.get(f"{base}/metrics").text):
+            assert time.monotonic() < deadline, "the abandoned request was never counted"
+            time.sleep(0.02)
+    assert 'codesift_responses_total{route="embed",status="499"} 1.0' in metrics and 'status="500"' not in metrics
+    assert 'codesift_rejections_total{reason="client_gone"} 1.0' in metrics
+    assert "unexpected error" not in caplog.text
+
+
+def test_index_update_with_a_bad_path_is_a_client_error(tmp_path):
+    from codesift.index import CodeIndex, store
+    from codesift.serve.search_index import CodeIndexBackend
+
+    encoder = HashEncoder(dim=64)
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "a.py").write_text("def alpha():\n    return 1\n")
+    CodeIndex.create(tmp_path / "idx", encoder).update([tmp_path / "repo"], encoder)
+    app = create_app(encoder, ServeSettings(),
+                     lambda: CodeIndexBackend(CodeIndex.open(tmp_path / "idx", encoder=encoder)))
+
+    async def main():
+        async with client(app) as c:
+            await wait_ready(c)
+            return [await c.post("/admin/index/update", json={"paths": [str(tmp_path / "repo"), bad]})
+                    for bad in (str(tmp_path / "missing"), "repo\0x", " ")]
+
+    for response in asyncio.run(main()):
+        assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_path"
+        assert "paths[1]" in response.json()["error"]["message"]
+    assert store.current_generation(tmp_path / "idx") == "g000001"  # nothing was updated
+
+
 def test_sigterm_drains_open_requests_then_stops():
     encoder = GatedEncoder(delay=0.05)
     app = create_app(encoder, ServeSettings(max_batch_size=1, drain_seconds=10))

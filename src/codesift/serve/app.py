@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from codesift.log import get_logger
@@ -118,6 +119,7 @@ class Service:
             body = await self._read_body(request) if request.method == "POST" else b""
             response = await self._watched(request, work(body))
         except ClientGone:
+            self.metrics.rejections.labels("client_gone").inc()
             response = Response(status_code=499)  # nobody reads it; nginx's code for "client closed request"
         except Exception as e:
             if isinstance(e, ServeError) and e.status < 500 or isinstance(e, Unavailable):
@@ -133,11 +135,14 @@ class Service:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise TooLarge(f"the body is {int(declared)} bytes; the limit is {limit}", code="body_too_large")
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise TooLarge(f"the body is over the limit of {limit} bytes", code="body_too_large")
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise TooLarge(f"the body is over the limit of {limit} bytes", code="body_too_large")
+                chunks.append(chunk)
+        except ClientDisconnect:  # the client left while sending its body
+            raise ClientGone() from None
         return b"".join(chunks)
 
     async def _watched(self, request: Request, work: Awaitable[Response]) -> Response:
@@ -161,7 +166,6 @@ class Service:
             if not gone:
                 raise
             task.uncancel()
-            self.metrics.rejections.labels("client_gone").inc()
             raise ClientGone() from None
         finally:
             finished = True

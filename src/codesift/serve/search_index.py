@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from codesift.runtime.base import Encoder
+from codesift.serve.errors import InvalidInput
 from codesift.serve.search import Filters, Hit, SearchBackend
 
 
@@ -32,6 +33,10 @@ class CodeIndexBackend:
                       dense_only=hybrid is False)[0]
 
     def update(self, paths: Sequence[str] | None, encoder: Encoder) -> dict[str, Any]:
+        for i, path in enumerate(paths or ()):
+            if not path.strip() or "\0" in path or not Path(path).expanduser().exists():
+                raise InvalidInput(f"paths[{i}] ({path!r}) is not a file or folder on the server",
+                                   code="invalid_path")
         return self.index.update(paths, encoder).to_json()
 
     def info(self) -> dict[str, Any]:
