@@ -183,6 +183,33 @@ def test_work_that_would_wait_too_long_is_refused_per_lane():
     asyncio.run(main())
 
 
+def test_a_request_larger_than_the_wait_limit_is_taken_when_nothing_is_ahead():
+    """A 429 must be one a retry can fix: alone in the queue, a request over the limit by itself is served; behind
+    other work it is told to come back when that work is done."""
+    async def main():
+        enc = RecordingEncoder()
+        batcher = await started(enc, max_queue_seconds=0.5, max_queue_items=8)
+        batcher._rate = 100.0  # tokens per second, as if measured: each text below (63 tokens) is 0.63 s of work
+        big = [" ".join(["word"] * 60) + f" {i}" for i in range(10)]  # 10 texts: over max_queue_items too
+        assert len(await batcher.embed(big, "document")) == 10
+        batcher._rate = 100.0  # as before the batches just run were measured
+        enc.gate.clear()
+        enc.entered.clear()
+        blocker = asyncio.ensure_future(batcher.embed(["held"], "document"))
+        await asyncio.to_thread(enc.entered.wait, 5)
+        ahead = asyncio.ensure_future(batcher.embed(["a few words queued ahead"], "document"))
+        await asyncio.sleep(0.01)  # 7 tokens ahead: 0.07 s
+        for texts, reason in ((big, "the queue is full"), (big[:5], "about 3.2s of work for this request")):
+            with pytest.raises(Overloaded, match=reason) as refused:
+                await batcher.embed(texts, "document")
+            assert refused.value.headers["Retry-After"] == "1"  # once the 0.07 s ahead has drained
+        enc.gate.set()
+        await asyncio.gather(blocker, ahead)
+        await batcher.stop(1)
+
+    asyncio.run(main())
+
+
 def test_identical_queries_coalesce_then_hit_the_cache():
     async def main():
         enc = RecordingEncoder()

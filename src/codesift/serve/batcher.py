@@ -10,8 +10,9 @@ encoder off the event loop, and hands the vectors back to the loop, which resolv
   a batch holds texts of similar length and little compute goes to padding. Interactive items still go first:
   the worker checks their lane before every batch, unless documents have waited `bulk_max_delay_ms` without a
   bulk batch; then one bulk batch goes ahead, so a steady stream of queries cannot starve indexing clients.
-- Admission is bounded: past `max_queue_items` queued texts a request is refused (429, Retry-After from the
-  recent drain rate) instead of waiting without bound.
+- Admission is bounded: past `max_queue_items` queued texts, or `max_queue_seconds` of estimated work for its
+  texts, a request is refused (429, Retry-After from the recent drain rate) instead of waiting without bound. A
+  request with nothing queued ahead of it is always taken, however large: retrying could not make it fit.
 - `workers` threads take batches from the same queue (several single-threaded runs can beat one multi-threaded
   run for short queries on few cores); the encoder must allow concurrent `encode` calls (onnxruntime does).
 - Identical texts in flight are coalesced: a second request for the same (kind, text) waits on the first's item.
@@ -251,16 +252,20 @@ class Batcher:
         return (ahead + extra_tokens) / (self._rate * self.settings.workers)
 
     def _admit(self, texts: int, tokens: int, lane: int) -> None:
-        """Refuse (429) a request that would pass the queue's size, or wait longer than max_queue_seconds."""
+        """Refuse (429) a request that would pass the queue's size, or wait longer than max_queue_seconds. With
+        nothing queued ahead of it a request is always taken: its own size is bounded by max_items, and a retry
+        could never make it fit (a 64-text request of 1 KB texts was once 11 s of work: refused forever)."""
         s = self.settings
         with self._cond:
-            wait = self.wait_estimate(lane, tokens)
-            if self._queued + texts > s.max_queue_items:
+            ahead, wait = self.wait_estimate(lane), self.wait_estimate(lane, tokens)
+            if self._queued and self._queued + texts > s.max_queue_items:
                 raise Overloaded(f"the queue is full ({self._queued} texts waiting, limit {s.max_queue_items}); "
-                                 "retry later", max(wait, 1.0))
-            if wait > s.max_queue_seconds:
+                                 "retry later", max(ahead, 1.0))
+            if ahead > 0 and wait > s.max_queue_seconds:
+                # it fits once enough of the work ahead has drained: all of it when its own passes the limit
+                retry = wait - max(s.max_queue_seconds, wait - ahead)
                 raise Overloaded(f"the queue holds about {wait:.1f}s of work for this request (limit "
-                                 f"{s.max_queue_seconds:g}s); retry later", wait - s.max_queue_seconds)
+                                 f"{s.max_queue_seconds:g}s); retry later", retry)
 
     def _enqueue(self, items: list[Item]) -> None:
         with self._cond:

@@ -18,7 +18,8 @@ class ServeSettings:
     # (measured on 2 cores at 1000 ms: query p95 26 -> 525 ms, bulk timeouts 4 -> 0). 0 = strict priority.
     bulk_max_delay_ms: float = 0.0
     # Admission: a request is refused with 429 + Retry-After when the queue holds this many texts, or when its
-    # texts would wait longer than max_queue_seconds (queued tokens ahead / measured tokens per second).
+    # texts would wait longer than max_queue_seconds ((queued tokens ahead + its own) / measured tokens per second);
+    # a request with nothing queued ahead of it is always taken.
     max_queue_items: int = 1024
     max_queue_seconds: float = 5.0
     # Request limits: bytes -> 413, items -> 413, characters per item -> 422.
