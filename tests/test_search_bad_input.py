@@ -11,6 +11,7 @@ import pytest
 
 from codesift.cli import main
 from codesift.index import CodeIndex, store
+from codesift.runtime.fake import HashEncoder
 
 FIXTURE = Path(__file__).parent / "fixtures" / "repo_search" / "code"
 HASH = ["--model", "hash:64"]
@@ -144,3 +145,27 @@ def test_deeply_nested_folders_are_walked(repo, capsys):
         deep.unlink()
         for folder in reversed(folders):
             folder.rmdir()
+
+
+class CountingEncoder(HashEncoder):
+    def __init__(self):
+        super().__init__(64)
+        self.texts = 0
+
+    def encode(self, texts, kind="document"):
+        self.texts += len(texts) if kind == "document" else 0
+        return super().encode(texts, kind)
+
+
+def test_concurrent_first_searches_embed_once_and_commit_once(repo, tmp_path):
+    """Each update waits on the folder's lock; the ones after the first find its generation and reuse it."""
+    encoder = CountingEncoder()
+    directory = tmp_path / "idx"
+    indexes = [CodeIndex.open_or_create(directory, encoder) for _ in range(3)]  # all fresh: nothing committed yet
+    threads = [threading.Thread(target=index.update, args=([repo], encoder)) for index in indexes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert store.current_generation(directory) == "g000001" and [i.generation for i in indexes] == [1, 1, 1]
+    assert encoder.texts == len(indexes[0].chunks) > 10

@@ -353,8 +353,11 @@ class CodeIndex:
             raise IndexNotFoundError(f"{self.directory}: {what}, and no folders were given to build one from")
         with store.write_lock(self.directory, lock_timeout):
             if not rebuild:
-                if not self._fresh:
-                    self.refresh()  # another writer may have committed since we opened
+                try:  # another writer may have committed since we opened, or built it while we waited to create it
+                    self.refresh()
+                except store.CodeIndexError:
+                    if not self._fresh:
+                        raise  # a fresh index replaces a damaged one: what is committed there is not wanted
                 _check_encoder(self.directory, self.encoder_info, encoder)
             base = CodeIndex.create(self.directory, encoder, self.config) if rebuild else self
             base.generation = max(self.generation, _committed_generation(self.directory))
