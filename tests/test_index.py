@@ -152,6 +152,21 @@ def test_touched_files_are_rehashed_not_rechunked(built, repo):
     assert report.committed  # the new mtime is recorded so the next update skips the read
 
 
+def test_a_rewrite_that_keeps_size_and_mtime_is_seen(built, repo):
+    """Editors, rsync -t and `touch -r` can put the mtime back; the ctime still moves, so results stay current."""
+    path = repo / "web/slug.js"
+    before = path.stat()
+    path.write_text(SLUG.replace("slugify", "slugger"))  # same length
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    if after.st_ctime_ns == before.st_ctime_ns:
+        pytest.skip("this filesystem's ctime did not move")
+    report = built.update([repo], ENC)
+    assert report.files_changed == 1 and "slugger" in {h[2] for h in top(built, "slugger text")}
+    assert built.update([repo], ENC).files_unchanged == 6  # recorded: the next update reads nothing
+
+
 def test_tombstones_trigger_a_graph_rebuild(tmp_path):
     root = tmp_path / "r"
     root.mkdir()

@@ -17,7 +17,7 @@ The API (everything here takes any `codesift.runtime.base.Encoder`; tests use `H
 - `CodeIndex` (`code_index`): chunks (`chunking`: the corpus extraction's functions, classes and methods with line
   spans and symbols, `definitions`' for thirteen more languages, line windows for everything else), a metadata
   store (repo, path, language, symbol, kind, line
-  span, content hash, text) and a vector backend. `update` re-reads only files whose size or mtime changed,
+  span, content hash, text) and a vector backend. `update` re-reads only files whose size, mtime or ctime changed,
   re-chunks only files whose sha256 changed, and embeds only chunk texts the index does not already hold;
   deletions are tombstones until `rebuild_tombstone_fraction` of the graph is dead, then the graph is rebuilt.
 - Vector backends (`vectors`, `qdrant`): faiss HNSW (M=16, efConstruction=200, efSearch per query; SQ8 with float

@@ -157,6 +157,7 @@ class FoundFile:
     rel: str  # relative to the root, '/'-separated
     size: int
     mtime_ns: int
+    ctime_ns: int  # moves on every write, even one that puts the mtime back
 
 
 def walk(root: Path, stats: Counter[str]) -> Iterator[FoundFile]:
@@ -206,7 +207,7 @@ def _found(path: Path, rel: str, root: Path, stats: Counter[str]) -> FoundFile |
     if not stat.S_ISREG(st.st_mode):
         stats["skip:special-file"] += 1
         return None
-    return FoundFile(path, utf8_name(rel), st.st_size, st.st_mtime_ns)
+    return FoundFile(path, utf8_name(rel), st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def utf8_name(name: str) -> str:

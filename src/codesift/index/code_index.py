@@ -19,7 +19,7 @@ import numpy as np
 
 from codesift.config import IndexConfig
 from codesift.index import store
-from codesift.index.chunking import CHUNKER_VERSION, Chunk, chunk_file, read_file, utf8_name, walk
+from codesift.index.chunking import CHUNKER_VERSION, Chunk, FoundFile, chunk_file, read_file, utf8_name, walk
 from codesift.index.lexical import lexical_document, search_tokens
 from codesift.index.store import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from codesift.log import get_logger
@@ -117,6 +117,11 @@ class FileRecord:
     sha256: str  # '' when skipped
     chunks: int
     skipped: str = ""  # why the file is not indexed (binary, invalid-utf8, too-large, ...), '' when it is
+    ctime_ns: int = 0  # 0 in indexes from before it was recorded: those files are re-hashed once
+
+    @classmethod
+    def of(cls, repo: str, found: FoundFile, sha256: str, chunks: int, skipped: str = "") -> FileRecord:
+        return cls(repo, found.rel, found.size, found.mtime_ns, sha256, chunks, skipped, found.ctime_ns)
 
 
 class _Columns(dict):
@@ -341,9 +346,9 @@ class CodeIndex:
                progress: Callable[[int, int], None] | None = None) -> UpdateReport:
         """Bring the index in line with the files under `roots` (default: the roots it already has) and commit.
 
-        Unchanged files (same size and mtime, or same sha256) are not re-read or re-chunked; chunks whose content
-        hash the index already holds reuse their vectors; only new texts are embedded. Files that vanished, or
-        can no longer be read as text, lose their chunks. `rebuild=True` starts from nothing (every chunk is
+        Unchanged files (same size, mtime and ctime, or same sha256) are not re-read or re-chunked; chunks whose
+        content hash the index already holds reuse their vectors; only new texts are embedded. Files that vanished,
+        or can no longer be read as text, lose their chunks. `rebuild=True` starts from nothing (every chunk is
         embedded again). The whole update runs under the folder's write lock and commits one new generation."""
         t0 = time.perf_counter()
         if encoder is None:
@@ -382,7 +387,7 @@ class CodeIndex:
                 key = (repo, found.rel)
                 report.files_seen += 1
                 old = self.files.get(key)
-                if old and (old.size, old.mtime_ns) == (found.size, found.mtime_ns):
+                if old and (old.size, old.mtime_ns, old.ctime_ns) == (found.size, found.mtime_ns, found.ctime_ns):
                     new_files[key] = old
                     if old.skipped:
                         stats[f"skip:{old.skipped}"] += 1
@@ -392,16 +397,16 @@ class CodeIndex:
                 read = read_file(found, self.config.max_file_bytes)
                 if isinstance(read, str):  # binary, unreadable, ...: remembered, so it is not re-read until it
                     stats[f"skip:{read}"] += 1  # changes; an indexed file that became so loses its chunks
-                    new_files[key] = FileRecord(repo, found.rel, found.size, found.mtime_ns, "", 0, read)
+                    new_files[key] = FileRecord.of(repo, found, "", 0, read)
                     continue
                 data, text, language = read
                 digest = hashlib.sha256(data).hexdigest()
                 if old and old.sha256 == digest:  # touched, not changed
-                    new_files[key] = FileRecord(repo, found.rel, found.size, found.mtime_ns, digest, old.chunks)
+                    new_files[key] = FileRecord.of(repo, found, digest, old.chunks)
                     report.files_unchanged += 1
                     continue
                 chunks = chunk_file(found.rel, text, language, self.config.window_lines)
-                new_files[key] = FileRecord(repo, found.rel, found.size, found.mtime_ns, digest, len(chunks))
+                new_files[key] = FileRecord.of(repo, found, digest, len(chunks))
                 added += [(repo, chunk) for chunk in chunks]
                 report.files_changed += old is not None
                 report.files_added += old is None
@@ -753,7 +758,7 @@ def _save_files(path: Path, files: dict[tuple[str, str], FileRecord]) -> None:
     records = list(files.values())
     schema = pa.schema([("repo", pa.string()), ("path", pa.string()), ("size", pa.int64()),
                         ("mtime_ns", pa.int64()), ("sha256", pa.string()), ("chunks", pa.int64()),
-                        ("skipped", pa.string())])
+                        ("skipped", pa.string()), ("ctime_ns", pa.int64())])
     pq.write_table(pa.Table.from_pylist([asdict(r) for r in records], schema=schema), path)
 
 

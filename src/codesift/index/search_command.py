@@ -1,7 +1,7 @@
 """`codesift search QUERY [PATH...]`: like grep, but by meaning.
 
 The first search over a set of folders builds an index in the cache (`~/.cache/codesift/index/<key>`, key = the
-folders + the encoder); every later search refreshes it first (files whose size/mtime changed are re-hashed, only
+folders + the encoder); every later search refreshes it first (files whose size/mtime/ctime changed are re-hashed, only
 changed chunks are embedded), so results always reflect the files on disk. `--queries FILE.jsonl` answers many
 queries in one process. JSON output is one line per query::
 

@@ -7,7 +7,7 @@ INDEX_DIR/
   g000012/
     manifest.json   generation, encoder, config, roots, counts, and the sha256 + size of every file below
     chunks.parquet  one row per live chunk (the metadata store)
-    files.parquet   one row per indexed file: root, path, size, mtime_ns, sha256 (what updates compare against)
+    files.parquet   one row per indexed file: root, path, size, mtime_ns, ctime_ns, sha256 (what updates compare)
     vectors/        the vector backend's files
     bm25/           BM25 over the chunks' terms (postings as .npy, vocabulary.json; saved when hybrid search is on)
 ```
