@@ -1,6 +1,7 @@
 """The warm search server: the same output as a cold `codesift search`, kept state refreshed from the files, and
 the client's fallback when no server answers."""
 
+import io
 import json
 import shutil
 import threading
@@ -65,6 +66,21 @@ def test_errors_come_back_as_the_command_reports_them(server, tmp_path, capsys):
     assert "invalid int value" in capsys.readouterr().err
     code, out = warm(capsys, "reverse a string", str(FIXTURE), "--model", "hash:64", "-k", "1")
     assert code == 0 and out.startswith("web/slugify.js:")
+
+
+def test_every_error_the_command_reports_comes_back_without_a_traceback(server, tmp_path, capsys, monkeypatch):
+    a_file = tmp_path / "a.py"
+    a_file.write_text("x = 1\n")
+    for args, message in ((["--queries", str(tmp_path), str(FIXTURE)], "Is a directory"),
+                          (["q", str(FIXTURE), "--index", str(a_file / "idx")], "Not a directory")):
+        code = launcher.try_server(["search", *args, "--model", "hash:64"])
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and "Traceback" not in err
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b'{"query": "caf\xe9"}\n')))
+    assert launcher.try_server(["search", "--queries", "-", str(FIXTURE)]) is None  # left to the command:
+    assert main(["search", "--queries", "-", str(FIXTURE), "--model", "hash:64"]) == 2
+    assert "-: not UTF-8 text" in capsys.readouterr().err
+    assert warm(capsys, "reverse a string", str(FIXTURE), "--model", "hash:64")[0] == 0  # the server is still up
 
 
 def test_stop_ends_the_server(server):

@@ -209,16 +209,25 @@ def _csv(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+# Errors the user can fix, reported as one line with exit status 2: a bad recipe or value, and any OSError (a
+# missing file, a folder given for a file or the reverse, no permission).
+USER_ERRORS = (RecipeError, StageNotBuilt, ValueError, OSError)
+
+
+def user_error_message(e: BaseException) -> str:
+    """One of USER_ERRORS as one line; an OSError from the system as 'PATH: reason'."""
+    if isinstance(e, OSError) and e.filename is not None and e.strerror:
+        return f"{e.filename}: {e.strerror}"
+    return str(e)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level)
     try:
         return args.handler(args)
-    except (RecipeError, StageNotBuilt, ValueError) as e:
-        log.error("%s", e)
-        return 2
-    except OSError as e:  # a missing file, a folder given for a file or the reverse, no permission: the user's to fix
-        log.error("%s", f"{e.filename}: {e.strerror}" if e.filename is not None and e.strerror else e)
+    except USER_ERRORS as e:
+        log.error("%s", user_error_message(e))
         return 2
     except KeyboardInterrupt:
         log.error("interrupted; completed stages keep their artifacts, the current one resumes or reruns next time")

@@ -46,7 +46,9 @@ def try_server(argv: list[str]) -> int | None:
             conn.connect(str(socket_path()))
         except OSError:
             return None
-        stdin = sys.stdin.read() if "-" in argv and "--queries" in argv else ""
+        stdin = _stdin_text() if "-" in argv and "--queries" in argv else ""
+        if stdin is None:
+            return None  # not UTF-8: the command itself reads it again and says so
         request = {"argv": argv, "cwd": os.getcwd(), "stdin": stdin,
                    "env": {k: os.environ[k] for k in ENV_KEYS if k in os.environ}}
         try:
@@ -62,6 +64,16 @@ def try_server(argv: list[str]) -> int | None:
     sys.stdout.write(reply["stdout"])
     sys.stderr.write(reply["stderr"])
     return int(reply["code"])
+
+
+def _stdin_text() -> str | None:
+    """All of stdin as text; None, with stdin put back for the command to read, when it is not UTF-8."""
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        sys.stdin = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8")
+        return None
 
 
 def main() -> int:

@@ -94,7 +94,10 @@ def serve(path: Path, idle_seconds: float = IDLE_SECONDS) -> None:
                     return
                 with conn:
                     conn.settimeout(None)
-                    request = json.loads(_read_all(conn))
+                    try:
+                        request = json.loads(_read_all(conn))
+                    except ValueError:  # a probe (`_answers`) or a client that left before sending it all
+                        continue
                     if request.get("stop"):
                         conn.sendall(json.dumps({"stopped": True}).encode())
                         return
@@ -105,7 +108,7 @@ def serve(path: Path, idle_seconds: float = IDLE_SECONDS) -> None:
 
 def answer(request: dict, warm: Warm) -> dict:
     """Run one `codesift search` request (argv, cwd, env, stdin) over the kept state; its exit code and output."""
-    from codesift.cli import build_parser
+    from codesift.cli import USER_ERRORS, build_parser, user_error_message
     from codesift.index import search_command
     from codesift.log import setup_logging
 
@@ -125,8 +128,8 @@ def answer(request: dict, warm: Warm) -> dict:
                 code = search_command.run(args, warm=warm)
             except SystemExit as e:  # argparse's usage errors
                 code = e.code if isinstance(e.code, int) else 2
-            except (FileNotFoundError, ValueError) as e:  # what `codesift.cli.main` reports as errors
-                logging.getLogger("codesift.search").error("%s", e)
+            except USER_ERRORS as e:  # reported as `codesift.cli.main` reports them
+                logging.getLogger("codesift.search").error("%s", user_error_message(e))
                 code = 2
             except Exception:  # one bad request must not take the server down
                 traceback.print_exc()
