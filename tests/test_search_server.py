@@ -83,6 +83,20 @@ def test_every_error_the_command_reports_comes_back_without_a_traceback(server, 
     assert warm(capsys, "reverse a string", str(FIXTURE), "--model", "hash:64")[0] == 0  # the server is still up
 
 
+def test_malformed_requests_do_not_stop_the_server(server, capsys):
+    import socket
+
+    for raw in (b"[1, 2]", b'{"argv": "search"}', b'{"cwd": 3}', b"not json"):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(str(server))
+            conn.sendall(raw)
+            conn.shutdown(socket.SHUT_WR)
+            reply = conn.recv(1 << 16)
+        assert reply == b"" or json.loads(reply)["code"] == 2
+    code, out = warm(capsys, "reverse a string", str(FIXTURE), "--model", "hash:64", "-k", "1")
+    assert code == 0 and out.startswith("web/slugify.js:")
+
+
 def test_stop_ends_the_server(server):
     assert launcher.stop_server() is True
     for _ in range(100):

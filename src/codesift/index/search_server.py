@@ -96,14 +96,23 @@ def serve(path: Path, idle_seconds: float = IDLE_SECONDS) -> None:
                     conn.settimeout(None)
                     try:
                         request = json.loads(_read_all(conn))
-                    except ValueError:  # a probe (`_answers`) or a client that left before sending it all
+                    except (OSError, ValueError):  # a probe (`_answers`) or a client that left mid-request
                         continue
-                    if request.get("stop"):
+                    if isinstance(request, dict) and request.get("stop"):
                         conn.sendall(json.dumps({"stopped": True}).encode())
                         return
-                    conn.sendall(json.dumps(answer(request, warm)).encode())
+                    reply = answer(request, warm) if _well_formed(request) else {
+                        "code": 2, "stdout": "", "stderr": "codesift search server: not a search request\n"}
+                    with contextlib.suppress(OSError):  # the client may be gone
+                        conn.sendall(json.dumps(reply).encode())
         finally:
             path.unlink(missing_ok=True)
+
+
+def _well_formed(request) -> bool:
+    return (isinstance(request, dict) and isinstance(request.get("argv"), list)
+            and all(isinstance(a, str) for a in request["argv"]) and isinstance(request.get("cwd"), str)
+            and isinstance(request.get("env", {}), dict) and isinstance(request.get("stdin", ""), str))
 
 
 def answer(request: dict, warm: Warm) -> dict:
