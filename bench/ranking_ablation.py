@@ -1,8 +1,9 @@
 """Each part of the search ranking, taken out one at a time, on the repo-search set: both views, the tuning and the
 reporting halves, and the paired change against the full pipeline (per-query NDCG@10, bootstrap 95% interval).
 
-Index-time parts (chunking, BM25 terms, what is embedded) rebuild the twelve indexes with the part undone; ranking
-parts reuse the full build and change `RankingSettings`. Writes ablation.md and ablation.png to OUT.
+Index-time parts (chunking, BM25 terms, what is embedded) rebuild the twelve indexes with the part undone, and are
+also scored with the model alone (dense only: what the chunk shapes and the embedded text do for the model);
+ranking parts reuse the full build and change `RankingSettings`. Writes ablation.md and ablation.png to OUT.
 
     python bench/ranking_ablation.py OUT [--model models/static] [--benchmarks-dir data/benchmarks]
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from codesift.eval.benchmarks import benchmarks_dir
+from codesift.eval.systems import code_tokens
 from codesift.eval.metrics import paired_difference
 from codesift.eval.repo_eval import load_set
 from codesift.eval.repo_search import TUNE_REPOS, VIEWS, score_run, subset_mean
@@ -49,19 +51,17 @@ INDEX_VARIANTS = {
     "full pipeline": [],
     "classes whole, methods inside (chunker v1)": [(chunking, "definition_spans", whole_units)],
     "doc comments not attached": [(chunking, "_leading_comments", lambda lines, start, floor: start)],
-    "no stemming in BM25": [(lexical, "_stem", lambda word: word)],
+    "no stemming in BM25": [(lexical, "_word_terms", lambda word: tuple(code_tokens(word)))],
     "no symbol/path fields in BM25": [(code_index, "lexical_document", lambda path, symbol, text: text)],
     "chunk text embedded alone (no path/symbol line)": [(chunking.Chunk, "embedding_text",
                                                          property(lambda c: c.text))],
 }
 RANKING_VARIANTS = {
     "no definition match": {"definition": 0.0, "embedded_definition": 0.0},
-    "no path-name match": {"path": 0.0},
     "no whole-file scores": {"file_lexical": 0.0, "file_dense": 0.0},
     "no demotion of tests/examples/...": {"demote": {}},
     "no same-file diversity": {"same_file": 0.0},
-    "fusion 0.7 dense / 0.3 BM25 for words": {"text_dense": 0.7, "text_lexical": 0.3},
-    "one fusion for all queries (words' weights)": {"symbol_dense": 0.4, "symbol_lexical": 0.6},
+    "fusion 0.7 dense / 0.3 BM25": {"dense": 0.7, "lexical": 0.3},
 }
 
 
@@ -87,7 +87,7 @@ def main() -> None:
     args = parser.parse_args()
     bench = load_set(benchmarks_dir(args.benchmarks_dir))
     encoder = load_model(args.model)
-    results = {}
+    results, alone = {}, {}  # alone: the model without BM25 and rules, for the index-time variants
     with tempfile.TemporaryDirectory() as tmp:
         for i, (name, patches) in enumerate(INDEX_VARIANTS.items()):
             with contextlib.ExitStack() as stack:
@@ -95,6 +95,7 @@ def main() -> None:
                     stack.enter_context(patched(target, attr, value))
                 indexes = build(bench, encoder, Path(tmp) / str(i))
                 results[name] = run(bench, indexes, encoder, DEFAULT)
+                alone[name] = run(bench, indexes, encoder, DEFAULT, dense_only=True)
                 if not patches:
                     full = indexes
             print(name, {v: round(results[name][v]["ndcg10"], 3) for v in VIEWS}, flush=True)
@@ -102,17 +103,16 @@ def main() -> None:
             results[name] = run(bench, full, encoder, replace(DEFAULT, **change))
             print(name, {v: round(results[name][v]["ndcg10"], 3) for v in VIEWS}, flush=True)
         results["--files (one hit per file)"] = run(bench, full, encoder, DEFAULT, files=True)
-        results["dense only (the model alone)"] = run(bench, full, encoder, DEFAULT, dense_only=True)
-    write(results, bench, args)
+    write(results, alone, bench, args)
 
 
-def write(results: dict, bench, args) -> None:
+def write(results: dict, alone: dict, bench, args) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     base = results["full pipeline"]
     report = [r for r in bench.repos if r not in TUNE_REPOS]
     lines = [f"Command: `python bench/ranking_ablation.py {args.out} --model {args.model}`", "",
-             "| variant | span | Δ span [95% CI] | file | Δ file [95% CI] | span tune / report | symbol (span) |",
-             "|---|---:|---|---:|---|---|---:|"]
+             "| variant | span | Δ span [95% CI] | file | Δ file [95% CI] | span tune / report | symbol (span) "
+             "| model alone: span / file |", "|---|---:|---|---:|---|---|---:|---|"]
     rows = []
     for name, r in results.items():
         cells = []
@@ -125,10 +125,12 @@ def write(results: dict, bench, args) -> None:
         span = r["span"]
         lines.append(f"| {name} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} | "
                      f"{subset_mean(span, TUNE_REPOS):.3f} / {subset_mean(span, report):.3f} | "
-                     f"{span['by_category']['symbol']:.3f} |")
+                     f"{span['by_category']['symbol']:.3f} | " + (f"{alone[name]['span']['ndcg10']:.3f} / "
+                     f"{alone[name]['file']['ndcg10']:.3f} |" if name in alone else " |"))
         rows.append((name, r["span"]["ndcg10"], r["file"]["ndcg10"]))
     (args.out / "ablation.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (args.out / "ablation.json").write_text(json.dumps(results), encoding="utf-8")
+    (args.out / "ablation.json").write_text(json.dumps({"pipeline": results, "model_alone": alone}),
+                                            encoding="utf-8")
     print("\n".join(lines))
     import matplotlib
 

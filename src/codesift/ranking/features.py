@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from codesift.ranking.candidates import Candidates
-from codesift.ranking.paths import path_kind, path_words
+from codesift.ranking.paths import path_kind
 from codesift.ranking.query import QueryInfo
 
 
@@ -29,26 +29,6 @@ def definition_match(found: Candidates, query: QueryInfo) -> np.ndarray:
             stem = path.rsplit("/", 1)[-1].split(".", 1)[0].replace("_", "").replace("-", "").lower()
             out[i] = best + (0.2 if stem == last.lower() else 0.0)
     return out
-
-
-def path_match(found: Candidates, query: QueryInfo) -> np.ndarray:
-    """The share of the query's words that the file's name or folder holds (a word may be the prefix of a path
-    word: 'dependency' matches 'dependencies')."""
-    words = query.words
-    cache: dict[str, float] = {}
-    out = np.zeros(len(found))
-    for i, path in enumerate(found.paths):
-        if path not in cache:
-            parts = path_words(path)
-            hits = sum(1 for w in words if w in parts or any(_same_stem(w, p) for p in parts))
-            cache[path] = hits / len(words)
-        out[i] = cache[path]
-    return out
-
-
-def _same_stem(a: str, b: str) -> bool:
-    short, long = (a, b) if len(a) <= len(b) else (b, a)
-    return len(short) >= 4 and long.startswith(short)
 
 
 def path_penalty(paths: np.ndarray, demote: dict[str, float]) -> np.ndarray:

@@ -7,7 +7,6 @@ import re
 from functools import lru_cache
 from pathlib import PurePosixPath
 
-from codesift.eval.systems import code_tokens
 
 _TEST_FOLDERS = frozenset({"test", "tests", "__tests__", "testing", "testdata", "spec", "specs", "e2e"})
 _TEST_FILE = re.compile(
@@ -38,11 +37,3 @@ def path_kind(path: str) -> str:
     if _COMPAT.search(PurePosixPath(name).stem.lower()) or any(_COMPAT.search(f) for f in lowered):
         return "compat"
     return ""
-
-
-@lru_cache(maxsize=65536)
-def path_words(path: str) -> frozenset[str]:
-    """The words of a file's name and its folder's name (`lib/route-handler.ts` -> route, handler, lib)."""
-    parts = path.split("/")
-    stem = PurePosixPath(parts[-1]).stem
-    return frozenset(code_tokens(stem) + (code_tokens(parts[-2]) if len(parts) > 1 else []))

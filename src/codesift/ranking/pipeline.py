@@ -15,7 +15,7 @@ import numpy as np
 
 from codesift.index.code_index import CodeIndex, Filters, Hit
 from codesift.ranking.candidates import Candidates, gather
-from codesift.ranking.features import definition_match, path_match, path_penalty
+from codesift.ranking.features import definition_match, path_penalty
 from codesift.ranking.query import QueryInfo, understand
 from codesift.runtime.base import Encoder
 
@@ -26,15 +26,12 @@ DEMOTE = {"test": 1.0, "example": 1.0, "vendored": 1.0, "generated": 1.0, "compa
 @dataclass(frozen=True)
 class RankingSettings:
     candidates: int = 100  # taken from each side before fusion
-    # Fusion weights by query kind. Measured with the static model, stemmed BM25 outweighs it even for words
-    # (0.4/0.6 beat 0.7/0.3 by +0.03 span); identifiers lean further on the exact text.
-    text_dense: float = 0.4
-    text_lexical: float = 0.6
-    symbol_dense: float = 0.3
-    symbol_lexical: float = 0.7
-    definition: float = 3.0  # the chunk defines the queried identifier (symbol queries)
+    # Fusion weights. With the static model stemmed BM25 outweighs it (0.4/0.6 beat 0.7/0.3 by +0.022 span);
+    # separate weights for identifier queries changed nothing measurable (the definition match decides those).
+    dense: float = 0.4
+    lexical: float = 0.6
+    definition: float = 3.0  # the chunk defines the queried identifier (identifier queries)
     embedded_definition: float = 1.0  # ... an identifier written inside a sentence
-    path: float = 0.5  # the file's or folder's name holds the query's words (share of them)
     file_lexical: float = 0.6  # the whole file's BM25 score (standardized over the files)
     file_dense: float = 0.6  # the whole file's cosine score (standardized over the files)
     demote: Mapping[str, float] = field(default_factory=lambda: dict(DEMOTE))  # path kind -> subtracted score
@@ -83,12 +80,9 @@ def rank(index: CodeIndex, query: QueryInfo, vector: np.ndarray, top_k: int, fil
 
 def fuse(found: Candidates, query: QueryInfo, s: RankingSettings) -> np.ndarray:
     """Each candidate's score: weighted standardized dense and BM25 scores plus the code-aware features."""
-    dense_w, lexical_w = (s.symbol_dense, s.symbol_lexical) if query.is_symbol else (s.text_dense, s.text_lexical)
-    score = dense_w * found.dense_z + lexical_w * found.lexical_z
+    score = s.dense * found.dense_z + s.lexical * found.lexical_z
     if query.names:
         score += (s.definition if query.is_symbol else s.embedded_definition) * definition_match(found, query)
-    if query.words:
-        score += s.path * path_match(found, query)
     score += s.file_lexical * found.file_lexical_z + s.file_dense * found.file_dense_z
     score -= path_penalty(found.paths, s.demote)
     return score

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from codesift.eval.systems import code_tokens
 
 _SEPARATORS = re.compile(r"::|->|\\|\.|#")
 _NAME = r"[A-Za-z_$][A-Za-z0-9_$]*"
@@ -21,10 +20,6 @@ _IDENTIFIER = re.compile(rf"^{_NAME}(?:(?:::|->|\\|\.|#){_NAME})*(?:\(\))?$")
 # Identifiers written inside a sentence ("where is parseArgs called"): camelCase, PascalCase with an inner
 # capital, snake_case or qualified names.
 _EMBEDDED = re.compile(rf"\b(?:[a-z]+[A-Z]\w*|[A-Z][a-z0-9]+[A-Z]\w*|{_NAME}_\w+|{_NAME}(?:::|\.){_NAME})")
-STOPWORDS = frozenset(
-    "a an and are as at be by can do does for from has have how i if in into is it its not of on or that the this "
-    "to use used uses using was what when where which who why with code function method class file find get".split()
-)
 
 
 @dataclass(frozen=True)
@@ -32,7 +27,6 @@ class QueryInfo:
     text: str
     kind: str  # 'symbol' (an identifier) or 'text' (words)
     names: tuple[str, ...]  # identifiers the query names, last part first for qualified ones ('Base' of Sinatra::Base)
-    words: tuple[str, ...]  # lower-cased content words and identifier parts, stopwords left out
 
     @property
     def is_symbol(self) -> bool:
@@ -41,11 +35,10 @@ class QueryInfo:
 
 def understand(text: str) -> QueryInfo:
     stripped = text.strip()
-    words = tuple(dict.fromkeys(w for w in code_tokens(stripped) if w not in STOPWORDS and len(w) > 1))
     if _IDENTIFIER.match(stripped) and _looks_like_identifier(stripped):
-        return QueryInfo(text, "symbol", _names(stripped.removesuffix("()")), words)
+        return QueryInfo(text, "symbol", _names(stripped.removesuffix("()")))
     embedded = tuple(dict.fromkeys(n for m in _EMBEDDED.findall(stripped) for n in _names(m)))
-    return QueryInfo(text, "text", embedded, words)
+    return QueryInfo(text, "text", embedded)
 
 
 def _looks_like_identifier(word: str) -> bool:
