@@ -90,7 +90,7 @@ def _add_eval_args(p: argparse.ArgumentParser) -> None:
                    f"heldout:PAIRS.parquet, val:PAIRS.parquet (default: {EVAL_BENCHMARKS})")
     g.add_argument("--out", help=f"report folder (default: {EVAL_OUT})")
     g.add_argument("--benchmarks-dir", help="folder with cosqa/ and csn-ruby/ (default: $CODESIFT_BENCHMARKS, "
-                   "else ../shared/benchmarks next to the repository)")
+                   "else data/benchmarks in the repository)")
     p.set_defaults(handler=cmd_eval)
 
 
