@@ -29,6 +29,7 @@ TOOLS: dict[str, tuple[str, str, int]] = {
     "mine": ("mine hard negatives for a checkpoint with an ANN index", "codesift.train.mine_command", 6),
     "index": ("build, update or inspect a code search index", "codesift.index.commands", 8),
     "search": ("semantic search over code folders (like grep, by meaning)", "codesift.index.search_command", 8),
+    "mcp": ("code search as tools for coding agents (Model Context Protocol, stdio)", "codesift.index.mcp_server", 24),
     "serve": ("HTTP embedding and search service", "codesift.serve.command", 9),
     "package": ("a run's gated export as a model folder with a model card", "codesift.export.package", 10),
 }
