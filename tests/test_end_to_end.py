@@ -40,7 +40,9 @@ def stdlib_repos(root: Path) -> list[dict]:
     return sources
 
 
-def test_micro_recipe_end_to_end(tmp_path, capsys):
+def test_micro_recipe_end_to_end(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CODESIFT_CACHE", str(tmp_path / "cache"))  # the closing searches with the default model
+    monkeypatch.setenv("CODESIFT_MODEL", "hash:64")
     sources = stdlib_repos(tmp_path / "src")
     overrides = MICRO + [f"data.sources={json.dumps(sources)}", f"data.decontaminate_against={BENCHMARKS}",
                          f"eval.benchmarks_dir={BENCHMARKS}", f"index.paths=[{tmp_path / 'src' / 'email'}]",
@@ -65,6 +67,7 @@ def test_micro_recipe_end_to_end(tmp_path, capsys):
 
     printed = capsys.readouterr().out
     assert f"search: {QUERY}" in printed and str(run / "eval" / "report.md") in printed
+    assert printed.count(f"search: {QUERY}") == 2 and "The same searches with `codesift search" in printed
 
     assert main(args) == 0  # a second run finds every stage up to date
     assert "search: " in capsys.readouterr().out

@@ -142,13 +142,13 @@ def _print_outcome(run: RunDir, show_examples: bool) -> None:
         print("reports:\n" + "\n".join(f"  {p}" for p in reports))
     examples = run.stage_dir("index") / "examples.json"
     if show_examples and examples.exists():
-        for example in json.loads(examples.read_text(encoding="utf-8")):
-            print(f"\nsearch: {example['query']}")
-            for hit in example["results"]:
-                print(f"  {hit['score']:.3f}  {hit['repo']}/{hit['path']}:{hit['start_line']}  {hit['symbol']}")
+        from codesift.index.demo import print_examples, show_default_search
+
+        print_examples(json.loads(examples.read_text(encoding="utf-8")))
         paths = " ".join(run.recipe.index.paths)
         print(f"\nsearch it yourself: codesift search \"QUERY\" {paths} --model {run.stage_dir('export')} "
               f"--index {run.stage_dir('index')}")
+        show_default_search(run.recipe.index.example_queries, run.recipe.index.paths)
 
 
 def _torchrun_world():
