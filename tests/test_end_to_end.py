@@ -80,4 +80,9 @@ def test_micro_recipe_end_to_end(tmp_path, capsys, monkeypatch):
     assert sorted(p.name for p in model.glob("*.onnx")) == ["model.int8.onnx"]  # the gated default only
     card = (model / "README.md").read_text()
     assert "| model |" in card and "| BM25 |" in card and "## Recipe" in card and "Pretraining" in card
-    assert load_encoder(model).encode(["open a mailbox"], kind="query").vectors.shape == (1, 32)
+    runtime = load_encoder(model).encode(["open a mailbox"], kind="query").vectors
+    assert runtime.shape == (1, 32)
+    from sentence_transformers import SentenceTransformer  # the package is a sentence-transformers folder too
+
+    torch_side = SentenceTransformer(str(model), device="cpu", local_files_only=True).encode(["open a mailbox"])
+    assert float(torch_side[0] @ runtime[0]) > 0.99
