@@ -33,7 +33,8 @@ def search_default(queries: list[str], paths: list[str], top_k: int = EXAMPLE_HI
     index, _ = open_and_update(index_dir(argparse.Namespace(index=None, cache_dir=None), roots, encoder), roots,
                                encoder)
     hits = index.search(queries, top_k, encoder=encoder)
-    return getattr(encoder, "folder", encoder.revision), [{"query": q, "results": [h.to_json() for h in found]} for q, found in zip(queries, hits)]
+    examples = [{"query": q, "results": [h.to_json() for h in found]} for q, found in zip(queries, hits)]
+    return getattr(encoder, "folder", encoder.revision), examples
 
 
 def show_default_search(queries: list[str], paths: list[str]) -> None:
