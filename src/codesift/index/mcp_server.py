@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import threading
-from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field
