@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-BENCHMARKS = REPO.parent / "shared" / "benchmarks"
+BENCHMARKS = REPO / "data" / "benchmarks"  # carried in the repository
 
 
 @pytest.fixture(autouse=True)

@@ -111,6 +111,18 @@ def stage_inputs(tmp_path, encoder, pairs):
     return {"pretrain": tmp_path / "pretrain", "pairs": tmp_path / "pairs"}
 
 
+def test_rounds_are_scored_without_an_absent_cosqa(tmp_path, tiny_pairs, monkeypatch, caplog):  # noqa: F811
+    monkeypatch.delenv("CODESIFT_BENCHMARKS", raising=False)
+    recipe = tiny_recipe(tmp_path)
+    recipe = recipe.model_copy(update={"eval": recipe.eval.model_copy(update={"benchmarks_dir": str(tmp_path)})})
+    assert recipe.train.eval_benchmarks == ["val", "cosqa-dev"]
+    assert [b.name for b in contrastive.round_benchmarks(recipe, tiny_pairs)] == ["val"]
+    assert "rounds are scored without cosqa-dev" in caplog.text
+    alone = recipe.model_copy(update={"train": recipe.train.model_copy(update={"eval_benchmarks": ["cosqa-dev"]})})
+    with pytest.raises(FileNotFoundError, match="benchmark file not found"):
+        contrastive.round_benchmarks(alone, tiny_pairs)
+
+
 def test_train_stage_rounds_mining_eval_and_resume(tmp_path, tiny_encoder, tiny_pairs, monkeypatch):  # noqa: F811
     recipe = tiny_recipe(tmp_path)
     inputs = stage_inputs(tmp_path, tiny_encoder, tiny_pairs)

@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import numpy as np
 
@@ -52,10 +53,18 @@ def test_benchmark_guard_catches_exact_and_near():
     assert not guard.contaminated(exact_key(fresh), sig(fresh))
 
 
-def test_benchmark_texts_reads_shared_benchmarks():
+def test_benchmark_texts_reads_the_repositorys_benchmarks():
     texts = benchmark_texts(BENCHMARKS)
     cosqa = json.loads((BENCHMARKS / "cosqa" / "code_idx_map.txt").read_text())
     assert len(texts) == len(cosqa) + 1261 + 1400
+
+
+def test_benchmark_texts_names_what_is_missing(tmp_path, caplog):
+    (tmp_path / "cosqa").mkdir()
+    shutil.copy(BENCHMARKS / "cosqa" / "code_idx_map.txt", tmp_path / "cosqa")
+    texts = benchmark_texts(tmp_path)
+    assert len(texts) == 6267
+    assert "csn-ruby/test.jsonl not found: training data is not decontaminated against it" in caplog.text
 
 
 def test_exclusion_list_matching():

@@ -40,7 +40,9 @@ def stdlib_repos(root: Path) -> list[dict]:
     return sources
 
 
-def test_micro_recipe_end_to_end(tmp_path, capsys):
+def test_micro_recipe_end_to_end(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CODESIFT_CACHE", str(tmp_path / "cache"))  # the closing searches with the default model
+    monkeypatch.setenv("CODESIFT_MODEL", "hash:64")
     sources = stdlib_repos(tmp_path / "src")
     overrides = MICRO + [f"data.sources={json.dumps(sources)}", f"data.decontaminate_against={BENCHMARKS}",
                          f"eval.benchmarks_dir={BENCHMARKS}", f"index.paths=[{tmp_path / 'src' / 'email'}]",
@@ -65,6 +67,7 @@ def test_micro_recipe_end_to_end(tmp_path, capsys):
 
     printed = capsys.readouterr().out
     assert f"search: {QUERY}" in printed and str(run / "eval" / "report.md") in printed
+    assert printed.count(f"search: {QUERY}") == 2 and "The same searches with `codesift search" in printed
 
     assert main(args) == 0  # a second run finds every stage up to date
     assert "search: " in capsys.readouterr().out
@@ -77,4 +80,9 @@ def test_micro_recipe_end_to_end(tmp_path, capsys):
     assert sorted(p.name for p in model.glob("*.onnx")) == ["model.int8.onnx"]  # the gated default only
     card = (model / "README.md").read_text()
     assert "| model |" in card and "| BM25 |" in card and "## Recipe" in card and "Pretraining" in card
-    assert load_encoder(model).encode(["open a mailbox"], kind="query").vectors.shape == (1, 32)
+    runtime = load_encoder(model).encode(["open a mailbox"], kind="query").vectors
+    assert runtime.shape == (1, 32)
+    from sentence_transformers import SentenceTransformer  # the package is a sentence-transformers folder too
+
+    torch_side = SentenceTransformer(str(model), device="cpu", local_files_only=True).encode(["open a mailbox"])
+    assert float(torch_side[0] @ runtime[0]) > 0.99

@@ -11,13 +11,9 @@ from codesift.eval.benchmarks import (
 
 from conftest import BENCHMARKS, REPO
 
-needs_files = pytest.mark.skipif(
-    not (BENCHMARKS / "cosqa").is_dir(), reason=f"shared benchmark files not found at {BENCHMARKS}"
-)
 FIXTURE = REPO / "tests" / "fixtures" / "repo_search"
 
 
-@needs_files
 @pytest.mark.parametrize("split", ["dev", "test"])
 def test_cosqa_follows_the_published_protocol(split):
     b = load_cosqa(BENCHMARKS, split)
@@ -29,7 +25,6 @@ def test_cosqa_follows_the_published_protocol(split):
     assert b.corpus[str(first["retrieval_idx"])] == first["code"]  # the gold id points at the query's function
 
 
-@needs_files
 def test_csn_ruby_pool_is_test_plus_valid():
     b = load_csn_ruby(BENCHMARKS)
     assert len(b.queries) == 1261 and len(b.corpus) == 1261 + 1400
@@ -63,7 +58,7 @@ def test_unknown_benchmark_spec():
 
 def test_benchmarks_dir_precedence(monkeypatch, tmp_path):
     monkeypatch.delenv(BENCHMARKS_ENV, raising=False)
-    assert benchmarks_dir() == (REPO / "../shared/benchmarks").resolve()
+    assert benchmarks_dir() == REPO / "data" / "benchmarks"
     monkeypatch.setenv(BENCHMARKS_ENV, str(tmp_path))
     assert benchmarks_dir() == tmp_path
     assert benchmarks_dir("elsewhere") == type(tmp_path)("elsewhere")

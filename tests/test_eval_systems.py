@@ -1,3 +1,5 @@
+import logging
+
 import numpy as np
 import pytest
 
@@ -153,9 +155,11 @@ def test_dense_search_finds_the_function(minilm):
     assert scores.shape == (2, 1)
 
 
-def test_timings_count_new_documents_and_single_queries(minilm):
+def test_timings_count_new_documents_and_single_queries(minilm, caplog):
     from codesift.eval.benchmarks import Benchmark
     from codesift.eval.retrieval import evaluate
+
+    caplog.set_level(logging.INFO, logger="codesift.eval")
 
     corpus = {f"d{i}": c for i, c in enumerate(CODE)}
     queries = {"q0": "read the contents of a file", "q1": "parse a json string"}
@@ -173,3 +177,7 @@ def test_timings_count_new_documents_and_single_queries(minilm):
     # every system is compared with BM25 query by query; BM25 itself is not
     assert len(a["fresh"]["first_relevant_ranks"]) == 2 and "mrr_vs_bm25" not in a["bm25"]
     assert a["fresh"]["mrr_vs_bm25"]["diff"] == pytest.approx(a["fresh"]["mrr"] - a["bm25"]["mrr"])
+    # the latency probes are one summary line per system and benchmark, not a line per probe
+    info = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert not [m for m in info if "encoded 1 texts" in m]
+    assert sorted(m.split(":")[0] for m in info if "single-query probes" in m) == ["bm25 on a", "bm25 on b", "fresh on a"]

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from codesift.config import SourceConfig
-from codesift.data.sources import SourceError, read_source
+from codesift.data.sources import EVALUATION_MARKER, SourceError, read_source
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sources"
 
@@ -263,3 +263,33 @@ def test_hf_loads_a_local_file_through_datasets(tmp_path, monkeypatch):
     jsonl.write_text("".join(json.dumps(r) + "\n" for r in STACK_ROWS))
     files, _ = read("hf", jsonl, name="json", max_file_bytes=1000)
     assert set(files) == {("acme/py", "f.py"), ("acme/go", "main.go")}
+
+
+def test_local_source_at_the_repository_root_never_reads_the_benchmarks():
+    repo = Path(__file__).resolve().parents[1]
+    assert (repo / "data" / "benchmarks" / EVALUATION_MARKER).is_file()
+    files, stats = read("local", repo)
+    assert "src/codesift/data/sources.py" in {path for _, path in files}
+    assert not [path for _, path in files if path.startswith("data/benchmarks/")]
+    assert stats["skip:evaluation-data"] == 1
+
+
+def test_sources_inside_evaluation_data_are_refused(tmp_path):
+    bench = tmp_path / "bench"
+    (bench / "corpus").mkdir(parents=True)
+    (bench / EVALUATION_MARKER).write_text("evaluation only\n")
+    (bench / "corpus" / "lib.py").write_text("def answer():\n    return 42\n")
+    (bench / "rows.jsonl").write_text(json.dumps(STACK_ROWS[0]) + "\n")
+    for kind, path, name in [("local", bench / "corpus", None), ("stack", bench / "rows.jsonl", None),
+                             ("hf", bench / "rows.jsonl", "json")]:
+        with pytest.raises(SourceError, match=f"inside {bench}, which holds evaluation data"):
+            read(kind, path, name=name)
+
+
+def test_stack_folder_skips_evaluation_data_below_it(tmp_path):
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / EVALUATION_MARKER).write_text("evaluation only\n")
+    (tmp_path / "bench" / "rows.jsonl").write_text(json.dumps(STACK_ROWS[0]) + "\n")
+    (tmp_path / "train.jsonl").write_text(json.dumps(STACK_ROWS[0] | {"repo": "acme/train"}) + "\n")
+    files, _ = read("stack", tmp_path, max_file_bytes=1000)
+    assert {repo for repo, _ in files} == {"acme/train"}

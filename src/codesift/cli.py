@@ -29,6 +29,7 @@ TOOLS: dict[str, tuple[str, str, int]] = {
     "mine": ("mine hard negatives for a checkpoint with an ANN index", "codesift.train.mine_command", 6),
     "index": ("build, update or inspect a code search index", "codesift.index.commands", 8),
     "search": ("semantic search over code folders (like grep, by meaning)", "codesift.index.search_command", 8),
+    "mcp": ("code search as tools for coding agents (Model Context Protocol, stdio)", "codesift.index.mcp_server", 24),
     "serve": ("HTTP embedding and search service", "codesift.serve.command", 9),
     "package": ("a run's gated export as a model folder with a model card", "codesift.export.package", 10),
 }
@@ -93,7 +94,7 @@ def _add_eval_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--repos", help="repo-search: comma-separated repository names (default: all)")
     g.add_argument("--out", help=f"report folder (default: {EVAL_OUT})")
     g.add_argument("--benchmarks-dir", help="folder with cosqa/ and csn-ruby/ (default: $CODESIFT_BENCHMARKS, "
-                   "else ../shared/benchmarks next to the repository)")
+                   "else data/benchmarks in the repository)")
     p.set_defaults(handler=cmd_eval)
 
 
@@ -144,13 +145,13 @@ def _print_outcome(run: RunDir, show_examples: bool) -> None:
         print("reports:\n" + "\n".join(f"  {p}" for p in reports))
     examples = run.stage_dir("index") / "examples.json"
     if show_examples and examples.exists():
-        for example in json.loads(examples.read_text(encoding="utf-8")):
-            print(f"\nsearch: {example['query']}")
-            for hit in example["results"]:
-                print(f"  {hit['score']:.3f}  {hit['repo']}/{hit['path']}:{hit['start_line']}  {hit['symbol']}")
+        from codesift.index.demo import print_examples, show_default_search
+
+        print_examples(json.loads(examples.read_text(encoding="utf-8")))
         paths = " ".join(run.recipe.index.paths)
         print(f"\nsearch it yourself: codesift search \"QUERY\" {paths} --model {run.stage_dir('export')} "
               f"--index {run.stage_dir('index')}")
+        show_default_search(run.recipe.index.example_queries, run.recipe.index.paths)
 
 
 def _torchrun_world():

@@ -52,7 +52,7 @@ class DataConfig(Section):
     minhash_permutations: int = Field(128, ge=16)
     shingle_size: int = Field(5, ge=1)
     exclusion_list: str = "data/exclusions.txt"
-    decontaminate_against: str = Field("../shared/benchmarks", description="external benchmark folder")
+    decontaminate_against: str = Field("data/benchmarks", description="external benchmark folder")
     executor: Literal["local", "ray"] = "local"
     workers: int = Field(2, ge=1)
 
@@ -249,7 +249,7 @@ class EvalConfig(Section):
     benchmarks: list[Literal["heldout", "cosqa-dev", "cosqa-test", "csn-ruby", "repo"]] = ["heldout", "cosqa-dev"]
     baselines: list[str] = ["bm25"]
     select_metric: Literal["mrr", "ndcg@10", "recall@1", "recall@10"] = "mrr"
-    benchmarks_dir: str = "../shared/benchmarks"
+    benchmarks_dir: str = "data/benchmarks"
     max_seq_len: int = Field(256, ge=16)
     repo_folder: str | None = Field(None, description="code folder searched by the 'repo' benchmark")
     repo_queries: str | None = Field(None, description="its queries JSON (format: codesift.eval.benchmarks)")

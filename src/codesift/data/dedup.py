@@ -16,9 +16,12 @@ from pathlib import Path
 import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
+from codesift.log import get_logger
+
 TOKEN = re.compile(r"\w+|[^\w\s]")
 SEED = 1
 SCHEME = "affine32"  # datasketch 2.x default; hash values only compare within one scheme
+log = get_logger(__name__)
 
 
 def normalize_code(text: str) -> str:
@@ -95,16 +98,21 @@ class BenchmarkGuard:
 
 
 def benchmark_texts(benchmarks_dir: Path) -> list[str]:
-    """Every code text of ../shared/benchmarks: the CoSQA pool and CodeSearchNet Ruby test + valid."""
+    """Every code text of the benchmarks folder (data/benchmarks): the CoSQA pool and CodeSearchNet Ruby test + valid.
+    A missing file is logged and skipped, so a partial copy still decontaminates what it holds."""
     texts: list[str] = []
     cosqa = benchmarks_dir / "cosqa" / "code_idx_map.txt"
     if cosqa.exists():
         texts.extend(json.loads(cosqa.read_text(encoding="utf-8")).keys())
+    else:
+        log.warning("%s not found: training data is not decontaminated against CoSQA", cosqa)
     for split in ("test", "valid"):
         path = benchmarks_dir / "csn-ruby" / f"{split}.jsonl"
         if path.exists():
             with open(path, encoding="utf-8") as fh:
                 texts.extend(json.loads(line)["code"] for line in fh if line.strip())
+        else:
+            log.warning("%s not found: training data is not decontaminated against it", path)
     return texts
 
 

@@ -51,6 +51,9 @@ GOCODE = "/usr/share/gocode/src"
 CARGO_REGISTRY = "/usr/share/cargo/registry"
 GITIGNORE_MAX_BYTES = 1 << 20  # far above any real .gitignore
 STACK_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json", ".json.gz")
+# A folder holding this file is evaluation data (data/benchmarks): never read as training data, wherever a source
+# points (a local source at the repository root would otherwise ingest the repo-search libraries).
+EVALUATION_MARKER = "EVALUATION-DATA-ONLY"
 
 
 class SourceError(ValueError):
@@ -426,7 +429,8 @@ def _npm_wanted(pkg: Package, paths: Iterable[Path]) -> Callable[[str], bool]:
 def read_stack(cfg: SourceConfig, reader: _Reader) -> Iterator[SourceFile]:
     """Parquet or JSON Lines files (one, or a folder of them) in The Stack's schema."""
     root = _root(cfg, folder=False)
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.name.endswith(STACK_SUFFIXES))
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.name.endswith(STACK_SUFFIXES)
+                                                 and _evaluation_folder(p, root) is None)
     for path in files:
         rows = _parquet_rows(path, reader) if path.suffix == ".parquet" else _jsonl_rows(path, reader)
         for row in rows:
@@ -443,6 +447,8 @@ def read_hf(cfg: SourceConfig, reader: _Reader) -> Iterator[SourceFile]:
         import datasets
     except ImportError:
         raise SourceError("hf source needs the `datasets` library: pip install 'codesift[hf]'") from None
+    if cfg.path and (local := Path(cfg.path).expanduser()).exists():
+        _refuse_evaluation_data(local.resolve(), cfg.kind)
     kwargs = {"data_files": cfg.path} if cfg.path else {}
     for row in datasets.load_dataset(cfg.name, split=cfg.split, streaming=True, **kwargs):
         if f := _stack_file(row, "hf", reader):
@@ -526,7 +532,25 @@ def _root(cfg: SourceConfig, default: str | None = None, *, folder: bool = True)
         raise SourceError(f"{cfg.kind} source: path {path} does not exist")
     if folder and not path.is_dir():
         raise SourceError(f"{cfg.kind} source: path {path} is not a folder")
-    return path.resolve()
+    return _refuse_evaluation_data(path.resolve(), cfg.kind)
+
+
+def _refuse_evaluation_data(path: Path, kind: str) -> Path:
+    """`path`, unless it lies in a folder of evaluation data: a source there would train on the benchmarks."""
+    if marked := _evaluation_folder(path):
+        raise SourceError(f"{kind} source: path {path} is inside {marked}, which holds evaluation data "
+                          f"({EVALUATION_MARKER}): benchmarks are never training data")
+    return path
+
+
+def _evaluation_folder(path: Path, stop: Path | None = None) -> Path | None:
+    """The nearest folder holding EVALUATION_MARKER at or above `path` (up to `stop`, else the filesystem root)."""
+    for folder in (path, *path.parents):
+        if (folder / EVALUATION_MARKER).is_file():
+            return folder
+        if folder == stop:
+            return None
+    return None
 
 
 def _walk(reader: _Reader, root: Path, prune: Callable[[Path], bool]) -> Iterator[Path]:
@@ -538,6 +562,9 @@ def _walk(reader: _Reader, root: Path, prune: Callable[[Path], bool]) -> Iterato
         for name in sorted(dirnames):
             sub = here / name
             if name in PRUNE_DIRS or prune(sub):
+                continue
+            if (sub / EVALUATION_MARKER).is_file():
+                reader.skip("evaluation-data")
                 continue
             if sub.is_symlink():
                 reader.skip(_link_problem(sub, root) or "symlink-dir")

@@ -1,6 +1,6 @@
 """Benchmarks as plain dicts (queries, corpus, qid -> relevant ids) and the loaders that build them.
 
-Each loader follows its benchmark's published protocol (see ../shared/benchmarks/README.md), so our numbers are
+Each loader follows its benchmark's published protocol (see data/benchmarks/README.md), so our numbers are
 comparable to published ones: CoSQA ranks each query against the whole 6,267-function pool, CodeSearchNet Ruby
 ranks test docstrings against test + valid functions, the held-out set ranks each query against all test units.
 """
@@ -18,7 +18,7 @@ from codesift.eval.chunks import Chunk, chunk_folder
 from codesift.runs import REPO_ROOT
 
 BENCHMARKS_ENV = "CODESIFT_BENCHMARKS"
-DEFAULT_BENCHMARKS_DIR = "../shared/benchmarks"
+DEFAULT_BENCHMARKS_DIR = "data/benchmarks"  # carried in the repository
 NAMED = ("cosqa-dev", "cosqa-test", "csn-ruby")
 
 
@@ -45,8 +45,9 @@ class Benchmark:
 
 
 def benchmarks_dir(explicit: str | Path | None = None, configured: str = DEFAULT_BENCHMARKS_DIR) -> Path:
-    """Where the shared benchmark files are: `explicit` (a CLI flag), else $CODESIFT_BENCHMARKS (this machine's
-    location wins over a recipe's), else `configured` relative to the repository root."""
+    """Where the benchmark files are: `explicit` (a CLI flag), else $CODESIFT_BENCHMARKS (this machine's
+    location wins over a recipe's), else `configured` relative to the repository root (data/benchmarks, carried
+    in the repository)."""
     if explicit:
         return Path(explicit)
     if env := os.environ.get(BENCHMARKS_ENV):

@@ -86,6 +86,9 @@ def run_one(system: Retriever, bench: Benchmark) -> dict[str, Any]:
         latencies.append(1000 * (time.perf_counter() - start))
     if before is not None and system.texts_encoded == before:
         latencies = []  # every query was cached (an earlier benchmark asked them): no latency to report
+    if latencies:
+        log.info("%s on %s: %d single-query probes, p50 %.1f ms, p95 %.1f ms", system.name, bench.name,
+                 len(latencies), np.percentile(latencies, 50), np.percentile(latencies, 95))
     t2 = time.perf_counter()
     ranks = []
     for start in range(0, len(qids), QUERY_BLOCK):

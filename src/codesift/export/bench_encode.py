@@ -40,7 +40,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--int8-variants", action=argparse.BooleanOptionalAction, default=True,
                    help="also compare int8 settings (s8/u8 weights, reduce_range, per-tensor, static QDQ): speed "
                    "and cosine to torch fp32")
-    p.add_argument("--benchmarks-dir", help="folder with cosqa/ (default: $CODESIFT_BENCHMARKS or ../shared)")
+    p.add_argument("--benchmarks-dir", help="folder with cosqa/ (default: $CODESIFT_BENCHMARKS, else data/benchmarks)")
     p.add_argument("--work-dir", default="runs/bench/encode", help="where models and exports are written")
     p.add_argument("--out", default="runs/bench/encode.json", help="JSON results")
 

@@ -266,6 +266,8 @@ def sample_benchmark(bench, max_queries: int | None, max_docs: int | None, seed:
 
 
 def round_benchmarks(recipe: Recipe, pairs: Path) -> list:
+    """The benchmarks scored after every round. CoSQA dev is optional beside the validation pairs: when its files
+    are absent, that is said once and the rounds are scored without it."""
     from codesift.eval.benchmarks import benchmarks_dir, load_cosqa, load_heldout
 
     cfg = recipe.train
@@ -274,7 +276,13 @@ def round_benchmarks(recipe: Recipe, pairs: Path) -> list:
         if name == "val":
             bench = load_heldout(pairs, split="val")
         else:
-            bench = load_cosqa(benchmarks_dir(configured=recipe.eval.benchmarks_dir), "dev")
+            try:
+                bench = load_cosqa(benchmarks_dir(configured=recipe.eval.benchmarks_dir), "dev")
+            except FileNotFoundError as e:
+                if len(cfg.eval_benchmarks) == 1:
+                    raise
+                log.warning("%s; rounds are scored without %s", e, name)
+                continue
         out.append(sample_benchmark(bench, cfg.eval_max_queries, cfg.eval_max_docs, recipe.seed))
     return out
 
