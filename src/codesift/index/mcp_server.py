@@ -28,7 +28,6 @@ from codesift.index.commands import (
 
 MAX_TOP_K = 100
 SNIPPET_LINES = 12  # of each chunk's text in a result: enough for an agent to judge a hit without opening the file
-FILE_CANDIDATES = 5  # chunks searched per requested file when ranking files, so several chunks of one file fit
 
 PathsArg = Annotated[list[str] | None, Field(
     description="code folders or files to search (default: the folders the server was started with)")]
@@ -50,43 +49,47 @@ def run(args: argparse.Namespace) -> int:
 
 
 class SearchTools:
-    """What the tools share: the default folders, the encoder (loaded on first use) and one lock, so calls that
-    arrive together update an index one at a time."""
+    """What the tools share: the default folders, the encoder and the open indexes (kept between calls, as the warm
+    search server keeps them: `search_server.Warm`), and one lock, so calls that arrive together update an index one
+    at a time."""
 
     def __init__(self, default_paths: list[str], model: str | None, index: str | None, cache_dir: str | None):
+        from codesift.index.search_server import Warm
+
         self.default_paths = default_paths
         self.model = model
         self.locations = argparse.Namespace(index=index, cache_dir=cache_dir)  # what index_dir reads
-        self._encoder = None
+        self._warm = Warm()
         self._lock = threading.Lock()
 
     @property
     def encoder(self):
-        if self._encoder is None:
-            self._encoder = load_model(self.model)
-        return self._encoder
+        return self._warm.encoder(self.model, load_model)
 
-    def open(self, paths: list[str] | None, *, refresh: bool = True, rebuild: bool = False):
-        """The index of `paths` (default: the server's folders) brought up to date, as `codesift search` does."""
+    def open(self, paths: list[str] | None, *, rebuild: bool = False):
+        """The index of `paths` (default: the server's folders) brought up to date, as `codesift search` does;
+        with the update's report when `rebuild` (or a first build) made one."""
         roots = resolve_paths(paths or self.default_paths)
         with self._lock:
             directory = index_dir(self.locations, roots, self.encoder)
-            return open_and_update(directory, roots, self.encoder, refresh=refresh, rebuild=rebuild)
+            if rebuild:
+                index, report = open_and_update(directory, roots, self.encoder, rebuild=True)
+                self._warm.indexes[directory] = index
+                return index, report
+            return self._warm.index(directory, roots, self.encoder, True, open_and_update)
 
     def search(self, query: str, paths: list[str] | None, top_k: int, languages: list[str] | None,
                globs: list[str] | None, files: bool) -> dict[str, Any]:
         from codesift.index.code_index import Filters
+        from codesift.ranking import search
 
         if not query.strip():
             raise ValueError("query is blank: give words or an identifier to search for")
         index, _ = self.open(paths)
         filters = Filters(languages=tuple(languages or ()), paths=tuple(globs or ()))
-        k = top_k * FILE_CANDIDATES if files else top_k
-        (hits,) = index.search([query], k, encoder=self.encoder, filters=filters or None)
-        if files:
-            return {"query": query, "index": str(index.directory), "files": best_chunk_per_file(hits, top_k)}
+        (hits,) = search(index, [query], top_k, encoder=self.encoder, filters=filters or None, files=files)
         results = [hit.to_json() | {"snippet": _snippet(index.chunk_text(hit))} for hit in hits]
-        return {"query": query, "index": str(index.directory), "results": results}
+        return {"query": query, "index": str(index.directory), ("files" if files else "results"): results}
 
     def status(self, paths: list[str] | None) -> dict[str, Any]:
         from codesift.index.code_index import CodeIndex
@@ -107,18 +110,6 @@ class SearchTools:
 
 
 STATUS_FIELDS = ("generation", "roots", "files", "files_skipped", "chunks", "languages", "encoder", "disk_bytes")
-
-
-def best_chunk_per_file(hits: list, top_k: int) -> list[dict[str, Any]]:
-    """Files ranked by their best chunk's score (hits come best first), each with that chunk's lines and symbol.
-    A stand-in until the index ranks files itself (`codesift search --files`)."""
-    files: dict[tuple[str, str], dict[str, Any]] = {}
-    for hit in hits:
-        if (hit.repo, hit.path) not in files:
-            files[hit.repo, hit.path] = {"path": hit.path, "repo": hit.repo, "language": hit.language,
-                                         "score": round(hit.score, 6), "start_line": hit.start_line,
-                                         "end_line": hit.end_line, "symbol": hit.symbol}
-    return list(files.values())[:top_k]
 
 
 def _snippet(text: str) -> str:

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace, warm=None) -> int:
     encoder = warm.encoder(args.model, load_model) if warm else load_model(args.model)
     directory = index_dir(args, roots, encoder)
     if warm:
-        index = warm.index(directory, roots, encoder, not args.no_refresh, open_and_update)
+        index, _ = warm.index(directory, roots, encoder, not args.no_refresh, open_and_update)
     else:
         index, _ = open_and_update(directory, roots, encoder, refresh=not args.no_refresh)
     filters = Filters(tuple(args.repo), tuple(args.lang), tuple(args.glob))

@@ -62,14 +62,14 @@ class Warm:
         return self.encoders[spec]
 
     def index(self, directory: Path, roots, encoder, refresh: bool, open_and_update):
-        """The kept index of `directory`, refreshed from the files (and from other writers' commits)."""
+        """(the kept index of `directory` refreshed from the files and other writers' commits, the update's report
+        or None when nothing was refreshed)."""
         kept = self.indexes.get(directory)
         if kept is None or kept.encoder_info["revision"] != encoder.revision or not directory.is_dir():
-            kept, _ = open_and_update(directory, roots, encoder, refresh=refresh)
+            kept, report = open_and_update(directory, roots, encoder, refresh=refresh)
             self.indexes[directory] = kept
-        elif refresh:
-            kept.update(roots or None, encoder)
-        return kept
+            return kept, report
+        return kept, kept.update(roots or None, encoder) if refresh else None
 
 
 def serve(path: Path, idle_seconds: float = IDLE_SECONDS) -> None:
