@@ -24,7 +24,7 @@ from codesift.eval.systems import code_tokens
 from codesift.eval.metrics import paired_difference
 from codesift.eval.repo_eval import load_set
 from codesift.eval.repo_search import TUNE_REPOS, VIEWS, score_run, subset_mean
-from codesift.index import chunking, code_index, lexical
+from codesift.index import chunking, lexical
 from codesift.index.code_index import CodeIndex
 from codesift.index.commands import load_model
 from codesift.ranking import search
@@ -52,7 +52,6 @@ INDEX_VARIANTS = {
     "classes whole, methods inside (chunker v1)": [(chunking, "definition_spans", whole_units)],
     "doc comments not attached": [(chunking, "_leading_comments", lambda lines, start, floor: start)],
     "no stemming in BM25": [(lexical, "_word_terms", lambda word: tuple(code_tokens(word)))],
-    "no symbol/path fields in BM25": [(code_index, "lexical_document", lambda path, symbol, text: text)],
     "chunk text embedded alone (no path/symbol line)": [(chunking.Chunk, "embedding_text",
                                                          property(lambda c: c.text))],
 }

@@ -23,7 +23,7 @@ The API (everything here takes any `codesift.runtime.base.Encoder`; tests use `H
 - Vector backends (`vectors`, `qdrant`): faiss HNSW (M=16, efConstruction=200, efSearch per query; SQ8 with float
   rescoring as an option) or a Qdrant collection (local mode or a URL), behind one small interface.
 - Filters by repo, language and path glob; a filter that keeps few chunks is answered by exact search.
-- Hybrid retrieval (`lexical`): BM25 (the eval harness's Lucene variant over stemmed code tokens of text, symbol and path) fused with dense results by weighted
+- Hybrid retrieval (`lexical`): BM25 (the eval harness's Lucene variant over stemmed code tokens) fused with dense results by weighted
   reciprocal rank fusion; off by default (see BENCHMARKS.md, "Code search index").
 - Storage (`store`): each commit writes a new checksummed generation folder and then atomically repoints
   `CURRENT`, under a file lock; a crash leaves the previous generation in use, a damaged file raises

@@ -20,14 +20,14 @@ import numpy as np
 from codesift.config import IndexConfig
 from codesift.index import store
 from codesift.index.chunking import CHUNKER_VERSION, Chunk, FoundFile, chunk_file, read_file, utf8_name, walk
-from codesift.index.lexical import lexical_document, search_tokens
+from codesift.index.lexical import search_tokens
 from codesift.index.store import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from codesift.log import get_logger
 from codesift.runtime.base import Encoder
 
 log = get_logger(__name__)
 
-# `tokens`: the chunk's BM25 terms (its lexical document's stemmed words, space-joined), kept so that an update
+# `tokens`: the chunk's BM25 terms (its text's stemmed words, space-joined), kept so that an update
 # tokenizes only new chunks and the whole-file BM25 reuses them.
 STRING_COLUMNS = ("repo", "path", "language", "symbol", "kind", "content_hash", "text", "tokens")
 LAZY_COLUMNS = ("text", "tokens")  # most of the file's bytes: read on first use
@@ -188,7 +188,7 @@ class _Chunks:
         }
         for name in ("path", "language", "symbol", "kind", "text"):
             new[name] = np.array([getattr(c, name) for c in chunks], dtype=object)
-        new["tokens"] = np.array([" ".join(search_tokens(lexical_document(c.path, c.symbol, c.text)))
+        new["tokens"] = np.array([" ".join(search_tokens(c.text))
                                   for c in chunks], dtype=object)
         return _Chunks({k: np.concatenate([v, new[k]]) for k, v in self.columns().items()})
 
@@ -616,7 +616,7 @@ class CodeIndex:
         return level
 
     def _build_bm25(self, folder: Path | None = None):
-        """BM25 over the chunks' terms (text, symbol, path), saved to `folder` when given."""
+        """BM25 over the chunks' terms, saved to `folder` when given."""
         from codesift.index.lexical import BM25Index
 
         t0 = time.perf_counter()

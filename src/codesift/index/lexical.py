@@ -1,8 +1,9 @@
 """BM25 over an index's chunks and its fusion with dense results (the eval harness's tokens and fusions).
 
-BM25 is the eval harness's Lucene variant (k1=1.2, b=0.75) over each chunk's terms: its text, symbol and path
-(`lexical_document`) cut by the harness's `code_tokens` and reduced to English stems (`search_tokens`). Both fusions
-score the union of each side's top candidates:
+BM25 is the eval harness's Lucene variant (k1=1.2, b=0.75) over each chunk's terms: its text cut by the harness's
+`code_tokens` and reduced to English stems (`search_tokens`; the symbol and path written in as weighted fields
+measured no gain on the repo-search set, BENCHMARKS.md). Both fusions score the union of each side's top
+candidates:
 - z-score (the default): the harness's `zscore_fusion`, each side's scores standardized by the mean and std of its
   own top candidates, then summed with weights; with as many candidates as chunks this is exactly the harness's
   `hybrid-zscore:bm25@w+dense@v` system.
@@ -121,17 +122,6 @@ class BM25Index:
             span = slice(self._starts[term], self._starts[term + 1])
             out[self._documents[span]] += self._weights[span]  # one posting per document and term
         return out
-
-
-def lexical_document(path: str, symbol: str, text: str, symbol_repeat: int = 2, path_repeat: int = 2) -> str:
-    """What BM25 reads for a chunk: its text, then its symbol and its file name (each `*_repeat` times) and its last
-    three folder names, so a query word that names the function or the file weighs more than one in a comment
-    (BM25F's field weights, written as repeated terms; tokens split identifiers, so `CallInfo` also gives call,
-    info)."""
-    parts = path.split("/")
-    stem = parts[-1].split(".", 1)[0]
-    fields = [symbol.replace(".", " ")] * symbol_repeat + [stem] * path_repeat + parts[:-1][-3:]
-    return text + "\n" + " ".join(fields)
 
 
 def top_candidates(scores: np.ndarray, n: int, allowed: np.ndarray | None = None) -> np.ndarray:
