@@ -487,7 +487,7 @@ def test_missing_model_error_names_the_flag(tmp_path, monkeypatch):
         command.resolve_model_dir(None)
     with pytest.raises(FileNotFoundError, match="--model /no/such: no such folder"):
         command.resolve_model_dir("/no/such")
-    assert Path(command.DEFAULT_MODEL) == Path("models/default")
+    assert Path(command.DEFAULT_MODEL) == Path("models/static")
 
 
 @pytest.mark.parametrize("client", ["raw", "httpx"])

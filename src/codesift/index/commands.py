@@ -18,7 +18,9 @@ from codesift.log import get_logger
 
 log = get_logger("codesift.index")
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[3] / "models" / "default"  # the repository's shipped model
+# The default search model: the static model, measured best on the repo-search set (span 0.59 / file 0.81 against
+# the transformer's 0.51 / 0.74) and on CoSQA test (MRR 36.0 against 24.0), and indexing ~40x faster (BENCHMARKS.md).
+DEFAULT_MODEL = Path(__file__).resolve().parents[3] / "models" / "static"
 LOCK_TIMEOUT_S = 600.0
 
 

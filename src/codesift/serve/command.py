@@ -10,8 +10,8 @@ from codesift.log import get_logger
 
 log = get_logger("codesift.serve")
 
-DEFAULT_MODEL = Path("models") / "default"
-REPO_MODEL = Path(__file__).resolve().parents[3] / DEFAULT_MODEL  # the checkout's models/default
+DEFAULT_MODEL = Path("models") / "static"  # the search model `codesift index` builds with (index/commands.py)
+REPO_MODEL = Path(__file__).resolve().parents[3] / DEFAULT_MODEL  # the checkout's models/static
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -68,7 +68,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def resolve_model_dir(model: str | None) -> Path:
-    """--model, else $CODESIFT_MODEL, else models/default/ here or in the checkout; a clear error if none."""
+    """--model, else $CODESIFT_MODEL, else models/static/ here or in the checkout; a clear error if none."""
     model = model or os.environ.get("CODESIFT_MODEL")
     if model is not None:
         path = Path(model).expanduser()
