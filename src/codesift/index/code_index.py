@@ -197,13 +197,7 @@ class _Chunks:
         return _Chunks({k: v[keep] for k, v in self.columns().items()})
 
     def save(self, path: Path) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pa.table({k: pa.array(list(v) if v.dtype == object else v,
-                                      type=pa.string() if v.dtype == object else pa.int64())
-                          for k, v in self.columns().items()})
-        pq.write_table(table, path, row_group_size=ROW_GROUP)
+        _write_parquet(path, self.columns(), row_group_size=ROW_GROUP)
 
     @classmethod
     def load(cls, path: Path) -> _Chunks:
@@ -752,14 +746,32 @@ def _load_backend(directory: Path, folder: Path, config: IndexConfig, manifest: 
 
 
 def _save_files(path: Path, files: dict[tuple[str, str], FileRecord]) -> None:
+    records = list(files.values())
+    columns = {}
+    for name, kind in FileRecord.__annotations__.items():
+        values = [getattr(r, name) for r in records]
+        columns[name] = np.array(values, dtype=np.int64 if kind == "int" else object)
+    _write_parquet(path, columns)
+
+
+def _write_parquet(path: Path, columns: dict[str, np.ndarray], row_group_size: int | None = None) -> None:
+    """int64 and string columns written as Parquet. The arrays are built from their buffers: pyarrow's
+    `pa.array` imports pandas whenever it is installed, 0.35 s of a first search on 2 cores."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    records = list(files.values())
-    schema = pa.schema([("repo", pa.string()), ("path", pa.string()), ("size", pa.int64()),
-                        ("mtime_ns", pa.int64()), ("sha256", pa.string()), ("chunks", pa.int64()),
-                        ("skipped", pa.string()), ("ctime_ns", pa.int64())])
-    pq.write_table(pa.Table.from_pylist([asdict(r) for r in records], schema=schema), path)
+    arrays = []
+    for values in columns.values():
+        if values.dtype == object:
+            encoded = [v.encode("utf-8") for v in values]
+            offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+            np.cumsum([len(e) for e in encoded], out=offsets[1:])
+            arrays.append(pa.Array.from_buffers(pa.large_string(), len(encoded),
+                                                [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]))
+        else:
+            ints = np.ascontiguousarray(values, dtype=np.int64)
+            arrays.append(pa.Array.from_buffers(pa.int64(), len(ints), [None, pa.py_buffer(ints)]))
+    pq.write_table(pa.Table.from_arrays(arrays, names=list(columns)), path, row_group_size=row_group_size)
 
 
 def _load_files(path: Path) -> dict[tuple[str, str], FileRecord]:
