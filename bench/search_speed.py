@@ -8,7 +8,8 @@ For each folder:
 - warm query: the ranking pipeline in process over an open index (query embedding included), p50 / p95;
 - `codesift search QUERY FOLDER` with the index cached (it refreshes: a stat walk), wall, median of 5: a cold
   process (no search server), and answered by the warm search server;
-- one changed file: a function appended to one file, `CodeIndex.update` in process, and `codesift index update`.
+- one changed file: the largest code file edited four times, `CodeIndex.update` in process after each (the first
+  after opening, then the median of the other three), and `codesift index update` as a process.
 
     python bench/search_speed.py OUT.md [FOLDER ...] [--model models/static]   (default: the repo-search corpora)
 """
@@ -74,12 +75,13 @@ def measure(folder: Path, queries: list[str], model: str, work: Path) -> dict:
     stop_server()
     target = max((p for p in copy.rglob("*") if p.is_file() and p.suffix in {".py", ".ts", ".js", ".go", ".java",
                                                                            ".rs"}), key=lambda p: p.stat().st_size)
-    with target.open("a", encoding="utf-8") as fh:
-        fh.write("\n// one more function: a changed file\n" if target.suffix != ".py" else "\n\ndef added():\n"
-                 "    return 1\n")
-    start = time.perf_counter()
-    update = index.update(None, encoder)
-    update_s = time.perf_counter() - start
+    updates = []  # the first after opening reads the chunk texts; later ones are what an open index pays
+    for n in range(4):
+        with target.open("a", encoding="utf-8") as fh:
+            fh.write(f"\n// edit {n}\n" if target.suffix != ".py" else f"\n\ndef added_{n}():\n    return {n}\n")
+        start = time.perf_counter()
+        update = index.update(None, encoder)
+        updates.append(time.perf_counter() - start)
     with target.open("a", encoding="utf-8") as fh:
         fh.write("\n// and one more\n" if target.suffix != ".py" else "\n\ndef added_again():\n    return 2\n")
     update_process_s = wall(["index", "update", "--index", str(index_dir), "--model", model])[0]
@@ -89,7 +91,7 @@ def measure(folder: Path, queries: list[str], model: str, work: Path) -> dict:
         "embed_s": report["embed_seconds"], "add_s": report["add_seconds"], "save_s": report["save_seconds"],
         "query_p50_ms": float(np.percentile(times, 50)), "query_p95_ms": float(np.percentile(times, 95)),
         "cold_process_s": statistics.median(cold), "warm_process_s": statistics.median(process),
-        "update_one_file_s": update_s,
+        "update_first_s": updates[0], "update_one_file_s": statistics.median(updates[1:]),
         "update_chunks_embedded": update.chunks_embedded, "update_process_s": update_process_s,
     }
 
@@ -122,19 +124,19 @@ def write(rows: dict, args) -> None:
              f"--model {args.model}`  ", f"Machine: {cpu}, {os.cpu_count()} cores", "",
              "| repository | files | chunks | index build, process (s) | in process: chunk / embed / add / save (s) "
              "| warm query p50 / p95 (ms) | `codesift search` cold / warm server (s) | one changed file: update in "
-             "process / process (s) |", "|---|---:|---:|---:|---|---|---|---|"]
+             "process, first / then / as a process (s) |", "|---|---:|---:|---:|---|---|---|---|"]
     for name, r in rows.items():
         lines.append(f"| {name} | {r['files']} | {r['chunks']} | {r['build_process_s']:.2f} | {r['chunk_s']:.2f} / "
                      f"{r['embed_s']:.2f} / {r['add_s']:.2f} / {r['save_s']:.2f} | {r['query_p50_ms']:.1f} / "
                      f"{r['query_p95_ms']:.1f} | {r['cold_process_s']:.2f} / {r['warm_process_s']:.2f} | "
-                     f"{r['update_one_file_s']:.2f} / "
+                     f"{r['update_first_s']:.2f} / {r['update_one_file_s']:.2f} / "
                      f"{r['update_process_s']:.2f} |")
     means = {k: statistics.fmean(r[k] for r in rows.values()) for k in next(iter(rows.values()))}
     lines.append(f"| mean | {means['files']:.0f} | {means['chunks']:.0f} | {means['build_process_s']:.2f} | "
                  f"{means['chunk_s']:.2f} / {means['embed_s']:.2f} / {means['add_s']:.2f} / {means['save_s']:.2f} | "
                  f"{means['query_p50_ms']:.1f} / {means['query_p95_ms']:.1f} | {means['cold_process_s']:.2f} / "
                  f"{means['warm_process_s']:.2f} | "
-                 f"{means['update_one_file_s']:.2f} / {means['update_process_s']:.2f} |")
+                 f"{means['update_first_s']:.2f} / {means['update_one_file_s']:.2f} / {means['update_process_s']:.2f} |")
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
 
