@@ -3,12 +3,14 @@
 The API (everything here takes any `codesift.runtime.base.Encoder`; tests use `HashEncoder`)::
 
     from codesift.index import CodeIndex, Filters
+    from codesift.ranking import search
     index = CodeIndex.open_or_create("runs/idx", encoder)        # or .open(dir) / .create(dir, encoder, config)
     report = index.update(["~/src/repo"], encoder)                # scan, chunk, embed what changed, commit
-    hits = index.search(["parse a config file"], top_k=10, encoder=encoder,
-                        filters=Filters(languages=("python",), paths=("*.py",)))
+    hits = search(index, ["parse a config file"], 10, encoder=encoder,   # what `codesift search` ranks
+                  filters=Filters(languages=("python",), paths=("*.py",)), files=False)
     hits[0][0].path, .start_line, .end_line, .symbol, .language, .repo, .score   # Hit, best first
-    index.search(texts, vectors=query_vectors)                    # precomputed query vectors (texts feed BM25)
+    index.search(texts, 10, encoder=encoder)                      # the store's own retrieval: dense, or plain
+                                                                  # BM25 + dense fusion, no ranking rules
     index.search_vectors(query_vectors, top_k=10)                 # dense only, no texts
     index.generation                                              # changes with every committed update
     index.refresh()                                               # pick up another process's commit
@@ -17,14 +19,15 @@ The API (everything here takes any `codesift.runtime.base.Encoder`; tests use `H
 - `CodeIndex` (`code_index`): chunks (`chunking`: the corpus extraction's functions, classes and methods with line
   spans and symbols, `definitions`' for thirteen more languages, line windows for everything else), a metadata
   store (repo, path, language, symbol, kind, line
-  span, content hash, text) and a vector backend. `update` re-reads only files whose size, mtime or ctime changed,
+  span, content hash, text, BM25 terms) and a vector backend. `update` re-reads only files whose size, mtime or ctime changed,
   re-chunks only files whose sha256 changed, and embeds only chunk texts the index does not already hold;
   deletions are tombstones until `rebuild_tombstone_fraction` of the graph is dead, then the graph is rebuilt.
 - Vector backends (`vectors`, `qdrant`): faiss HNSW (M=16, efConstruction=200, efSearch per query; SQ8 with float
   rescoring as an option) or a Qdrant collection (local mode or a URL), behind one small interface.
 - Filters by repo, language and path glob; a filter that keeps few chunks is answered by exact search.
-- Hybrid retrieval (`lexical`): BM25 (the eval harness's Lucene variant over stemmed code tokens) fused with dense results by weighted
-  reciprocal rank fusion; off by default (see BENCHMARKS.md, "Code search index").
+- Lexical side (`lexical`): BM25 (the eval harness's Lucene variant over stemmed code tokens) and the harness's
+  fusions with dense results (z-score by default, RRF); `file_level`: whole-file BM25 and vectors. Ranking for code
+  (definitions, whole-file evidence, path kinds, diversity) is `codesift.ranking`'s, over this store.
 - Storage (`store`): each commit writes a new checksummed generation folder and then atomically repoints
   `CURRENT`, under a file lock; a crash leaves the previous generation in use, a damaged file raises
   `IndexCorruptError` (the CLI then rebuilds it from the folders its newest readable manifest records), an
