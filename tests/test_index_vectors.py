@@ -177,3 +177,30 @@ def test_exact_filtered_search_scans_in_place_like_the_gather(data, built, monke
     built.exact_max = 4096
     assert np.allclose(scanned[1], gathered[1], atol=1e-5)
     assert recall(scanned[0], gathered[0]) == 1.0
+
+
+@pytest.mark.parametrize("codec", ["float32", "fp16", "int8"])
+def test_below_graph_min_vectors_are_flat_and_exact_then_a_graph(data, tmp_path, codec):
+    """A small index searches exactly (no graph to build); past `graph_min` it becomes a graph, tombstones and
+    filters honoured on both sides, and both states reload."""
+    x, q, ids = data
+    index = HNSWVectors(32, codec=codec, graph_min=2000)
+    index.add(ids[:1500], x[:1500])
+    assert not index.has_graph and index.stats()["kind"].startswith("exact")
+    index.remove(ids[:10])
+    live = slice(10, 1500)
+    truth, _ = exact_search(x[live], ids[live], q, 10)
+    found, _ = index.search(q, 10, ef=64)
+    assert recall(found, truth) >= (0.999 if codec == "float32" else 0.98)
+    allowed = ids[100:3000:2]
+    found, _ = index.search(q, 10, ef=64, allowed=allowed)
+    assert set(found.ravel()) - {-1} <= set(allowed[allowed < ids[1500]])
+    index.save(tmp_path / "flat")
+    reloaded = HNSWVectors.load(tmp_path / "flat")
+    assert not reloaded.has_graph and (reloaded.search(q, 10, ef=64)[0] == index.search(q, 10, ef=64)[0]).all()
+    index.add(ids[1500:], x[1500:])  # past graph_min: the live vectors become a graph
+    assert index.has_graph and len(index) == 2990 and index.tombstones == 0
+    truth, _ = exact_search(x[10:], ids[10:], q, 10)
+    assert recall(index.search(q, 10, ef=128)[0], truth) >= 0.95
+    index.save(tmp_path / "graph")
+    assert HNSWVectors.load(tmp_path / "graph").has_graph

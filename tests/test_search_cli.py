@@ -133,7 +133,7 @@ def test_index_build_update_stats(repo, tmp_path, capsys):
     assert updated["files_added"] == 1 and updated["chunks_embedded"] == 2
     assert main(["index", "stats", *where]) == 0
     stats = json.loads(capsys.readouterr().out)
-    assert stats["generation"] == 2 and stats["vectors"]["kind"] == "HNSWSQ8" and stats["languages"]["go"] == 2
+    assert stats["generation"] == 2 and stats["vectors"]["kind"] == "exactSQ8" and stats["languages"]["go"] == 2
     code, lines = search(capsys, "func Add a b int", *where, "--format", "json", "--lang", "go")
     assert code == 0 and json.loads(lines[0])["results"][0]["symbol"] == "Add"
 

@@ -317,6 +317,9 @@ class IndexConfig(Section):
     qdrant_collection: str = Field("codesift", pattern=r"^[A-Za-z0-9_-]+$")
     exact_filter_max: int = Field(4096, ge=0, description="a filter keeping at most this many chunks is searched "
                                   "exactly; larger ones walk the graph with a wider beam (bench index)")
+    graph_min_vectors: int = Field(10_000, ge=0, description="an index of fewer chunks stores its vectors flat and "
+                                   "searches exactly (under a millisecond at this size; building the graph was "
+                                   "0.6-0.9 s of a repository's first search); 0: always a graph")
     rebuild_tombstone_fraction: float = Field(0.2, gt=0, le=1,
                                               description="rebuild the graph once this share of it is deleted")
     hybrid: bool = Field(True, description="fuse BM25 with dense results; on: with the shipped model it lifts "

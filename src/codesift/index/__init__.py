@@ -9,7 +9,7 @@ The API (everything here takes any `codesift.runtime.base.Encoder`; tests use `H
     hits = search(index, ["parse a config file"], 10, encoder=encoder,   # what `codesift search` ranks
                   filters=Filters(languages=("python",), paths=("*.py",)), files=False)
     hits[0][0].path, .start_line, .end_line, .symbol, .language, .repo, .score   # Hit, best first
-    index.search(texts, 10, encoder=encoder)                      # the store's own retrieval: dense, or plain
+    index.search(["parse a config file"], 10, encoder=encoder)   # the store's own retrieval: dense, or plain
                                                                   # BM25 + dense fusion, no ranking rules
     index.search_vectors(query_vectors, top_k=10)                 # dense only, no texts
     index.generation                                              # changes with every committed update

@@ -732,7 +732,7 @@ def _new_backend(directory: Path, config: IndexConfig, dim: int):
     from codesift.index.vectors import HNSWVectors
 
     return HNSWVectors(dim, config.m, config.ef_construction, config.vectors, config.rescore_factor,
-                       config.exact_filter_max)
+                       config.exact_filter_max, config.graph_min_vectors)
 
 
 def _load_backend(directory: Path, folder: Path, config: IndexConfig, manifest: dict[str, Any]):

@@ -13,6 +13,9 @@ Ids are the caller's int64 chunk ids, assigned in increasing order (a new id is 
 a graph slot maps to its id through a sorted array. Deleting only marks a slot dead (a tombstone, excluded from
 results by the selector); `rebuild` rebuilds the graph from the live vectors.
 
+An index of fewer than `graph_min` vectors (a repository's few thousand chunks) keeps them flat and answers every
+search exactly; the graph is built when it grows past that.
+
 Searching with `allowed` ids (a filter) runs exact search over just those vectors when they are few (at most
 `exact_max`: its cost grows with their number), and otherwise walks the graph restricted to them by an ID selector,
 with a wider beam the more the filter removes; whenever the graph finds fewer than k allowed results, exact search
@@ -119,11 +122,15 @@ class HNSWVectors:
     rescoring) vectors."""
 
     def __init__(self, dim: int, m: int = 16, ef_construction: int = 200, codec: str = "float32",
-                 rescore_factor: int = 4, exact_max: int = 4096):
+                 rescore_factor: int = 4, exact_max: int = 4096, graph_min: int = 0):
         if codec not in CODECS:
             raise ValueError(f"unknown vector codec {codec!r}; use one of {', '.join(CODECS)}")
         self.dim, self.m, self.ef_construction, self.codec = dim, m, ef_construction, codec
         self.rescore_factor, self.exact_max = rescore_factor, exact_max
+        # Below this many slots the vectors are stored flat and every search is exact: for a repository's few
+        # thousand chunks an exact scan takes under a millisecond, and building the graph took 0.6-0.9 s of a
+        # first search (BENCHMARKS.md). The graph is built once the index grows past it.
+        self.graph_min = graph_min
         self.index = None  # created on the first add (SQ8 trains on the first vectors)
         self.ids = np.zeros(0, dtype=np.int64)  # slot -> id, increasing
         self.live = np.zeros(0, dtype=bool)
@@ -149,16 +156,34 @@ class HNSWVectors:
     def tombstones(self) -> int:
         return len(self.live) - len(self)
 
+    @property
+    def has_graph(self) -> bool:
+        return self.index is not None and hasattr(self.index, "hnsw")
+
     def stats(self) -> dict[str, object]:
-        kind = {"float32": "HNSWFlat", "fp16": "HNSWSQfp16", "int8": "HNSWSQ8"}[self.codec]
-        huge = 0 if self.index is None else sum(huge_page_bytes(*b) for b in index_buffers(self.index))
-        return {"backend": "hnsw", "library": "faiss", "kind": kind, "codec": self.codec,
-                "m": self.m, "ef_construction": self.ef_construction, "slots": len(self.ids),
-                "live": len(self), "tombstones": self.tombstones, "huge_page_mib": round(huge / 2**20, 1)}
+        kind = {"float32": "Flat", "fp16": "SQfp16", "int8": "SQ8"}[self.codec]
+        huge = sum(huge_page_bytes(*b) for b in index_buffers(self.index)) if self.has_graph else 0
+        return {"backend": "hnsw", "library": "faiss", "kind": ("HNSW" if self.has_graph else "exact") + kind,
+                "codec": self.codec, "graph": self.has_graph, "m": self.m, "ef_construction": self.ef_construction,
+                "slots": len(self.ids), "live": len(self), "tombstones": self.tombstones,
+                "huge_page_mib": round(huge / 2**20, 1)}
+
+    def _storage(self):
+        """The flat vectors or codes: the graph's storage, or the index itself before there is a graph."""
+        import faiss
+
+        return faiss.downcast_index(self.index.storage if self.has_graph else self.index)
 
     def _new_index(self, train: np.ndarray):
         import faiss
 
+        if len(train) < self.graph_min:  # flat: exact search until the index outgrows graph_min
+            if self.codec == "float32":
+                return faiss.IndexFlatIP(self.dim)
+            kind = faiss.ScalarQuantizer.QT_8bit if self.int8 else faiss.ScalarQuantizer.QT_fp16
+            index = faiss.IndexScalarQuantizer(self.dim, kind, faiss.METRIC_INNER_PRODUCT)
+            index.train(train)
+            return index
         if self.codec != "float32":
             kind = faiss.ScalarQuantizer.QT_8bit if self.int8 else faiss.ScalarQuantizer.QT_fp16
             index = faiss.IndexHNSWSQ(self.dim, kind, self.m, faiss.METRIC_INNER_PRODUCT)
@@ -177,7 +202,7 @@ class HNSWVectors:
             return np.zeros((0, self.dim), dtype=np.float32)
         import faiss
 
-        storage = faiss.downcast_index(self.index.storage)
+        storage = self._storage()
         if self.codec == "fp16":
             codes = faiss.rev_swig_ptr(storage.codes.data(), self.index.ntotal * self.dim * 2)
             return codes.view(np.float16).reshape(-1, self.dim)
@@ -205,9 +230,17 @@ class HNSWVectors:
             raise ValueError("ids must be increasing and larger than every id already in the index")
         if self.index is None:
             self.index = self._new_index(vectors)
+        elif not self.has_graph and len(self.ids) + len(ids) >= self.graph_min:
+            self._add_slots(ids, vectors)
+            self.rebuild()  # outgrew exact search: the live vectors into a graph
+            return
+        self._add_slots(ids, vectors)
+
+    def _add_slots(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         with _threads(1 if len(ids) < PARALLEL_ADD else None):
             self.index.add(vectors)
-        use_huge_pages(self.index)  # the add may have moved the buffers
+        if self.has_graph:
+            use_huge_pages(self.index)  # the add may have moved the buffers
         if self.int8:
             self._floats = np.concatenate([np.asarray(self._floats), vectors])
         self.ids = np.concatenate([self.ids, ids])
@@ -290,7 +323,7 @@ class HNSWVectors:
         mask[slots] = True
         bitmap = np.packbits(mask, bitorder="little")
         params = faiss.SearchParameters(sel=faiss.IDSelectorBitmap(bitmap))
-        scores, found = faiss.downcast_index(self.index.storage).search(queries, k, params=params)
+        scores, found = self._storage().search(queries, k, params=params)
         ids = np.where(found >= 0, self.ids[np.maximum(found, 0)], -1)
         return ids, np.where(found >= 0, scores, -np.inf).astype(np.float32)
 
@@ -300,6 +333,9 @@ class HNSWVectors:
         n = len(queries)
         if self.index is None or self.index.ntotal == 0:
             return np.full((n, k), -1, np.int64), np.full((n, k), -np.inf, np.float32)
+        if not self.has_graph:
+            mask = self.live if bitmap is None else np.unpackbits(bitmap, count=len(self.ids), bitorder="little")
+            return self._exact(queries, k, np.flatnonzero(mask))
         fetch = k * self.rescore_factor if self.int8 else k
         params = faiss.SearchParametersHNSW(efSearch=max(ef, fetch))
         if bitmap is not None:
@@ -323,7 +359,7 @@ class HNSWVectors:
 
         folder.mkdir(parents=True, exist_ok=True)
         meta = {"format": FORMAT, "dim": self.dim, "m": self.m, "ef_construction": self.ef_construction,
-                "codec": self.codec, "has_graph": self.index is not None}
+                "codec": self.codec, "has_graph": self.index is not None, "graph_min": self.graph_min}
         (folder / "hnsw.json").write_text(json.dumps(meta, indent=2) + "\n")
         if self.index is not None:
             faiss.write_index(self.index, str(folder / "hnsw.faiss"))
@@ -340,12 +376,14 @@ class HNSWVectors:
         try:
             meta = json.loads((folder / "hnsw.json").read_text())
             codec = meta.get("codec") or ("int8" if meta["int8"] else "float32")  # "int8": bool before fp16
-            self = cls(meta["dim"], meta["m"], meta["ef_construction"], codec, rescore_factor, exact_max)
+            self = cls(meta["dim"], meta["m"], meta["ef_construction"], codec, rescore_factor, exact_max,
+                       meta.get("graph_min", 0))
             self.ids, self.live = np.load(folder / "ids.npy"), np.load(folder / "live.npy")
             self._n_live = int(np.count_nonzero(self.live))
-            if meta["has_graph"]:
+            if meta["has_graph"]:  # the faiss index: a graph, or flat vectors below graph_min
                 self.index = faiss.read_index(str(folder / "hnsw.faiss"))
-                use_huge_pages(self.index)
+                if self.has_graph:
+                    use_huge_pages(self.index)
             if self.int8:
                 self._floats = np.load(folder / "floats.npy", mmap_mode="r")
         except (OSError, ValueError, KeyError, RuntimeError, json.JSONDecodeError) as e:
