@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--benchmarks-dir")
     args = parser.parse_args()
     if args.folders:
-        targets = {f.name: (f, GENERIC) for f in args.folders}
+        targets = {f"{f.parent.name}/{f.name}": (f, GENERIC) for f in args.folders}
     else:
         bench = load_set(benchmarks_dir(args.benchmarks_dir))
         targets = {name: (repo.corpus, [q.text for q in bench.of(name)]) for name, repo in bench.repos.items()}
