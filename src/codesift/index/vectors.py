@@ -317,12 +317,15 @@ class HNSWVectors:
         brute-force scan with a bitmap selector, which computes only the selected dot products and copies nothing."""
         if self.int8 or len(slots) <= GATHER_LIMIT:
             return exact_search(self._slot_floats()[slots].astype(np.float32), self.ids[slots], queries, k)
-        import faiss
-
         mask = np.zeros(len(self.ids), dtype=bool)
         mask[slots] = True
-        bitmap = np.packbits(mask, bitorder="little")
-        params = faiss.SearchParameters(sel=faiss.IDSelectorBitmap(bitmap))
+        return self._scan(queries, k, np.packbits(mask, bitorder="little"))
+
+    def _scan(self, queries: np.ndarray, k: int, bitmap: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """faiss's brute-force scan of the stored vectors (float32 or fp16), the slots in `bitmap` only when given."""
+        import faiss
+
+        params = None if bitmap is None else faiss.SearchParameters(sel=faiss.IDSelectorBitmap(bitmap))
         scores, found = self._storage().search(queries, k, params=params)
         ids = np.where(found >= 0, self.ids[np.maximum(found, 0)], -1)
         return ids, np.where(found >= 0, scores, -np.inf).astype(np.float32)
@@ -333,7 +336,9 @@ class HNSWVectors:
         n = len(queries)
         if self.index is None or self.index.ntotal == 0:
             return np.full((n, k), -1, np.int64), np.full((n, k), -np.inf, np.float32)
-        if not self.has_graph:
+        if not self.has_graph:  # flat: scan in place (SQ8 codes: gather and score the float vectors)
+            if not self.int8:
+                return self._scan(queries, k, bitmap)
             mask = self.live if bitmap is None else np.unpackbits(bitmap, count=len(self.ids), bitorder="little")
             return self._exact(queries, k, np.flatnonzero(mask))
         fetch = k * self.rescore_factor if self.int8 else k
