@@ -7,7 +7,6 @@ import re
 from functools import lru_cache
 from pathlib import PurePosixPath
 
-
 _TEST_FOLDERS = frozenset({"test", "tests", "__tests__", "testing", "testdata", "spec", "specs", "e2e"})
 _TEST_FILE = re.compile(
     r"^(test_.*|.*_test|.*_spec|conftest)\.\w+$"  # Python, Go, Ruby, C, Lua
