@@ -36,6 +36,7 @@ from codesift.index.code_index import CodeIndex
 from codesift.index.commands import load_model
 from codesift.launcher import socket_path, stop_server
 from codesift.ranking import search
+from codesift.runs import machine_info
 
 CLI = [sys.executable, "-m", "codesift.launcher"]  # what the `codesift` command runs
 GENERIC = ["parse the configuration file", "retry a request after a timeout", "Router", "where are errors logged"]
@@ -118,10 +119,9 @@ def main() -> None:
 
 
 def write(rows: dict, args) -> None:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    info = machine_info()
     lines = [f"Command: `python bench/search_speed.py {args.out} {' '.join(map(str, args.folders))} "
-             f"--model {args.model}`  ", f"Machine: {cpu}, {os.cpu_count()} cores", "",
+             f"--model {args.model}`  ", f"Machine: {info.get('cpu', platform.processor())}, {info['cpus']} cores", "",
              "| repository | files | chunks | index build, process (s) | in process: chunk / embed / add / save (s) "
              "| warm query p50 / p95 (ms) | `codesift search` cold / warm server (s) | one changed file: update in "
              "process, first / then / as a process (s) |", "|---|---:|---:|---:|---|---|---|---|"]

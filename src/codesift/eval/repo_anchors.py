@@ -77,12 +77,14 @@ def blank_line_blocks(lines: list[str], max_chars: int = BLOCK_CHARS) -> list[tu
 
 
 class BlocksBM25:
+    """The reference anchor: BM25 (k1 1.2, b 0.75, Lucene's idf; `index.lexical.BM25Index`, whose ranking it
+    equals) over `anchor_tokens` of each block with its file stem twice and last three folder names appended."""
+
     name = "bm25-blocks"
 
-    def __init__(self, k1: float = 1.2, b: float = 0.75):
-        self.k1, self.b = k1, b
-
     def index(self, folder: Path) -> None:
+        from codesift.index.lexical import BM25Index
+
         self.spans: list[tuple[str, int, int]] = []
         docs = []
         for path in _code_files(folder):
@@ -94,34 +96,12 @@ class BlocksBM25:
             parts = rel.split("/")
             extra = [Path(parts[-1]).stem] * 2 + parts[:-1][-3:]
             for s, e in blank_line_blocks(lines):
-                docs.append(anchor_tokens("\n".join(lines[s - 1 : e]) + " " + " ".join(extra)))
+                docs.append(" ".join(anchor_tokens("\n".join(lines[s - 1 : e]) + " " + " ".join(extra))))
                 self.spans.append((rel, s, e))
-        vocab: dict[str, int] = {}
-        rows, cols, tfs = [], [], []
-        for d, tokens in enumerate(docs):
-            counts: dict[int, int] = {}
-            for t in tokens:
-                term = vocab.setdefault(t, len(vocab))
-                counts[term] = counts.get(term, 0) + 1
-            rows += [d] * len(counts)
-            cols += list(counts)
-            tfs += list(counts.values())
-        from scipy.sparse import csc_matrix
-
-        lengths = np.array([len(d) for d in docs], dtype=np.float64)
-        tf = np.array(tfs, dtype=np.float64)
-        norm = self.k1 * (1 - self.b + self.b * lengths[rows] / max(lengths.mean(), 1e-9)) if docs else tf
-        weights = tf * (self.k1 + 1) / (tf + norm)
-        self._matrix = csc_matrix((weights, (rows, cols)), shape=(len(docs), len(vocab)))
-        df = np.bincount(cols, minlength=len(vocab))
-        self._idf = np.log(1 + (len(docs) - df + 0.5) / (df + 0.5))
-        self._vocab = vocab
+        self._bm25 = BM25Index.build(docs)
 
     def search(self, query: str, top_k: int) -> list[dict[str, Any]]:
-        ids = sorted({self._vocab[t] for t in anchor_tokens(query) if t in self._vocab})
-        if not ids:
-            return []
-        scores = self._matrix[:, ids] @ self._idf[ids]
+        scores = self._bm25.term_scores(anchor_tokens(query))
         order = [i for i in np.argsort(-scores, kind="stable")[:top_k] if scores[i] > 0]
         return [{"path": self.spans[i][0], "start_line": self.spans[i][1], "end_line": self.spans[i][2]}
                 for i in order]

@@ -76,8 +76,7 @@ def _plot(results: dict[str, Any], path: Path) -> None:
 
 
 def _machine() -> str:
-    import os
+    from codesift.runs import machine_info
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    info = machine_info()
+    return f"{info.get('cpu', platform.processor())}, {info['cpus']} cores, Python {platform.python_version()}"

@@ -188,8 +188,7 @@ class _Chunks:
         }
         for name in ("path", "language", "symbol", "kind", "text"):
             new[name] = np.array([getattr(c, name) for c in chunks], dtype=object)
-        new["tokens"] = np.array([" ".join(search_tokens(c.text))
-                                  for c in chunks], dtype=object)
+        new["tokens"] = np.array([" ".join(search_tokens(c.text)) for c in chunks], dtype=object)
         return _Chunks({k: np.concatenate([v, new[k]]) for k, v in self.columns().items()})
 
     def drop(self, ids: np.ndarray) -> _Chunks:

@@ -117,8 +117,12 @@ class BM25Index:
         return cls({t: i for i, t in enumerate(terms)}, starts, documents, weights, size)
 
     def scores(self, query: str) -> np.ndarray:
+        return self.term_scores(search_tokens(query))
+
+    def term_scores(self, terms: Sequence[str]) -> np.ndarray:
+        """Every document's score for query terms already cut (each distinct term counts once)."""
         out = np.zeros(self.size, dtype=np.float32)
-        for term in {self._vocabulary[t] for t in search_tokens(query) if t in self._vocabulary}:
+        for term in {self._vocabulary[t] for t in terms if t in self._vocabulary}:
             span = slice(self._starts[term], self._starts[term + 1])
             out[self._documents[span]] += self._weights[span]  # one posting per document and term
         return out
