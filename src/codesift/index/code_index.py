@@ -569,35 +569,33 @@ class CodeIndex:
         """The generation's BM25: the one saved with it (an index whose default is hybrid search), else built."""
         from codesift.index.lexical import BM25Index
 
-        if self._bm25 is None or self._bm25[0] != self.generation:
-            saved = self.directory / store.generation_name(self.generation) / BM25_FOLDER
-            bm25 = None
-            if not self._fresh and saved.is_dir():
-                try:
-                    bm25 = BM25Index.load(saved)
-                except ValueError as e:  # e.g. a later writer removed this generation: rebuild it in memory
-                    log.warning("%s", e)
-            if bm25 is None or bm25.size != len(self.chunks):
-                bm25 = self._build_bm25()
-            self._bm25 = (self.generation, bm25)
-        return self._bm25[1]
+        return self._per_generation("_bm25", BM25_FOLDER, lambda gen: BM25Index.load(gen / BM25_FOLDER),
+                                    self._build_bm25, lambda bm25: bm25.size == len(self.chunks))
 
     def file_level(self):
         """The generation's whole-file BM25 and vectors (`file_level.FileLevel`): saved with it, else built."""
-        from codesift.index.file_level import FileLevel
+        from codesift.index.file_level import VECTORS_FILE, FileLevel
 
-        if self._file_level is None or self._file_level[0] != self.generation:
+        return self._per_generation("_file_level", VECTORS_FILE, FileLevel.load, self._build_file_level,
+                                    lambda level: len(level.chunk_file) == len(self.chunks))
+
+    def _per_generation(self, slot: str, marker: str, load, build, fits):
+        """What `slot` caches for the current generation: read from the generation's folder when it was saved
+        there (`marker` exists) and fits the chunks, else built in memory."""
+        cached = getattr(self, slot)
+        if cached is None or cached[0] != self.generation:
             saved = self.directory / store.generation_name(self.generation)
-            level = None
-            if not self._fresh and (saved / "file_vectors.npy").is_file():
+            value = None
+            if not self._fresh and (saved / marker).exists():
                 try:
-                    level = FileLevel.load(saved)
-                except ValueError as e:
+                    value = load(saved)
+                except ValueError as e:  # e.g. a later writer removed this generation: build it in memory
                     log.warning("%s", e)
-            if level is None or len(level.chunk_file) != len(self.chunks):
-                level = self._build_file_level()
-            self._file_level = (self.generation, level)
-        return self._file_level[1]
+            if value is None or not fits(value):
+                value = build()
+            cached = (self.generation, value)
+            setattr(self, slot, cached)
+        return cached[1]
 
     def _build_file_level(self, folder: Path | None = None):
         from codesift.index.file_level import FileLevel
