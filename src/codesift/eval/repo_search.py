@@ -1,8 +1,9 @@
 """The repository-search benchmark (`data/benchmarks/repo-search`): loading, scoring, run files.
 
 A set is `repos.json` (name, language, benchmark_root) + `annotations/<name>.json` (queries with targets) +
-`<name>/<benchmark_root>/` (the folder a user would search). The protocol is the set's README's, the same as
-`../shared/tools/repo_bench/score.py` (figures agree on the same run file, checked in BENCHMARKS.md):
+`<name>/<benchmark_root>/` (the folder a user would search). The protocol is the set's README's, the same as the
+reference scorer the set was published with (`repo_bench/score.py`, a development tool kept outside the
+repository; figures agree on the same run file, checked in BENCHMARKS.md):
 - a query's targets are `relevant` + `secondary`; a hit (path, start_line, end_line) hits a target when one path
   is a '/'-suffix of the other and, if the target has a span, the line ranges overlap;
 - each target's rank is that of the first of the top 10 hits that hits it; NDCG@10 with binary relevance and

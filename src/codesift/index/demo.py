@@ -1,7 +1,7 @@
 """The end of `codesift run`: the run's example searches, then the same queries through `codesift search` itself.
 
 A tiny recipe's model is a smoke test of the pipeline, not a search model; what a user should see next is what
-`codesift search` answers with the model it uses by default (the shipped one), over the same folders and from the
+`codesift search` answers with the model it uses by default (the shipped search model), over the same folders and from the
 same cached index a later `codesift search QUERY PATH` reuses.
 """
 
@@ -13,6 +13,7 @@ from typing import Any
 from codesift.index.commands import index_dir, load_model, open_and_update, resolve_paths
 from codesift.index.stage import EXAMPLE_HITS
 from codesift.log import get_logger
+from codesift.ranking import search
 
 log = get_logger(__name__)
 
@@ -32,7 +33,7 @@ def search_default(queries: list[str], paths: list[str], top_k: int = EXAMPLE_HI
     roots = resolve_paths(paths)
     index, _ = open_and_update(index_dir(argparse.Namespace(index=None, cache_dir=None), roots, encoder), roots,
                                encoder)
-    hits = index.search(queries, top_k, encoder=encoder)
+    hits = search(index, queries, top_k, encoder=encoder)
     examples = [{"query": q, "results": [h.to_json() for h in found]} for q, found in zip(queries, hits)]
     return getattr(encoder, "folder", encoder.revision), examples
 
