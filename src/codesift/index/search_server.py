@@ -50,11 +50,21 @@ def _answers(path: Path) -> bool:
 
 
 class Warm:
-    """What the server keeps between searches: encoders by --model, open indexes by folder."""
+    """What the server keeps between searches: encoders by --model, open indexes by folder, the parser."""
 
     def __init__(self):
         self.encoders: dict[str | None, object] = {}
         self.indexes: dict[Path, object] = {}
+        self._parser = None
+
+    @property
+    def parser(self):
+        """The command line's parser, built once (14 ms a request otherwise)."""
+        if self._parser is None:
+            from codesift.cli import build_parser
+
+            self._parser = build_parser()
+        return self._parser
 
     def encoder(self, spec: str | None, load):
         if spec not in self.encoders:
@@ -117,7 +127,7 @@ def _well_formed(request) -> bool:
 
 def answer(request: dict, warm: Warm) -> dict:
     """Run one `codesift search` request (argv, cwd, env, stdin) over the kept state; its exit code and output."""
-    from codesift.cli import USER_ERRORS, build_parser, user_error_message
+    from codesift.cli import USER_ERRORS, user_error_message
     from codesift.index import search_command
     from codesift.log import setup_logging
 
@@ -132,7 +142,7 @@ def answer(request: dict, warm: Warm) -> dict:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             sys.stdin = io.StringIO(request.get("stdin", ""))
             try:
-                args = build_parser().parse_args(request["argv"])
+                args = warm.parser.parse_args(request["argv"])
                 setup_logging(args.log_level)
                 code = search_command.run(args, warm=warm)
             except SystemExit as e:  # argparse's usage errors
