@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from codesift.model.encoder import CLS_ID, PAD_ID
 from codesift.tokenizer import train_tokenizer
 from codesift.train.checkpoint import list_checkpoints
 from codesift.train.distributed import World
+from codesift.train.prefetch import Prefetcher
 from codesift.train.pretrain import Pretrainer
 from codesift.train.masking import mask_batch
 from codesift.train.pretrain_data import Windows, pack_windows, window_indices
@@ -106,9 +108,12 @@ def test_windows_round_trip_compactly_with_the_same_masks(windows, tmp_path):
 
 def test_loss_falls_on_a_tiny_fixture(windows, tmp_path):
     losses = []
-    trainer(windows, tmp_path).train(on_step=lambda s: losses.append(s.loss))
+    summary = trainer(windows, tmp_path).train(on_step=lambda s: losses.append(s.loss))
     assert len(losses) == 40
     assert np.mean(losses[-5:]) < 0.75 * np.mean(losses[:5])
+    logged = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])  # the log's speed figures
+    assert logged["tokens_per_s"] > 0 and 0 < logged["mfu"] < 1 and 0 <= logged["input_wait"] < 1
+    assert 0 <= summary["input_wait"] < 1 and summary["prefetch"] == 2 and summary["compile"] is False
 
 
 def test_rtd_objective_trains(windows, tmp_path):
@@ -123,9 +128,24 @@ class Killed(Exception):
     pass
 
 
+def test_prefetched_batches_equal_the_synchronous_ones_on_every_rank(windows, tmp_path):
+    t = trainer(windows, tmp_path, grad_accum=2)
+    per_rank = []
+    for rank in (0, 1):
+        t.world = replace(CPU, rank=rank, size=2)
+        made = [t.step_batches(step) for step in range(3, 9)]
+        with Prefetcher(t.step_batches, 3, 2, t.device) as feed:
+            fed = [feed.next() for _ in range(6)]
+        for want, got in zip(made, fed, strict=True):
+            assert len(got) == 2 and all(torch.equal(w[k], g[k]) for w, g in zip(want, got, strict=True) for k in w)
+        per_rank.append(made)
+    assert not torch.equal(per_rank[0][0][0]["input_ids"], per_rank[1][0][0]["input_ids"])  # ranks see other rows
+
+
 def test_resume_after_a_kill_reproduces_the_next_losses_exactly(windows, tmp_path):
-    reference = []
-    trainer(windows, tmp_path / "a", steps=8, checkpoint_every=3).train(on_step=lambda s: reference.append(s.loss))
+    reference = []  # the synchronous loop, never interrupted
+    trainer(windows, tmp_path / "a", steps=8, checkpoint_every=3, prefetch=0).train(
+        on_step=lambda s: reference.append(s.loss))
 
     def kill_after_step_5(stats):
         if stats.step == 4:  # 0-based: the fifth step, two steps past the checkpoint at step 3
@@ -135,7 +155,7 @@ def test_resume_after_a_kill_reproduces_the_next_losses_exactly(windows, tmp_pat
         trainer(windows, tmp_path / "b", steps=8, checkpoint_every=3).train(on_step=kill_after_step_5)
     assert [p.name for p in list_checkpoints(tmp_path / "b" / "checkpoints")] == ["step-3"]
     resumed = []
-    t = trainer(windows, tmp_path / "b", steps=8, checkpoint_every=3)
+    t = trainer(windows, tmp_path / "b", steps=8, checkpoint_every=3)  # prefetching, as the killed run did
     t.train(on_step=lambda s: resumed.append(s.loss))
     assert resumed == reference[3:]  # bitwise: same weights, optimizer state, batches and masks
 

@@ -114,6 +114,15 @@ class ModelConfig(Section):
         return self
 
 
+# How a training step runs, not what it computes, so neither is part of a stage's fingerprint (`exclude`): the
+# batches are bitwise the same with or without prefetching (tests/test_prefetch.py), and compiling changes the
+# arithmetic only in rounding, as the thread count does.
+PREFETCH = Field(2, ge=0, le=64, exclude=True, description="batches made ahead of the step on a background thread "
+                 "(0: made inside the step, the synchronous loop)")
+COMPILE = Field(False, exclude=True, description="run the model under torch.compile (minutes of compiling first; "
+                "measure before turning it on, BENCHMARKS.md)")
+
+
 class PretrainConfig(Section):
     steps: int = Field(ge=1)
     max_minutes: float | None = Field(
@@ -139,6 +148,8 @@ class PretrainConfig(Section):
     log_every: int = Field(10, ge=1)
     rtd_generator_ratio: float = Field(0.25, gt=0, le=1, description="RTD: generator width / encoder width")
     rtd_weight: float = Field(50.0, gt=0, description="RTD: discriminator loss weight (ELECTRA: 50)")
+    prefetch: int = PREFETCH
+    compile: bool = COMPILE
 
 
 class TrainConfig(Section):
@@ -188,6 +199,8 @@ class TrainConfig(Section):
         "auto", description="auto: bf16 autocast where the hardware runs bf16 natively (CUDA, AMX), else fp32")
     checkpoint_every: int = Field(200, ge=1)
     log_every: int = Field(10, ge=1)
+    prefetch: int = PREFETCH
+    compile: bool = COMPILE
 
     @field_validator("temperature")
     @classmethod

@@ -2,8 +2,9 @@
 
 One plain loop (nanoGPT-style): bf16 autocast where native, gradient accumulation, AdamW with warmup and
 cosine decay, clipping, packed windows (no padding), a seeded data order that is a pure function of the step,
-atomic safetensors checkpoints, resume to the same step and batch after a kill, TensorBoard logs and a
-validation loss on held-out repositories. Under `torchrun` it trains with DDP unchanged.
+batches masked ahead of the step on a background thread (`pretrain.prefetch`), atomic safetensors checkpoints,
+resume to the same step and batch after a kill, TensorBoard logs (tokens/s, MFU and the share of step time spent
+waiting for input) and a validation loss on held-out repositories. Under `torchrun` it trains with DDP unchanged.
 
 Output: `encoder/` (a Hugging Face folder + our tokenizer: `AutoModel.from_pretrained` gives the encoder the
 contrastive stage starts from), `metrics.jsonl`, `summary.json`, `report.md`, `loss.png`, `tb/`.
@@ -29,12 +30,15 @@ from codesift.config import ModelConfig, PretrainConfig
 from codesift.log import get_logger
 from codesift.model.encoder import CLS_ID, MASK_ID, PAD_ID, SEP_ID, build_mlm, count_parameters
 from codesift.runs import StageContext, atomic_write, write_json
+from codesift.train.accel import adamw, compiled
 from codesift.train.checkpoint import (
     append_metrics, list_checkpoints, load_checkpoint, save_checkpoint, trim_metrics,
 )
 from codesift.train.distributed import World, current_world
+from codesift.train.flops import pretraining_flops_per_token
 from codesift.train.masking import IGNORE, mask_batch
 from codesift.train.precision import autocast, matmul_peak, resolve_precision
+from codesift.train.prefetch import Prefetcher, to_device
 from codesift.train.pretrain_data import Windows, held_out_repos, pack_windows, split_files, window_indices
 from codesift.train.schedule import Budget, lr_at
 
@@ -53,6 +57,7 @@ class StepStats:
     seconds: float
     tokens: int
     extra: dict[str, float]
+    wait_s: float  # of `seconds`, spent waiting for the step's batches
 
 
 class Pretrainer:
@@ -69,14 +74,15 @@ class Pretrainer:
         self.precision = resolve_precision(cfg.precision, self.device)
         torch.manual_seed(seed)  # identical initial weights on every rank and every rerun
         self.model = self._build_model().to(self.device)
-        self.optimizer = torch.optim.AdamW(self._param_groups(), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+        self.optimizer = adamw(self._param_groups(), cfg.lr, self.device)
         self.ddp = None
         if self.world.distributed:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        self.forward_model = compiled(self.ddp or self.model, cfg.compile)
         self.step = 0
         self.budget = Budget(cfg.steps, cfg.max_minutes)
-        self.flops_per_token = training_flops_per_token(self.model, cfg)
+        self.flops_per_token = pretraining_flops_per_token(self.model, cfg)
 
     # --- setup ----------------------------------------------------------------------------------------------
 
@@ -106,15 +112,16 @@ class Pretrainer:
     # --- batches ----------------------------------------------------------------------------------------------
 
     def batch(self, windows: Windows, indices: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """The masked rows `indices` of `windows` as CPU tensors (the prefetcher moves them to the device)."""
         ids = windows.ids[indices]
         special = (ids == CLS_ID) | (ids == SEP_ID) | (ids == PAD_ID)
         inputs, labels, is_dobf = mask_batch(
             ids, windows.owners[indices], special, rate=self.cfg.mask_rate, dobf_fraction=self.cfg.dobf_fraction,
             rng=rng, mask_id=MASK_ID, vocab_size=self.vocab_size, first_regular_id=FIRST_REGULAR_ID,
         )
-        to = lambda a: torch.from_numpy(a).to(self.device)  # noqa: E731
-        return {"input_ids": to(inputs), "attention_mask": to((ids != PAD_ID).astype(np.int64)),
-                "labels": to(labels), "is_dobf": to(is_dobf)}
+        arrays = {"input_ids": inputs, "attention_mask": (ids != PAD_ID).astype(np.int64), "labels": labels,
+                  "is_dobf": is_dobf}
+        return {k: torch.from_numpy(v) for k, v in arrays.items()}
 
     def micro_batch(self, step: int, micro: int) -> dict[str, torch.Tensor]:
         b, w = self.cfg.batch_size, self.world
@@ -122,8 +129,12 @@ class Pretrainer:
         indices = window_indices(self.seed, len(self.train_windows), start, b)
         return self.batch(self.train_windows, indices, np.random.default_rng([self.seed, 1, step, micro, w.rank]))
 
+    def step_batches(self, step: int) -> list[dict[str, torch.Tensor]]:
+        """Every micro-batch of optimizer step `step`: what the prefetcher makes ahead."""
+        return [self.micro_batch(step, micro) for micro in range(self.cfg.grad_accum)]
+
     def loss(self, batch: dict[str, torch.Tensor], step: int, micro: int) -> tuple[torch.Tensor, dict[str, float]]:
-        model = self.ddp or self.model
+        model = self.forward_model
         with autocast(self.precision, self.device):
             if self.cfg.objective == "rtd":
                 seed = int(np.random.default_rng([self.seed, 3, step + 1, micro, self.world.rank]).integers(2**62))
@@ -144,37 +155,41 @@ class Pretrainer:
         tokens_per_step = cfg.batch_size * cfg.grad_accum * w.size * self.train_windows.ids.shape[1]
         history = trim_metrics(self.out_dir / "metrics.jsonl", self.step) if w.is_main else []
         bar = tqdm(total=cfg.steps, initial=self.step, desc="pretrain", unit="step", disable=not w.is_main or None)
-        train_seconds, trained_steps = 0.0, 0
+        train_seconds, wait_seconds, trained_steps = 0.0, 0.0, 0
         self.model.train()
         last = self.budget.done(self.step, self.world)
-        while not last:
-            stats = self._optimizer_step(tokens_per_step)
-            train_seconds += stats.seconds
-            self.budget.elapsed_s += stats.seconds
-            trained_steps += 1
-            self.step += 1
-            bar.update(1)
-            last = self.budget.done(self.step, self.world)
-            record: dict[str, Any] = {}
-            if self.step % cfg.log_every == 0 or last:
-                tps = stats.tokens / stats.seconds
-                record = {"step": self.step, "loss": w.mean(stats.loss), "lr": stats.lr, "grad_norm": stats.grad_norm,
-                          "tokens_per_s": tps, "mfu": self.flops_per_token * tps / (peak * w.size),
-                          **{k: w.mean(v) for k, v in stats.extra.items()}}
-                bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{tps:.0f}")
-                log.info("step %d/%d: loss %.4f, lr %.2e, %.0f tokens/s, MFU %.1f%%", self.step, cfg.steps,
-                         record["loss"], stats.lr, tps, 100 * record["mfu"])
-            if self.step % cfg.eval_every == 0 or last:
-                record = {"step": self.step, **record, **self.validate()}
-                log.info("step %d: val loss %.4f (mlm %.4f, dobf %.4f)", self.step, record["val_loss"],
-                         record.get("val_mlm_loss", math.nan), record.get("val_dobf_loss", math.nan))
-            if record and w.is_main:
-                history.append(record)
-                self._log(writer, record)
-            if self.step % cfg.checkpoint_every == 0 or last:
-                self.checkpoint(ckpt_dir)
-            if on_step is not None:
-                on_step(stats)
+        with Prefetcher(self.step_batches, self.step, cfg.prefetch, self.device) as feed:
+            while not last:
+                stats = self._optimizer_step(feed, tokens_per_step)
+                train_seconds += stats.seconds
+                wait_seconds += stats.wait_s
+                self.budget.elapsed_s += stats.seconds
+                trained_steps += 1
+                self.step += 1
+                bar.update(1)
+                last = self.budget.done(self.step, self.world)
+                record: dict[str, Any] = {}
+                if self.step % cfg.log_every == 0 or last:
+                    tps = stats.tokens / stats.seconds
+                    record = {"step": self.step, "loss": w.mean(stats.loss), "lr": stats.lr,
+                              "grad_norm": stats.grad_norm, "tokens_per_s": tps,
+                              "mfu": self.flops_per_token * tps / (peak * w.size),
+                              "input_wait": stats.wait_s / stats.seconds,
+                              **{k: w.mean(v) for k, v in stats.extra.items()}}
+                    bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{tps:.0f}")
+                    log.info("step %d/%d: loss %.4f, lr %.2e, %.0f tokens/s, MFU %.1f%%, input wait %.1f%%", self.step,
+                             cfg.steps, record["loss"], stats.lr, tps, 100 * record["mfu"], 100 * record["input_wait"])
+                if self.step % cfg.eval_every == 0 or last:
+                    record = {"step": self.step, **record, **self.validate()}
+                    log.info("step %d: val loss %.4f (mlm %.4f, dobf %.4f)", self.step, record["val_loss"],
+                             record.get("val_mlm_loss", math.nan), record.get("val_dobf_loss", math.nan))
+                if record and w.is_main:
+                    history.append(record)
+                    self._log(writer, record)
+                if self.step % cfg.checkpoint_every == 0 or last:
+                    self.checkpoint(ckpt_dir)
+                if on_step is not None:
+                    on_step(stats)
         bar.close()
         if writer is not None:
             writer.close()
@@ -187,20 +202,21 @@ class Pretrainer:
             "val_windows": len(self.val_windows), "tokens_seen": tokens_per_step * self.step,
             "tokens_per_s": round(tokens_per_s, 1), "matmul_peak_tflops": round(peak / 1e12, 4),
             "mfu": round(self.flops_per_token * tokens_per_s / (peak * w.size), 4) if trained_steps else None,
+            "input_wait": round(wait_seconds / train_seconds, 4) if trained_steps else None,
+            "prefetch": cfg.prefetch, "compile": cfg.compile,
             "final_loss": history[-1]["loss"] if history else None, "val_loss": final.get("val_loss"),
             "world_size": w.size,
         }
 
-    def _optimizer_step(self, tokens: int) -> StepStats:
+    def _optimizer_step(self, feed: Prefetcher, tokens: int) -> StepStats:
         cfg = self.cfg
         lr = lr_at(self.step, peak=cfg.lr, warmup=cfg.warmup_steps, total=cfg.steps, min_ratio=cfg.min_lr_ratio,
                    time_fraction=self.budget.time_fraction)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        start = time.perf_counter()
+        start, waited = time.perf_counter(), feed.wait_s
         total, extra = 0.0, {}
-        for micro in range(cfg.grad_accum):
-            batch = self.micro_batch(self.step, micro)
+        for micro, batch in enumerate(feed.next()):
             last = micro == cfg.grad_accum - 1
             sync = contextlib.nullcontext() if self.ddp is None or last else self.ddp.no_sync()
             with sync:
@@ -212,7 +228,8 @@ class Pretrainer:
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip).item()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return StepStats(self.step, total, lr, grad_norm, time.perf_counter() - start, tokens, extra)
+        return StepStats(self.step, total, lr, grad_norm, time.perf_counter() - start, tokens, extra,
+                         feed.wait_s - waited)
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -222,7 +239,8 @@ class Pretrainer:
         sums = {"mlm": [0.0, 0], "dobf": [0.0, 0]}
         for start in range(0, len(self.val_windows), b):
             indices = np.arange(start, min(start + b, len(self.val_windows)))
-            batch = self.batch(self.val_windows, indices, np.random.default_rng([self.seed, 2, start]))
+            batch = to_device(self.batch(self.val_windows, indices, np.random.default_rng([self.seed, 2, start])),
+                              self.device)
             for kind, rows in (("dobf", batch["is_dobf"]), ("mlm", ~batch["is_dobf"])):
                 if rows.any():
                     sub = {k: v[rows] for k, v in batch.items()}
@@ -264,25 +282,6 @@ class Pretrainer:
             if key != "step" and isinstance(value, (int, float)) and math.isfinite(value):
                 writer.add_scalar(f"pretrain/{key}", value, record["step"])
         writer.flush()
-
-
-def training_flops_per_token(model: torch.nn.Module, cfg: PretrainConfig) -> float:
-    """Model FLOPs per trained token (forward + backward = 3x forward), the numerator of MFU.
-
-    Forward: 2 FLOPs per weight of every matrix outside the embedding tables, plus attention's two
-    (seq x seq x hidden) products per layer, plus each MLM head on the masked share of tokens only (sparse
-    prediction). Covers the plain MLM model and RTD's generator + discriminator."""
-    flops = 0.0
-    for module in model.modules():
-        config = getattr(module, "config", None)
-        if config is None or not hasattr(config, "num_hidden_layers"):
-            continue
-        if hasattr(module, "embeddings"):  # a base encoder
-            body = sum(p.numel() for n, p in module.named_parameters() if p.ndim == 2 and "embeddings" not in n)
-            flops += 2 * body + 2 * 2 * config.num_hidden_layers * cfg.seq_len * config.hidden_size
-        elif hasattr(module, "get_output_embeddings") and module.get_output_embeddings() is not None:  # MLM head
-            flops += 2 * (config.hidden_size**2 + config.hidden_size * config.vocab_size) * cfg.mask_rate
-    return 3 * flops
 
 
 # --- the stage ------------------------------------------------------------------------------------------------
