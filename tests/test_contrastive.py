@@ -165,6 +165,26 @@ def test_train_stage_rounds_mining_eval_and_resume(tmp_path, tiny_encoder, tiny_
         torch.testing.assert_close(resumed[name], tensor, rtol=1e-5, atol=1e-6)
 
 
+def test_prefetched_rounds_equal_synchronous_ones_and_log_their_speed(tmp_path, tiny_encoder, tiny_pairs):  # noqa: F811
+    from codesift.train.batches import load_examples
+
+    ex = load_examples(tiny_pairs, "train")
+    runs = {}
+    for depth in (0, 2):
+        out = tmp_path / f"prefetch-{depth}"
+        out.mkdir()
+        recipe = tiny_recipe(tmp_path, precision="fp32", token_dropout=0.2, prefetch=depth)
+        trainer = contrastive.ContrastiveTrainer(recipe, tiny_encoder, out)
+        stream = BatchStream(ex, 16, seed=3, hard_negatives=1, doc_in_code_rate=0.5, query_style_rate=0.5)
+        summary = trainer.train_round(out / "round-1", stream)
+        records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        assert all(0 <= r["input_wait"] < 1 and r["tokens_per_s"] > 0 and 0 < r["mfu"] < 1 for r in records)
+        runs[depth] = ([r["loss"] for r in records], summary["duplicates_skipped"], trainer.embedder.state_dict())
+    (sync_losses, sync_skipped, sync_weights), (losses, skipped, weights) = runs[0], runs[2]
+    assert losses == sync_losses and skipped == sync_skipped and len(losses) == 4  # bitwise the same steps
+    assert all(torch.equal(weights[k], sync_weights[k]) for k in weights)
+
+
 def test_rounds_end_on_their_time_budget(tmp_path, tiny_encoder, tiny_pairs):  # noqa: F811
     recipe = tiny_recipe(tmp_path, steps=100_000, max_minutes=0.002, consistency_top_k=None)  # 0.12 s a round
     contrastive.run(StageContext(recipe, tmp_path / "train", stage_inputs(tmp_path, tiny_encoder, tiny_pairs)))
@@ -227,7 +247,7 @@ def test_length_sorted_chunks_give_the_batch_order_loss(tmp_path, tiny_encoder, 
     trainer = contrastive.ContrastiveTrainer(recipe, tiny_encoder, tmp_path)
     ex = load_examples(tiny_pairs, "train")
     batch = BatchStream(ex, 16, seed=0, hard_negatives=1, doc_in_code_rate=0.5).next()
-    got = trainer.loss_step(batch)
+    got = trainer.loss_step(trainer.inputs(batch, step=0))
     emb = trainer.embedder
     reps = [emb(**emb.tokenize(t, n)) for t, n in ((batch.queries, 64), (batch.positives, 64), (batch.negatives, 64))]
     want = matryoshka_info_nce(*reps, trainer.temperature(), [8], doc_ids=torch.from_numpy(batch.doc_ids),
@@ -254,5 +274,6 @@ def test_token_dropout_hides_real_tokens_only_keeps_one_and_replays(tmp_path, ti
     plain = contrastive.ContrastiveTrainer(tiny_recipe(tmp_path, precision="fp32"), tiny_encoder, tmp_path / "a")
     cut = contrastive.ContrastiveTrainer(tiny_recipe(tmp_path, precision="fp32", token_dropout=0.5), tiny_encoder,
                                          tmp_path / "b")
-    first, again = cut.loss_step(batch).item(), cut.loss_step(batch).item()
-    assert first == pytest.approx(again, rel=1e-6) and first != pytest.approx(plain.loss_step(batch).item(), rel=1e-3)
+    first, again = (cut.loss_step(cut.inputs(batch, step=0)).item() for _ in range(2))
+    assert first == pytest.approx(again, rel=1e-6)
+    assert first != pytest.approx(plain.loss_step(plain.inputs(batch, step=0)).item(), rel=1e-3)

@@ -6,9 +6,10 @@ whose code it does not rank in the top k for their own query (after round 1 only
 filter); the round then trains on the pool's surviving pairs with their negatives. Each step is one GradCache
 update over the whole `batch_size` (train/gradcache.py), the loss symmetric InfoNCE (optionally Matryoshka) with a
 fixed or learned temperature; with `train.token_dropout` every code loses a random share of its tokens each step
-(token cutoff). After each round the model is saved as a sentence-transformers folder and scored
-with the eval harness on sampled validation pairs and CoSQA dev; the best round by `eval.select_metric` becomes
-`model/`.
+(token cutoff). Batches are drawn and tokenized ahead of the step on a background thread (`train.prefetch`); the
+log shows pairs/s, tokens/s, MFU and the share of step time spent waiting for input. After each round the model
+is saved as a sentence-transformers folder and scored with the eval harness on sampled validation pairs and CoSQA
+dev; the best round by `eval.select_metric` becomes `model/`.
 
 Output: `model/` (best), `round-<r>/model/`, `round-<r>/{eval,mining}.json`, `round-<r>/negatives.npz`,
 `round-<r>/checkpoints/`, `metrics.jsonl`, `rounds.json`, `tb/`. A killed run resumes from the last checkpoint
@@ -34,15 +35,18 @@ from codesift.log import get_logger
 from codesift.model.embedder import Embedder
 from codesift.model.static import STATIC_DIR, StaticEmbedder
 from codesift.runs import StageContext, atomic_write, write_json
-from codesift.train.batches import BatchStream, Examples, load_examples
+from codesift.train.accel import adamw, compiled
+from codesift.train.batches import Batch, BatchStream, Examples, load_examples
 from codesift.train.checkpoint import (
     append_metrics, list_checkpoints, load_checkpoint, save_checkpoint, trim_metrics,
 )
 from codesift.train.distributed import World, current_world
+from codesift.train.flops import embedding_training_flops
 from codesift.train.gradcache import all_reduce_grads, cached_backward
 from codesift.train.losses import Temperature, matryoshka_info_nce
 from codesift.train.mining import mine_pool
-from codesift.train.precision import autocast, resolve_precision
+from codesift.train.precision import autocast, matmul_peak, resolve_precision
+from codesift.train.prefetch import Prefetcher
 from codesift.train.schedule import Budget, lr_at
 
 log = get_logger(__name__)
@@ -76,7 +80,9 @@ class ContrastiveTrainer:
         learned = self.cfg.temperature == "learned"
         self.temperature = Temperature(0.05 if learned else float(self.cfg.temperature), learned).to(self.device)
         self.modules = nn.ModuleDict({"embedder": self.embedder, "temperature": self.temperature})
+        self.forward_model = compiled(self.embedder, self.cfg.compile)
         self.step = 0
+        self._peak: float | None = None
 
     # --- one round ------------------------------------------------------------------------------------------
 
@@ -86,7 +92,14 @@ class ContrastiveTrainer:
             if p.requires_grad:
                 (decay if p.ndim >= 2 and "embeddings" not in name else no_decay).append(p)
         groups = [{"params": decay, "weight_decay": self.cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-        return torch.optim.AdamW(groups, lr=self.cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+        return adamw(groups, self.cfg.lr, self.device)
+
+    @property
+    def peak(self) -> float:
+        """The measured matmul peak MFU is reported against (measured once, when first logged)."""
+        if self._peak is None:
+            self._peak = matmul_peak(self.precision, self.device)
+        return self._peak
 
     def train_round(self, round_dir: Path, stream: BatchStream, writer=None, global_offset: int = 0) -> dict[str, Any]:
         """Run `train.steps` GradCache steps (or `train.max_minutes`) on `stream`, resuming from
@@ -106,49 +119,66 @@ class ContrastiveTrainer:
             trim_metrics(self.out_dir / "metrics.jsonl", global_offset + self.step)
         params = [p for p in self.modules.parameters() if p.requires_grad]
         self.modules.train()
-        t_start, examples_done, losses = time.perf_counter(), 0, []
-        t_log = time.perf_counter()
+        t_start, losses = time.perf_counter(), []
+        done = {"pairs": 0, "tokens": 0, "flops": 0.0}
+        t_log, waited = time.perf_counter(), 0.0
+        duplicates = stream.duplicates_skipped
         last = budget.done(self.step, self.world)
-        while not last:
-            lr = lr_at(self.step, peak=cfg.lr, warmup=cfg.warmup_steps, total=cfg.steps, min_ratio=cfg.min_lr_ratio,
-                       time_fraction=budget.time_fraction)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            t_step = time.perf_counter()
-            batch = stream.next()
-            optimizer.zero_grad(set_to_none=True)
-            loss = self.loss_step(batch)
-            all_reduce_grads(params)
-            grad_norm = float(nn.utils.clip_grad_norm_(params, cfg.grad_clip))
-            optimizer.step()
-            self.step += 1
-            budget.elapsed_s += time.perf_counter() - t_step
-            last = budget.done(self.step, self.world)
-            examples_done += len(batch.queries)
-            losses.append(float(loss))
-            if not math.isfinite(losses[-1]):
-                raise FloatingPointError(f"round {round_dir.name} step {self.step}: loss is {losses[-1]}")
-            if self.step % cfg.log_every == 0 or last:
-                now = time.perf_counter()
-                record = {"step": global_offset + self.step, "round_step": self.step, "loss": float(np.mean(losses)),
-                          "lr": lr, "temperature": self.temperature.value, "grad_norm": grad_norm,
-                          "examples_per_s": examples_done / (now - t_log)}
-                losses, examples_done, t_log = [], 0, now
-                if self.world.is_main:
-                    self._log(writer, record)
-                log.info("%s step %d/%d: loss %.4f lr %.2e t %.4f (%.1f pairs/s)", round_dir.name, self.step,
-                         cfg.steps, record["loss"], lr, record["temperature"], record["examples_per_s"])
-            if self.step % cfg.checkpoint_every == 0 and not last:
-                self.checkpoint(ckpt_dir, optimizer, budget)
-        return {"steps": self.step, "stopped_by": budget.reason, "seconds": round(time.perf_counter() - t_start, 2),
-                "temperature": self.temperature.value}
 
-    def loss_step(self, batch) -> torch.Tensor:
-        """GradCache forward/backward of one global batch; this rank embeds its contiguous slice of it.
+        def make(step: int) -> dict[str, Any]:  # on the producer thread: the stream is read there, in step order
+            return {**self.inputs(stream.next(), step), "duplicates_skipped": stream.duplicates_skipped}
+
+        with Prefetcher(make, self.step, cfg.prefetch, self.device) as feed:
+            while not last:
+                lr = lr_at(self.step, peak=cfg.lr, warmup=cfg.warmup_steps, total=cfg.steps,
+                           min_ratio=cfg.min_lr_ratio, time_fraction=budget.time_fraction)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                t_step = time.perf_counter()
+                inputs = feed.next()
+                optimizer.zero_grad(set_to_none=True)
+                loss = self.loss_step(inputs)
+                all_reduce_grads(params)
+                grad_norm = float(nn.utils.clip_grad_norm_(params, cfg.grad_clip))
+                optimizer.step()
+                self.step += 1
+                budget.elapsed_s += time.perf_counter() - t_step
+                last = budget.done(self.step, self.world)
+                for key in done:
+                    done[key] += inputs[key] or 0
+                duplicates = inputs["duplicates_skipped"]
+                losses.append(float(loss))
+                if not math.isfinite(losses[-1]):
+                    raise FloatingPointError(f"round {round_dir.name} step {self.step}: loss is {losses[-1]}")
+                if self.step % cfg.log_every == 0 or last:
+                    span = time.perf_counter() - t_log
+                    record = {"step": global_offset + self.step, "round_step": self.step,
+                              "loss": float(np.mean(losses)), "lr": lr, "temperature": self.temperature.value,
+                              "grad_norm": grad_norm, "examples_per_s": done["pairs"] / span,
+                              "tokens_per_s": done["tokens"] * self.world.size / span,
+                              "input_wait": (feed.wait_s - waited) / span}
+                    if inputs["flops"] is not None:
+                        record["mfu"] = done["flops"] / span / self.peak  # measured outside any step's time
+                    losses, done, t_log, waited = [], dict.fromkeys(done, 0), time.perf_counter(), feed.wait_s
+                    if self.world.is_main:
+                        self._log(writer, record)
+                    log.info("%s step %d/%d: loss %.4f lr %.2e t %.4f (%.1f pairs/s, %.0f tokens/s, MFU %s, input "
+                             "wait %.1f%%)", round_dir.name, self.step, cfg.steps, record["loss"], lr,
+                             record["temperature"], record["examples_per_s"], record["tokens_per_s"],
+                             f"{100 * record['mfu']:.1f}%" if "mfu" in record else "-", 100 * record["input_wait"])
+                if self.step % cfg.checkpoint_every == 0 and not last:
+                    self.checkpoint(ckpt_dir, optimizer, budget)
+        return {"steps": self.step, "stopped_by": budget.reason, "seconds": round(time.perf_counter() - t_start, 2),
+                "temperature": self.temperature.value, "duplicates_skipped": duplicates}
+
+    def inputs(self, batch: Batch, step: int) -> dict[str, Any]:
+        """What step `step` feeds the model from `batch`, as CPU tensors: this rank's contiguous slice of each group
+        tokenized, the permutations that put the gathered embeddings back in batch order, the content ids the loss
+        masks false negatives with, and this rank's token and model-FLOP counts.
 
         Each rank's slice of each group is embedded longest text first, so a GradCache chunk holds texts of
-        similar length and little padding (codes range from a few tokens to the limit); the loss sees the
-        embeddings back in batch order. Every rank derives every rank's order from the texts alone."""
+        similar length and little padding (codes range from a few tokens to the limit). Every rank derives every
+        rank's order from the texts alone. A pure function of (batch, step, rank), so it can run ahead of the step."""
         cfg, size = self.cfg, self.world.size
         code_len = cfg.code_max_len or self.recipe.model.max_seq_len
         texts = [(batch.queries, cfg.query_max_len), (batch.positives, code_len)]
@@ -157,8 +187,7 @@ class ContrastiveTrainer:
         groups, restore = [], []
         generator = None
         if cfg.token_dropout:  # seeded by step and rank: a resumed run replays it, ranks drop different tokens
-            generator = torch.Generator().manual_seed((self.recipe.seed * 1_000_003 + self.step) * size
-                                                      + self.world.rank)
+            generator = torch.Generator().manual_seed((self.recipe.seed * 1_000_003 + step) * size + self.world.rank)
         for items, max_len in texts:
             per = len(items) // size
             order = [r * per + i for r in range(size)
@@ -167,18 +196,25 @@ class ContrastiveTrainer:
             features = self.embedder.tokenize([items[i] for i in mine], max_len)
             if generator is not None and items is not batch.queries:
                 features["attention_mask"] = drop_tokens(features["attention_mask"], cfg.token_dropout, generator)
-            groups.append({n: t.to(self.device) for n, t in features.items()})
-            restore.append(torch.argsort(torch.tensor(order, device=self.device)))  # gathered row -> batch row
-        doc_ids = torch.from_numpy(batch.doc_ids).to(self.device)
-        query_ids = torch.from_numpy(batch.query_ids).to(self.device)
+            groups.append(features)
+            restore.append(torch.argsort(torch.tensor(order)))  # gathered row -> batch row
+        lengths = [g["attention_mask"].sum(1).numpy() for g in groups]
+        return {"groups": groups, "restore": restore, "doc_ids": torch.from_numpy(batch.doc_ids),
+                "query_ids": torch.from_numpy(batch.query_ids), "pairs": len(batch.queries),
+                "tokens": int(sum(x.sum() for x in lengths)), "flops": embedding_training_flops(self.embedder, lengths)}
+
+    def loss_step(self, inputs: dict[str, Any]) -> torch.Tensor:
+        """GradCache forward/backward of one global batch from its `inputs` (on the device); returns the loss."""
+        cfg, restore = self.cfg, inputs["restore"]
 
         def loss_fn(reps: list[torch.Tensor]) -> torch.Tensor:
             reps = [r[back] for r, back in zip(reps, restore, strict=True)]
             negatives = reps[2] if len(reps) > 2 else None
             return matryoshka_info_nce(reps[0], reps[1], negatives, self.temperature(), cfg.matryoshka_dims,
-                                       symmetric=cfg.symmetric, doc_ids=doc_ids, query_ids=query_ids)
+                                       symmetric=cfg.symmetric, doc_ids=inputs["doc_ids"],
+                                       query_ids=inputs["query_ids"])
 
-        return cached_backward(self.embedder, groups, loss_fn, cfg.chunk_size,
+        return cached_backward(self.forward_model, inputs["groups"], loss_fn, cfg.chunk_size,
                                lambda: autocast(self.precision, self.device))
 
     # --- checkpoints and logs -------------------------------------------------------------------------------
@@ -192,8 +228,10 @@ class ContrastiveTrainer:
     def _log(self, writer, record: dict[str, Any]) -> None:
         append_metrics(self.out_dir / "metrics.jsonl", record)
         if writer is not None:
-            for key in ("loss", "lr", "temperature", "grad_norm", "examples_per_s"):
-                writer.add_scalar(f"train/{key}", record[key], record["step"])
+            for key in ("loss", "lr", "temperature", "grad_norm", "examples_per_s", "tokens_per_s", "mfu",
+                        "input_wait"):
+                if key in record:
+                    writer.add_scalar(f"train/{key}", record[key], record["step"])
             writer.flush()
 
     def load_weights(self, model_dir: Path, temperature: float) -> None:
@@ -337,7 +375,6 @@ def run(ctx: StageContext) -> dict[str, Any]:
                 cfg.doc_in_code_rate, cfg.hard_negatives if r > 1 else 0, negatives, examples, cfg.query_style_rate,
             )
             trained = trainer.train_round(round_dir, stream, writer, (r - 1) * cfg.steps)
-            trained["duplicates_skipped"] = stream.duplicates_skipped
             trained["pairs"] = len(train_set)
             if world.is_main:
                 trainer.embedder.save(round_dir / "model")
