@@ -1,0 +1,82 @@
+"""What `codesift bench pretrain` and `codesift bench train` share: the variants of the training loop they compare,
+run interleaved in one process (a machine busy with other work slows every variant alike), and their figures.
+
+Variants: `sync` makes each batch inside the step (the loop as it was before prefetching, `prefetch: 0`),
+`overlap` makes them ahead on the prefetch thread, `compile` is `overlap` under torch.compile (its first steps
+compile, so `--warmup` must cover them). Figures per variant, over the timed steps of every repeat: tokens/s (and
+pairs/s), model TFLOP/s, MFU against the matmul peak measured in the same run, and the input-wait share (seconds
+the step waited for its batch / step seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+VARIANTS = ("sync", "overlap", "compile")
+
+
+def add_loop_args(p: argparse.ArgumentParser, steps: int) -> None:
+    p.add_argument("--variants", default="sync,overlap", help=f"comma-separated, run interleaved: {', '.join(VARIANTS)}")
+    p.add_argument("--repeats", type=int, default=2, help="rounds of every variant, interleaved")
+    p.add_argument("--steps", type=int, default=steps, help="timed optimizer steps per variant and repeat")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (compile needs a few more)")
+    p.add_argument("--prefetch", type=int, default=2, help="batches made ahead in the overlapped variants")
+    p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+
+
+def variants(text: str) -> list[str]:
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    if unknown := [v for v in names if v not in VARIANTS]:
+        raise SystemExit(f"--variants: unknown {', '.join(unknown)}; expected some of {', '.join(VARIANTS)}")
+    return names
+
+
+def settings(variant: str, prefetch: int) -> dict[str, Any]:
+    """The recipe values (pretrain or train section) that make `variant`."""
+    return {"prefetch": 0 if variant == "sync" else prefetch, "compile": variant == "compile"}
+
+
+def interleaved(names: list[str], repeats: int, run: Callable[[str], list[dict[str, float]]]) -> dict[str, list]:
+    """Every variant's timed steps: `run(variant)` once per repeat, variants taking turns."""
+    samples: dict[str, list[dict[str, float]]] = {v: [] for v in names}
+    for _ in range(repeats):
+        for v in names:
+            samples[v] += run(v)
+    return samples
+
+
+def figures(steps: list[dict[str, float]], peak: float) -> dict[str, Any]:
+    """Totals over timed steps (`seconds`, `wait_s`, `tokens`, `flops` (None: not counted), optional `pairs`)."""
+    seconds = sum(s["seconds"] for s in steps)
+    flops = None if any(s["flops"] is None for s in steps) else sum(s["flops"] for s in steps)
+    out = {"steps": len(steps), "step_s": round(seconds / len(steps), 4),
+           "tokens_per_s": round(sum(s["tokens"] for s in steps) / seconds, 1)}
+    if "pairs" in steps[0]:
+        out["pairs_per_s"] = round(sum(s["pairs"] for s in steps) / seconds, 2)
+    if flops is not None:
+        out["achieved_tflops"] = round(flops / seconds / 1e12, 4)
+        out["mfu"] = round(flops / seconds / peak, 4)
+    out["input_wait"] = round(sum(s["wait_s"] for s in steps) / seconds, 4)
+    return out
+
+
+def against_sync(rows: list[dict[str, Any]], key: str) -> None:
+    """Add each row's `key` relative to the synchronous row of the same precision (the goal: not below 1)."""
+    base = {r["precision"]: r[key] for r in rows if r["variant"] == "sync"}
+    for r in rows:
+        if r["precision"] in base:
+            r[f"{key}_vs_sync"] = round(r[key] / base[r["precision"]], 3)
+
+
+def write_report(report: dict[str, Any], out: str) -> None:
+    from codesift.runs import machine_info, package_versions, write_json
+
+    report = {"command": "codesift " + " ".join(sys.argv[1:]), **report, "machine": machine_info(),
+              "versions": package_versions()}
+    write_json(Path(out), report)
+    print(json.dumps(report["results"], indent=2))
