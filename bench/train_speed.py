@@ -50,7 +50,7 @@ def main() -> int:
         batch = stream.next()
         t0 = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        trainer.loss_step(batch)
+        trainer.loss_step(trainer.inputs(batch, step))
         optimizer.step()
         if step:
             times.append(time.perf_counter() - t0)

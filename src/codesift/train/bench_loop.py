@@ -4,8 +4,8 @@ run interleaved in one process (a machine busy with other work slows every varia
 Variants: `sync` makes each batch inside the step (the loop as it was before prefetching, `prefetch: 0`),
 `overlap` makes them ahead on the prefetch thread, `compile` is `overlap` under torch.compile (its first steps
 compile, so `--warmup` must cover them). Figures per variant, over the timed steps of every repeat: tokens/s (and
-pairs/s), model TFLOP/s, MFU against the matmul peak measured in the same run, and the input-wait share (seconds
-the step waited for its batch / step seconds).
+pairs/s), model TFLOP/s and MFU against the matmul peak measured in the same run (medians of the steps' rates),
+and the input-wait share (seconds the step waited for its batch / step seconds).
 """
 
 from __future__ import annotations
@@ -51,17 +51,23 @@ def interleaved(names: list[str], repeats: int, run: Callable[[str], list[dict[s
 
 
 def figures(steps: list[dict[str, float]], peak: float) -> dict[str, Any]:
-    """Totals over timed steps (`seconds`, `wait_s`, `tokens`, `flops` (None: not counted), optional `pairs`)."""
-    seconds = sum(s["seconds"] for s in steps)
-    flops = None if any(s["flops"] is None for s in steps) else sum(s["flops"] for s in steps)
-    out = {"steps": len(steps), "step_s": round(seconds / len(steps), 4),
-           "tokens_per_s": round(sum(s["tokens"] for s in steps) / seconds, 1)}
+    """Medians of the per-step rates over timed steps (`seconds`, `wait_s`, `tokens`, `flops` (None: not counted),
+    optional `pairs`): a step slowed by another job on the machine moves a median less than a total. The input-wait
+    share is the total wait over the total step time."""
+    import numpy as np
+
+    def median_rate(key: str) -> float:
+        return float(np.median([s[key] / s["seconds"] for s in steps]))
+
+    out = {"steps": len(steps), "step_s": round(float(np.median([s["seconds"] for s in steps])), 4),
+           "tokens_per_s": round(median_rate("tokens"), 1)}
     if "pairs" in steps[0]:
-        out["pairs_per_s"] = round(sum(s["pairs"] for s in steps) / seconds, 2)
-    if flops is not None:
-        out["achieved_tflops"] = round(flops / seconds / 1e12, 4)
-        out["mfu"] = round(flops / seconds / peak, 4)
-    out["input_wait"] = round(sum(s["wait_s"] for s in steps) / seconds, 4)
+        out["pairs_per_s"] = round(median_rate("pairs"), 2)
+    if all(s["flops"] is not None for s in steps):
+        achieved = median_rate("flops")
+        out["achieved_tflops"] = round(achieved / 1e12, 4)
+        out["mfu"] = round(achieved / peak, 4)
+    out["input_wait"] = round(sum(s["wait_s"] for s in steps) / sum(s["seconds"] for s in steps), 4)
     return out
 
 
