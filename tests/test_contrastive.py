@@ -170,19 +170,22 @@ def test_prefetched_rounds_equal_synchronous_ones_and_log_their_speed(tmp_path, 
 
     ex = load_examples(tiny_pairs, "train")
     runs = {}
-    for depth in (0, 2):
-        out = tmp_path / f"prefetch-{depth}"
+    for depth, workers in ((0, 0), (2, 0), (2, 1)):  # synchronous, a thread, a worker process
+        out = tmp_path / f"prefetch-{depth}-{workers}"
         out.mkdir()
-        recipe = tiny_recipe(tmp_path, precision="fp32", token_dropout=0.2, prefetch=depth)
+        recipe = tiny_recipe(tmp_path, precision="fp32", token_dropout=0.2, prefetch=depth, prefetch_workers=workers)
         trainer = contrastive.ContrastiveTrainer(recipe, tiny_encoder, out)
         stream = BatchStream(ex, 16, seed=3, hard_negatives=1, doc_in_code_rate=0.5, query_style_rate=0.5)
         summary = trainer.train_round(out / "round-1", stream)
         records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
         assert all(0 <= r["input_wait"] < 1 and r["tokens_per_s"] > 0 and 0 < r["mfu"] < 1 for r in records)
-        runs[depth] = ([r["loss"] for r in records], summary["duplicates_skipped"], trainer.embedder.state_dict())
-    (sync_losses, sync_skipped, sync_weights), (losses, skipped, weights) = runs[0], runs[2]
-    assert losses == sync_losses and skipped == sync_skipped and len(losses) == 4  # bitwise the same steps
-    assert all(torch.equal(weights[k], sync_weights[k]) for k in weights)
+        weights = trainer.embedder.state_dict()
+        runs[workers, depth] = [r["loss"] for r in records], summary["duplicates_skipped"], weights
+    sync_losses, sync_skipped, sync_weights = runs.pop((0, 0))
+    assert len(sync_losses) == 4
+    for losses, skipped, weights in runs.values():  # bitwise the same steps
+        assert losses == sync_losses and skipped == sync_skipped
+        assert all(torch.equal(weights[k], sync_weights[k]) for k in weights)
 
 
 def test_rounds_end_on_their_time_budget(tmp_path, tiny_encoder, tiny_pairs):  # noqa: F811

@@ -1,7 +1,8 @@
-"""The background batch producer: items in order from the start step, errors and waits reported where the step
-meets them, and a clean stop. That its batches equal the synchronous loop's is tested with each loop
-(test_pretrain.py, test_contrastive.py)."""
+"""The background batch producer (a thread or worker processes): items in order from the start step, errors and
+waits reported where the step meets them, and a clean stop. That its batches equal the synchronous loop's is tested
+with each loop (test_pretrain.py, test_contrastive.py)."""
 
+import multiprocessing
 import threading
 import time
 
@@ -13,35 +14,40 @@ from codesift.train.prefetch import Prefetcher, map_tensors
 CPU = torch.device("cpu")
 
 
-def test_items_come_in_order_from_the_start_step_as_made_synchronously():
-    def make(i):
-        return {"x": torch.tensor([i]), "parts": [torch.tensor(i * 2), "label"]}
+def make(i):
+    return {"x": torch.tensor([i]), "parts": [torch.tensor(i * 2), "label"]}
 
-    for depth in (0, 1, 3):
-        with Prefetcher(make, start=5, depth=depth, device=CPU) as feed:
+
+def test_items_come_in_order_from_the_start_step_as_made_synchronously():
+    for depth, workers in ((0, 0), (1, 0), (3, 0), (1, 1), (3, 2)):
+        with Prefetcher(make, start=5, depth=depth, device=CPU, workers=workers) as feed:
             got = [feed.next() for _ in range(10)]
         assert [int(g["x"]) for g in got] == list(range(5, 15))
         assert [int(g["parts"][0]) for g in got] == [2 * i for i in range(5, 15)] and got[0]["parts"][1] == "label"
 
 
-def test_an_error_in_the_producer_is_raised_by_the_step_that_needed_its_item():
-    def make(i):
-        if i == 3:
-            raise ValueError("bad batch 3")
-        return i
+def failing(i):
+    if i == 3:
+        raise ValueError("bad batch 3")
+    return i
 
-    with Prefetcher(make, 0, 2, CPU) as feed:
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_an_error_in_the_producer_is_raised_by_the_step_that_needed_its_item(workers):
+    with Prefetcher(failing, 0, 2, CPU, workers) as feed:
         assert [feed.next() for _ in range(3)] == [0, 1, 2]
         with pytest.raises(ValueError, match="bad batch 3"):
             feed.next()
 
 
-def test_close_stops_a_producer_blocked_on_a_full_queue():
-    feed = Prefetcher(lambda i: i, 0, 2, CPU)
+@pytest.mark.parametrize("workers", [0, 1])
+def test_close_stops_a_producer_blocked_on_a_full_queue(workers):
+    feed = Prefetcher(failing, 0, 2, CPU, workers)
     assert feed.next() == 0
     time.sleep(0.05)  # the producer fills the queue and blocks
     feed.close()
     assert not any(t.name == "codesift-prefetch" for t in threading.enumerate())
+    assert not multiprocessing.active_children()
 
 
 def test_wait_counts_the_time_the_step_waited_for_its_input():

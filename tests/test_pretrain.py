@@ -134,10 +134,12 @@ def test_prefetched_batches_equal_the_synchronous_ones_on_every_rank(windows, tm
     for rank in (0, 1):
         t.world = replace(CPU, rank=rank, size=2)
         made = [t.step_batches(step) for step in range(3, 9)]
-        with Prefetcher(t.step_batches, 3, 2, t.device) as feed:
-            fed = [feed.next() for _ in range(6)]
-        for want, got in zip(made, fed, strict=True):
-            assert len(got) == 2 and all(torch.equal(w[k], g[k]) for w, g in zip(want, got, strict=True) for k in w)
+        for workers in (0, 2):  # a thread, or two processes taking turns
+            with Prefetcher(t.step_batches, 3, 2, t.device, workers) as feed:
+                fed = [feed.next() for _ in range(6)]
+            for want, got in zip(made, fed, strict=True):
+                assert len(got) == 2
+                assert all(torch.equal(w[k], g[k]) for w, g in zip(want, got, strict=True) for k in w)
         per_rank.append(made)
     assert not torch.equal(per_rank[0][0][0]["input_ids"], per_rank[1][0][0]["input_ids"])  # ranks see other rows
 

@@ -35,9 +35,9 @@ TOOLS: dict[str, tuple[str, str, int]] = {
 }
 # `codesift bench NAME`: speed and quality benchmarks that write BENCHMARKS.md figures, same module contract.
 BENCHES: dict[str, tuple[str, str, int]] = {
-    "pretrain": ("matmul peak, pretraining tokens/s, MFU and input wait: synchronous vs overlapped loop",
+    "pretrain": ("matmul peak, pretraining tokens/s, MFU and input wait: synchronous vs prefetching loop",
                  "codesift.train.bench_pretrain", 5),
-    "train": ("contrastive pairs/s, tokens/s, MFU and input wait: synchronous vs overlapped loop",
+    "train": ("contrastive pairs/s, tokens/s, MFU and input wait: synchronous vs prefetching loop",
               "codesift.train.bench_train", 25),
     "encode": ("query latency and docs/s: torch vs ONNX fp32/int8", "codesift.export.bench_encode", 7),
     "index": ("HNSW efSearch sweep: recall@10, QPS, build time, memory", "codesift.index.bench_index", 8),

@@ -114,11 +114,11 @@ class ModelConfig(Section):
         return self
 
 
-# How a training step runs, not what it computes, so neither is part of a stage's fingerprint (`exclude`): the
-# batches are bitwise the same with or without prefetching (tests/test_prefetch.py), and compiling changes the
-# arithmetic only in rounding, as the thread count does.
-PREFETCH = Field(2, ge=0, le=64, exclude=True, description="batches made ahead of the step on a background thread "
-                 "(0: made inside the step, the synchronous loop)")
+# How a training step runs, not what it computes, so none is part of a stage's fingerprint (`exclude`): the
+# batches are bitwise the same however they are made (tests/test_pretrain.py, test_contrastive.py), and compiling
+# changes the arithmetic only in rounding, as the thread count does.
+PREFETCH = Field(2, ge=0, le=64, exclude=True, description="batches made ahead of the step in the background (0: "
+                 "made inside the step, the synchronous loop)")
 COMPILE = Field(False, exclude=True, description="run the model under torch.compile (minutes of compiling first; "
                 "measure before turning it on, BENCHMARKS.md)")
 
@@ -149,6 +149,8 @@ class PretrainConfig(Section):
     rtd_generator_ratio: float = Field(0.25, gt=0, le=1, description="RTD: generator width / encoder width")
     rtd_weight: float = Field(50.0, gt=0, description="RTD: discriminator loss weight (ELECTRA: 50)")
     prefetch: int = PREFETCH
+    prefetch_workers: int = Field(1, ge=0, le=32, exclude=True, description="processes masking the batches, in "
+                                  "parallel (0: a thread in the training process, whose Python shares the GIL)")
     compile: bool = COMPILE
 
 
@@ -200,6 +202,9 @@ class TrainConfig(Section):
     checkpoint_every: int = Field(200, ge=1)
     log_every: int = Field(10, ge=1)
     prefetch: int = PREFETCH
+    prefetch_workers: int = Field(0, ge=0, le=1, exclude=True, description="0: a thread draws and tokenizes the "
+                                  "batches (the tokenizer's own threads stay on: faster on CPU, BENCHMARKS.md); 1: a "
+                                  "process (the stream is read in order, so by one)")
     compile: bool = COMPILE
 
     @field_validator("temperature")

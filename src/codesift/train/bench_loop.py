@@ -2,10 +2,11 @@
 run interleaved in one process (a machine busy with other work slows every variant alike), and their figures.
 
 Variants: `sync` makes each batch inside the step (the loop as it was before prefetching, `prefetch: 0`),
-`overlap` makes them ahead on the prefetch thread, `compile` is `overlap` under torch.compile (its first steps
-compile, so `--warmup` must cover them). Figures per variant, over the timed steps of every repeat: tokens/s (and
-pairs/s), model TFLOP/s and MFU against the matmul peak measured in the same run (medians of the steps' rates),
-and the input-wait share (seconds the step waited for its batch / step seconds).
+`thread` makes them ahead on a thread of the training process, `workers` in worker processes, `compile` runs the
+recipe's own prefetching under torch.compile (its first steps compile, so `--warmup` must cover them). Figures
+per variant, over the timed steps of every repeat: tokens/s (and pairs/s), model TFLOP/s and MFU against the
+matmul peak measured in the same run (medians of the steps' rates), and the input-wait share (seconds the step
+waited for its batch / step seconds).
 """
 
 from __future__ import annotations
@@ -17,15 +18,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-VARIANTS = ("sync", "overlap", "compile")
+VARIANTS = ("sync", "thread", "workers", "compile")
 
 
 def add_loop_args(p: argparse.ArgumentParser, steps: int) -> None:
-    p.add_argument("--variants", default="sync,overlap", help=f"comma-separated, run interleaved: {', '.join(VARIANTS)}")
+    p.add_argument("--variants", default="sync,thread,workers",
+                   help=f"comma-separated, run interleaved: {', '.join(VARIANTS)}")
     p.add_argument("--repeats", type=int, default=2, help="rounds of every variant, interleaved")
     p.add_argument("--steps", type=int, default=steps, help="timed optimizer steps per variant and repeat")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (compile needs a few more)")
-    p.add_argument("--prefetch", type=int, default=2, help="batches made ahead in the overlapped variants")
+    p.add_argument("--prefetch", type=int, default=2, help="batches made ahead by thread and workers")
+    p.add_argument("--workers", type=int, default=1, help="worker processes of the workers variant")
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
 
 
@@ -36,9 +39,11 @@ def variants(text: str) -> list[str]:
     return names
 
 
-def settings(variant: str, prefetch: int) -> dict[str, Any]:
-    """The recipe values (pretrain or train section) that make `variant`."""
-    return {"prefetch": 0 if variant == "sync" else prefetch, "compile": variant == "compile"}
+def settings(variant: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The recipe values (pretrain or train section) that make `variant`; `compile` keeps the recipe's prefetching."""
+    return {"sync": {"prefetch": 0}, "thread": {"prefetch": args.prefetch, "prefetch_workers": 0},
+            "workers": {"prefetch": args.prefetch, "prefetch_workers": args.workers},
+            "compile": {"compile": True}}[variant]
 
 
 def interleaved(names: list[str], repeats: int, run: Callable[[str], list[dict[str, float]]]) -> dict[str, list]:

@@ -1,5 +1,5 @@
 """`codesift bench pretrain`: the machine's matmul peak per precision, then pretraining tokens/s, MFU and the
-input-wait share of the synchronous loop against the overlapped (and compiled) one, interleaved in one run.
+input-wait share of the synchronous loop against the prefetching (and compiled) ones, interleaved in one run.
 
 Windows are random token ids with random identifier owners (speed does not depend on the text; masking does the
 same work), so the benchmark needs no corpus. MFU is reported against the measured peak of the precision the step
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = recipe.pretrain.model_copy(update={
             "steps": args.warmup + args.steps, "warmup_steps": 1, "precision": precision, "grad_accum": 1,
             "batch_size": batch_size, "eval_every": 10**9, "checkpoint_every": 10**9, "log_every": 10**9,
-            "max_minutes": None, **settings(variant, args.prefetch),
+            "max_minutes": None, **settings(variant, args),
         })
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)

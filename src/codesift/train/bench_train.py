@@ -1,5 +1,5 @@
 """`codesift bench train`: contrastive training pairs/s, tokens/s, MFU and the input-wait share of the synchronous
-loop against the overlapped (and compiled) one, interleaved in one run, from the train stage's own log records.
+loop against the prefetching (and compiled) ones, interleaved in one run, from the train stage's own log records.
 
 The pairs are cut from the Python standard library's source by the pairs stage's code (doc -> body, signature ->
 body), a tokenizer of the recipe's kind is trained on them, and the encoder has the recipe's shape with random
@@ -88,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     names = variants(args.variants)
+    if args.workers > 1:
+        raise SystemExit("--workers: contrastive batches come from one seeded stream, read by one process")
     recipe = load_recipe(args.recipe)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     world = World(0, 1, 0, device)
@@ -108,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         write_encoder(recipe, examples.queries + examples.codes, encoder)
 
         def timed_steps(variant: str) -> list[dict]:
-            r = recipe.model_copy(update={"train": train.model_copy(update=settings(variant, args.prefetch))})
+            r = recipe.model_copy(update={"train": train.model_copy(update=settings(variant, args))})
             out = Path(tempfile.mkdtemp(dir=tmp))
             trainer = ContrastiveTrainer(r, encoder, out, world)
             stream = BatchStream(examples, train.batch_size, recipe.seed, train.pair_type_weights,

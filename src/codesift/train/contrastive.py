@@ -6,7 +6,7 @@ whose code it does not rank in the top k for their own query (after round 1 only
 filter); the round then trains on the pool's surviving pairs with their negatives. Each step is one GradCache
 update over the whole `batch_size` (train/gradcache.py), the loss symmetric InfoNCE (optionally Matryoshka) with a
 fixed or learned temperature; with `train.token_dropout` every code loses a random share of its tokens each step
-(token cutoff). Batches are drawn and tokenized ahead of the step on a background thread (`train.prefetch`); the
+(token cutoff). Batches are drawn and tokenized ahead of the step in the background (`train.prefetch`); the
 log shows pairs/s, tokens/s, MFU and the share of step time spent waiting for input. After each round the model
 is saved as a sentence-transformers folder and scored with the eval harness on sampled validation pairs and CoSQA
 dev; the best round by `eval.select_metric` becomes `model/`.
@@ -125,10 +125,10 @@ class ContrastiveTrainer:
         duplicates = stream.duplicates_skipped
         last = budget.done(self.step, self.world)
 
-        def make(step: int) -> dict[str, Any]:  # on the producer thread: the stream is read there, in step order
+        def make(step: int) -> dict[str, Any]:  # in the producer: the stream is read there, in step order
             return {**self.inputs(stream.next(), step), "duplicates_skipped": stream.duplicates_skipped}
 
-        with Prefetcher(make, self.step, cfg.prefetch, self.device) as feed:
+        with Prefetcher(make, self.step, cfg.prefetch, self.device, cfg.prefetch_workers) as feed:
             while not last:
                 lr = lr_at(self.step, peak=cfg.lr, warmup=cfg.warmup_steps, total=cfg.steps,
                            min_ratio=cfg.min_lr_ratio, time_fraction=budget.time_fraction)
@@ -155,7 +155,7 @@ class ContrastiveTrainer:
                     record = {"step": global_offset + self.step, "round_step": self.step,
                               "loss": float(np.mean(losses)), "lr": lr, "temperature": self.temperature.value,
                               "grad_norm": grad_norm, "examples_per_s": done["pairs"] / span,
-                              "tokens_per_s": done["tokens"] * self.world.size / span,
+                              "tokens_per_s": done["tokens"] * self.world.size / span,  # ranks get even slices
                               "input_wait": (feed.wait_s - waited) / span}
                     if inputs["flops"] is not None:
                         record["mfu"] = done["flops"] / span / self.peak  # measured outside any step's time

@@ -1,18 +1,25 @@
-"""Batches made ahead of the training step on a background thread, so the device does not wait for its input.
+"""Batches made ahead of the training step in the background, so the device does not wait for its input.
 
 Both training loops draw their inputs in a fixed order: pretraining batches are pure functions of (seed, step,
-micro-step, rank), contrastive batches come from a seeded stream read in order. One producer thread making items
-`start`, `start + 1`, ... in that order therefore hands the step exactly the batches the synchronous loop would
-make, and a resumed run starts it at the saved step. The producer's work (NumPy masking, Rust tokenization) spends
-much of its time outside the GIL, which is what lets a thread overlap it with the step; on CUDA it also pins the
-batch's memory, so the copy to the device is asynchronous (`non_blocking`) and the host moves on to the step.
+micro-step, rank), contrastive batches come from a seeded stream read in order. A producer making items `start`,
+`start + 1`, ... in that order therefore hands the step exactly the batches the synchronous loop would make, and
+a resumed run starts it at the saved step. Two kinds of producer:
 
-`depth: 0` is the synchronous loop (an item is made when the step asks for it), kept to compare with. Either
-way `wait_s` counts the seconds the step spent waiting for its input: the share of step time lost to the input.
+- a thread in the training process (`workers: 0`): no start-up cost, but its Python (the masking loop, the
+  stream's draws) takes turns with the step's own Python under the GIL; NumPy and Rust tokenization run outside it;
+- worker processes (`workers` >= 1, torch's DataLoader over forked workers): nothing shared with the step but the
+  finished batches; several workers make pure items (pretraining) in parallel, delivered in order, while a stateful
+  stream (contrastive batches) must be read by exactly one.
+
+On CUDA the batches are pinned, so the copy to the device is asynchronous (`non_blocking`) and the host moves on
+to the step. `depth: 0` is the synchronous loop (an item is made when the step asks for it), kept to compare with.
+Either way `wait_s` counts the seconds the step spent waiting for its input: the share of step time lost to it.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import queue
 import threading
 import time
@@ -47,19 +54,38 @@ class _Failed:
         self.error = error
 
 
-class Prefetcher(Generic[T]):
-    """`next()` returns `make(start)`, `make(start + 1)`, ... on `device`, made up to `depth` items ahead on one
-    background thread (`depth` 0: made in `next()` itself). An error in `make` is raised by the `next()` that
-    would have returned its item. Close it (or use it as a context manager) to stop the thread."""
+class _Made(torch.utils.data.Dataset):
+    """Item i is `make(i)`: what a DataLoader worker calls for the step index the sampler hands it."""
 
-    def __init__(self, make: Callable[[int], T], start: int, depth: int, device: torch.device):
+    def __init__(self, make: Callable[[int], Any]):
+        self.make = make
+
+    def __getitem__(self, index: int) -> Any:
+        return self.make(index)
+
+
+class Prefetcher(Generic[T]):
+    """`next()` returns `make(start)`, `make(start + 1)`, ... on `device`, made up to `depth` items ahead by a
+    background thread (`workers` 0) or by `workers` processes (`depth` 0: made in `next()` itself). An error in
+    `make` is raised by the `next()` that would have returned its item. Close it (or use it as a context manager)
+    to stop the producer."""
+
+    def __init__(self, make: Callable[[int], T], start: int, depth: int, device: torch.device, workers: int = 0):
         self.make, self.index, self.depth, self.device = make, start, depth, device
         self.wait_s = 0.0
         self._pin = depth > 0 and device.type == "cuda"
         self._queue: queue.Queue = queue.Queue(maxsize=max(depth, 1))
         self._stop = threading.Event()
         self._thread = None
-        if depth > 0:
+        self._workers = None
+        if depth > 0 and workers > 0:
+            # The loader gets its own generator: by default it seeds its workers from the global RNG, which the
+            # step's dropout draws from, and the losses would differ from the synchronous loop's.
+            loader = torch.utils.data.DataLoader(
+                _Made(make), batch_size=None, sampler=itertools.count(start), num_workers=workers,
+                prefetch_factor=math.ceil(depth / workers), pin_memory=self._pin, generator=torch.Generator())
+            self._workers = iter(loader)
+        elif depth > 0:
             self._thread = threading.Thread(target=self._produce, name="codesift-prefetch", daemon=True)
             self._thread.start()
 
@@ -84,18 +110,23 @@ class Prefetcher(Generic[T]):
 
     def next(self) -> T:
         start = time.perf_counter()
-        if self._thread is None:
-            item: Any = self.make(self.index)
-        else:
+        if self._workers is not None:
+            item: Any = next(self._workers)
+        elif self._thread is not None:
             item = self._queue.get()
             if isinstance(item, _Failed):
                 raise item.error
+        else:
+            item = self.make(self.index)
         self.index += 1
         item = to_device(item, self.device)
         self.wait_s += time.perf_counter() - start
         return item
 
     def close(self) -> None:
+        if self._workers is not None:  # now, not when the iterator is collected: an error's traceback may hold it
+            self._workers._shutdown_workers()
+            self._workers = None
         if self._thread is not None:
             self._stop.set()
             self._thread.join()

@@ -2,7 +2,7 @@
 
 One plain loop (nanoGPT-style): bf16 autocast where native, gradient accumulation, AdamW with warmup and
 cosine decay, clipping, packed windows (no padding), a seeded data order that is a pure function of the step,
-batches masked ahead of the step on a background thread (`pretrain.prefetch`), atomic safetensors checkpoints,
+batches masked ahead of the step in the background (`pretrain.prefetch`), atomic safetensors checkpoints,
 resume to the same step and batch after a kill, TensorBoard logs (tokens/s, MFU and the share of step time spent
 waiting for input) and a validation loss on held-out repositories. Under `torchrun` it trains with DDP unchanged.
 
@@ -158,7 +158,7 @@ class Pretrainer:
         train_seconds, wait_seconds, trained_steps = 0.0, 0.0, 0
         self.model.train()
         last = self.budget.done(self.step, self.world)
-        with Prefetcher(self.step_batches, self.step, cfg.prefetch, self.device) as feed:
+        with Prefetcher(self.step_batches, self.step, cfg.prefetch, self.device, cfg.prefetch_workers) as feed:
             while not last:
                 stats = self._optimizer_step(feed, tokens_per_step)
                 train_seconds += stats.seconds
@@ -203,7 +203,7 @@ class Pretrainer:
             "tokens_per_s": round(tokens_per_s, 1), "matmul_peak_tflops": round(peak / 1e12, 4),
             "mfu": round(self.flops_per_token * tokens_per_s / (peak * w.size), 4) if trained_steps else None,
             "input_wait": round(wait_seconds / train_seconds, 4) if trained_steps else None,
-            "prefetch": cfg.prefetch, "compile": cfg.compile,
+            "prefetch": cfg.prefetch, "prefetch_workers": cfg.prefetch_workers, "compile": cfg.compile,
             "final_loss": history[-1]["loss"] if history else None, "val_loss": final.get("val_loss"),
             "world_size": w.size,
         }
