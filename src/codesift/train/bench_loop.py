@@ -47,10 +47,11 @@ def settings(variant: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def interleaved(names: list[str], repeats: int, run: Callable[[str], list[dict[str, float]]]) -> dict[str, list]:
-    """Every variant's timed steps: `run(variant)` once per repeat, variants taking turns."""
+    """Every variant's timed steps: `run(variant)` once per repeat, variants taking turns, each repeat starting
+    with the next one (no variant always runs first, after a pause or a model build)."""
     samples: dict[str, list[dict[str, float]]] = {v: [] for v in names}
-    for _ in range(repeats):
-        for v in names:
+    for r in range(repeats):
+        for v in names[r % len(names):] + names[: r % len(names)]:
             samples[v] += run(v)
     return samples
 
