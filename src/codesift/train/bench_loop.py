@@ -47,42 +47,50 @@ def settings(variant: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def interleaved(names: list[str], repeats: int, run: Callable[[str], list[dict[str, float]]]) -> dict[str, list]:
-    """Every variant's timed steps: `run(variant)` once per repeat, variants taking turns, each repeat starting
-    with the next one (no variant always runs first, after a pause or a model build)."""
-    samples: dict[str, list[dict[str, float]]] = {v: [] for v in names}
+    """Every variant's timed steps, one list per repeat: `run(variant)` once per repeat, variants taking turns, each
+    repeat starting with the next one (no variant always runs first, after a pause or a model build)."""
+    samples: dict[str, list[list[dict[str, float]]]] = {v: [] for v in names}
     for r in range(repeats):
         for v in names[r % len(names):] + names[: r % len(names)]:
-            samples[v] += run(v)
+            samples[v].append(run(v))
     return samples
 
 
-def figures(steps: list[dict[str, float]], peak: float) -> dict[str, Any]:
-    """Medians of the per-step rates over timed steps (`seconds`, `wait_s`, `tokens`, `flops` (None: not counted),
-    optional `pairs`): a step slowed by another job on the machine moves a median less than a total. The input-wait
-    share is the total wait over the total step time."""
+def _median_rate(steps: list[dict[str, float]], key: str) -> float:
     import numpy as np
 
-    def median_rate(key: str) -> float:
-        return float(np.median([s[key] / s["seconds"] for s in steps]))
+    return float(np.median([s[key] / s["seconds"] for s in steps]))
 
+
+def figures(repeats: list[list[dict[str, float]]], peak: float) -> dict[str, Any]:
+    """Medians of the per-step rates over every repeat's timed steps (`seconds`, `wait_s`, `tokens`, `flops` (None:
+    not counted), optional `pairs`): a step slowed by another job on the machine moves a median less than a total.
+    The input-wait share is the total wait over the total step time."""
+    import numpy as np
+
+    steps = [s for run in repeats for s in run]
     out = {"steps": len(steps), "step_s": round(float(np.median([s["seconds"] for s in steps])), 4),
-           "tokens_per_s": round(median_rate("tokens"), 1)}
+           "tokens_per_s": round(_median_rate(steps, "tokens"), 1)}
     if "pairs" in steps[0]:
-        out["pairs_per_s"] = round(median_rate("pairs"), 2)
+        out["pairs_per_s"] = round(_median_rate(steps, "pairs"), 2)
     if all(s["flops"] is not None for s in steps):
-        achieved = median_rate("flops")
+        achieved = _median_rate(steps, "flops")
         out["achieved_tflops"] = round(achieved / 1e12, 4)
         out["mfu"] = round(achieved / peak, 4)
     out["input_wait"] = round(sum(s["wait_s"] for s in steps) / sum(s["seconds"] for s in steps), 4)
     return out
 
 
-def against_sync(rows: list[dict[str, Any]], key: str) -> None:
-    """Add each row's `key` relative to the synchronous row of the same precision (the goal: not below 1)."""
-    base = {r["precision"]: r[key] for r in rows if r["variant"] == "sync"}
-    for r in rows:
-        if r["precision"] in base:
-            r[f"{key}_vs_sync"] = round(r[key] / base[r["precision"]], 3)
+def vs_sync(samples: dict[str, list], key: str) -> dict[str, float]:
+    """Each variant's `key` rate over the synchronous loop's in the same repeat, the median over repeats: runs a
+    minute apart share the machine's load far more than runs ten minutes apart (the goal: not below 1)."""
+    import numpy as np
+
+    if "sync" not in samples:
+        return {}
+    return {v: round(float(np.median([_median_rate(a, key) / _median_rate(b, key)
+                                      for a, b in zip(runs, samples["sync"], strict=True)])), 3)
+            for v, runs in samples.items()}
 
 
 def write_report(report: dict[str, Any], out: str) -> None:

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from codesift.config import load_recipe
     from codesift.log import get_logger
     from codesift.model.encoder import CLS_ID
-    from codesift.train.bench_loop import against_sync, figures, interleaved, settings, variants, write_report
+    from codesift.train.bench_loop import figures, interleaved, settings, variants, vs_sync, write_report
     from codesift.train.distributed import World
     from codesift.train.precision import matmul_peak
     from codesift.train.pretrain import Pretrainer
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
                      flops_per_token=trainer.flops_per_token)
         timed = [{"seconds": s.seconds, "wait_s": s.wait_s, "tokens": s.tokens,
                   "flops": trainer.flops_per_token * s.tokens} for s in stats[args.warmup:]]
-        log.info("%s %s: %s", precision, variant, figures(timed, peaks[precision]))
+        log.info("%s %s: %s", precision, variant, figures([timed], peaks[precision]))
         if device.type == "cuda":
             facts.setdefault("gpu_peak_memory_gib", {})[f"{precision} {variant}"] = round(
                 torch.cuda.max_memory_allocated(device) / 2**30, 2)
@@ -84,12 +84,14 @@ def run(args: argparse.Namespace) -> int:
     results = []
     for precision in precisions:
         samples = interleaved(names, args.repeats, lambda v, p=precision: timed_steps(p, v))
+        relative = vs_sync(samples, "tokens")
         for variant in names:
             row = {"precision": precision, "variant": variant, "batch_size": batch_size, "seq_len": seq,
                    **figures(samples[variant], peaks[precision])}
             row["mfu_vs_best_peak"] = round(row["achieved_tflops"] * 1e12 / max(peaks.values()), 4)
+            if variant in relative:
+                row["tokens_per_s_vs_sync"] = relative[variant]
             results.append(row)
-    against_sync(results, "tokens_per_s")
     write_report({"model": recipe.model.model_dump(), **facts, "threads": torch.get_num_threads(),
                   "matmul_peak_tflops": {k: round(v / 1e12, 4) for k, v in peaks.items()}, "results": results},
                  args.out)

@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from codesift.config import load_recipe
     from codesift.log import get_logger
     from codesift.train.batches import BatchStream, load_examples
-    from codesift.train.bench_loop import against_sync, figures, interleaved, settings, variants, write_report
+    from codesift.train.bench_loop import figures, interleaved, settings, variants, vs_sync, write_report
     from codesift.train.contrastive import ContrastiveTrainer
     from codesift.train.distributed import World
     from codesift.train.precision import matmul_peak, resolve_precision
@@ -124,13 +124,16 @@ def run(args: argparse.Namespace) -> int:
                 timed.append({"seconds": seconds, "wait_s": rec["input_wait"] * seconds, "pairs": train.batch_size,
                               "tokens": rec["tokens_per_s"] * seconds,
                               "flops": rec["mfu"] * trainer.peak * seconds if "mfu" in rec else None})
-            log.info("%s: %s", variant, figures(timed, peak))
+            log.info("%s: %s", variant, figures([timed], peak))
             return timed
 
         samples = interleaved(names, args.repeats, timed_steps)
+    relative = vs_sync(samples, "pairs")
     results = [{"precision": precision, "variant": v, "batch_size": train.batch_size, "chunk_size": train.chunk_size,
                 "hard_negatives": args.hard_negatives, **figures(samples[v], peak)} for v in names]
-    against_sync(results, "pairs_per_s")
+    for row in results:
+        if row["variant"] in relative:
+            row["pairs_per_s_vs_sync"] = relative[row["variant"]]
     write_report({"model": recipe.model.model_dump(), "pairs": len(examples), "threads": torch.get_num_threads(),
                   "matmul_peak_tflops": round(peak / 1e12, 4), "results": results}, args.out)
     return 0
