@@ -71,7 +71,7 @@ class Prefetcher(Generic[T]):
     to stop the producer."""
 
     def __init__(self, make: Callable[[int], T], start: int, depth: int, device: torch.device, workers: int = 0):
-        self.make, self.index, self.depth, self.device = make, start, depth, device
+        self.make, self.index, self.device = make, start, device
         self.wait_s = 0.0
         self._pin = depth > 0 and device.type == "cuda"
         self._queue: queue.Queue = queue.Queue(maxsize=max(depth, 1))
