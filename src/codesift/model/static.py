@@ -79,7 +79,7 @@ class StaticEmbedder(EncodeMixin, nn.Module):
         if isinstance(texts, str):
             raise TypeError("tokenize takes a list of texts, not one string")
         limit = min(max_len or self.max_seq_len, self.max_seq_len)
-        ids = [e.ids[:limit] for e in self.tokenizer.encode_batch(list(texts), add_special_tokens=False)]
+        ids = [e.ids[:limit] for e in self.tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)]
         width = max(1, max((len(x) for x in ids), default=1))
         input_ids = torch.zeros((len(ids), width), dtype=torch.long)
         mask = torch.zeros((len(ids), width), dtype=torch.long)
