@@ -31,10 +31,12 @@ class Section(BaseModel):
 class SourceConfig(Section):
     """One place code comes from; `kind` picks the reader (see codesift.data.sources)."""
 
-    kind: Literal["local", "python", "debian-go", "debian-rust", "debian-java", "npm", "stack", "hf"]
-    path: str | None = Field(None, description="folder or file to read (local, debian-*, npm, stack)")
+    kind: Literal["local", "git", "python", "debian-go", "debian-rust", "debian-java", "npm", "stack", "hf"]
+    path: str | None = Field(None, description="folder or file to read (local, git, debian-*, npm, stack)")
     name: str | None = Field(None, description="dataset name (hf) or a label for the source")
     split: str = "train"
+    max_commits: int = Field(2000, ge=0, description="git: the newest non-merge commits read for commit -> "
+                             "definition pairs (0: the head revision's files only)")
 
 
 class DataConfig(Section):
