@@ -239,8 +239,10 @@ def run_pairs(ctx: StageContext) -> dict[str, Any]:
     data_dir = ctx.inputs["data"]
     units = read_rows(data_dir / "units.parquet", CodeUnit)
     sections = read_rows(data_dir / "sections.parquet", DocSection)
+    commits = data_dir / "commits.parquet"
+    changed = read_rows(commits, CommitUnit) if commits.exists() else []
     pairs, stats = build_pairs(units, sections, ctx.recipe.pairs, ctx.recipe.seed,
-                               keep_tests=ctx.recipe.data.keep_tests_for_pairs)
+                               keep_tests=ctx.recipe.data.keep_tests_for_pairs, commits=changed)
     write_parquet(ctx.out_dir / "pairs.parquet", [p.to_row() for p in pairs])
     write_json(ctx.out_dir / "stats.json", {"counts": dict(sorted(stats.items()))})
     write_pairs_report(ctx.out_dir, pairs, stats)
