@@ -261,7 +261,7 @@ def test_data_and_pairs_stages_decontaminate_commits(tmp_path):
     assert counts["commit-drop-unit:benchmark-contaminated"] == 1 and counts["commits:excluded-repo"] == 1
     rows = pq.read_table(run.stage_dir("data") / "commits.parquet").to_pylist()
     assert {(r["message"], r["symbol"]) for r in rows} == EXPECTED and data["summary"]["commit_units"] == 4
-    assert "### Commits" in (run.stage_dir("data") / "report.md").read_text()
+    assert "### Commits dropped, by reason" in (run.stage_dir("data") / "report.md").read_text()
     run.run_stage(STAGES["pairs"], log=lambda _: None)
     pairs = pq.read_table(run.stage_dir("pairs") / "pairs.parquet").to_pylist()
     assert {(p["query"], p["symbol"]) for p in pairs if p["pair_type"] == "commit-body"} == EXPECTED
