@@ -215,6 +215,8 @@ def test_clean_message(message, cleaned):
     ("wip", "A", "uninformative"),
     ("Update README.md", "A", "uninformative"),
     ("Apply suggestions from code review", "A", "uninformative"),
+    ("Merge branch 'main' into feature", "A", "uninformative"),
+    ("Merge the two retry loops into one", "A", None),
     ("Add a retry option to the sender", "dependabot[bot]", "bot"),
     ("Ajouter la prise en charge des fichiers de configuration au format YAML pour le serveur", "A", "not-english"),
 ])

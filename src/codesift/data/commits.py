@@ -79,7 +79,8 @@ _UNINFORMATIVE = re.compile(
     r"|^(?:update|create|delete|add|rename|remove|move)d?\s+[\w./-]+\.\w+$"  # GitHub's web editor defaults
     r"|^(?:initial|first)\s+(?:commit|import|version)\b|^(?:more|minor|small|some|various)\s+(?:fix|fixes|changes"
     r"|tweaks?|cleanups?|work|improvements|refactor\w*)\b|^fix(?:es|ed)?\s+(?:the\s+|a\s+)?(?:tests?|build|ci|bug"
-    r"|typo|docs?|merge|conflicts?)$|^merge\b|^wip\b",
+    r"|typo|docs?|merge|conflicts?)$|^merged?\s+(?:(?:the\s+)?(?:branch|pull request|remote|tag|upstream|master|main|"
+    r"develop)\b|\S+\s+(?:into|from)\b)|^wip\b",
     re.I)
 
 
