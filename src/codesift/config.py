@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -18,6 +18,10 @@ DEFAULT_LICENSES = (
     "MIT", "BSD-2-Clause", "BSD-3-Clause", "Apache-2.0", "ISC", "PSF-2.0", "0BSD",
     "Unlicense", "CC0-1.0", "Zlib", "BSL-1.0", "MIT-0", "Python-2.0",
 )
+
+# doc -> body, signature -> body, README section -> file, commit message -> the definitions the commit changed
+PairType = Literal["doc-body", "signature-body", "readme-file", "commit-body"]
+PAIR_TYPES: tuple[str, ...] = get_args(PairType)
 
 
 class RecipeError(ValueError):
@@ -31,10 +35,12 @@ class Section(BaseModel):
 class SourceConfig(Section):
     """One place code comes from; `kind` picks the reader (see codesift.data.sources)."""
 
-    kind: Literal["local", "python", "debian-go", "debian-rust", "debian-java", "npm", "stack", "hf"]
-    path: str | None = Field(None, description="folder or file to read (local, debian-*, npm, stack)")
+    kind: Literal["local", "git", "python", "debian-go", "debian-rust", "debian-java", "npm", "stack", "hf"]
+    path: str | None = Field(None, description="folder or file to read (local, git, debian-*, npm, stack)")
     name: str | None = Field(None, description="dataset name (hf) or a label for the source")
     split: str = "train"
+    max_commits: int = Field(2000, ge=0, description="git: the newest non-merge commits read for commit -> "
+                             "definition pairs (0: the head revision's files only)")
 
 
 class DataConfig(Section):
@@ -63,7 +69,7 @@ class PairsConfig(Section):
     val_fraction: float = Field(0.02, ge=0, lt=0.5)
     test_fraction: float = Field(0.02, ge=0, lt=0.5)
     hard_positive_rate: float = Field(0.0, ge=0, le=1, description="share of bodies with the signature stripped")
-    types: list[Literal["doc-body", "signature-body", "readme-file"]] = ["doc-body", "signature-body", "readme-file"]
+    types: list[PairType] = list(PAIR_TYPES)
 
     @model_validator(mode="after")
     def _tokens_ordered(self) -> PairsConfig:
@@ -166,7 +172,7 @@ class TrainConfig(Section):
         "pretrained encoder; it must use the run's tokenizer")
     query_max_len: int = Field(64, ge=8, description="tokens kept of a query in training")
     code_max_len: int | None = Field(None, ge=16, description="tokens kept of a code; default model.max_seq_len")
-    pair_type_weights: dict[Literal["doc-body", "signature-body", "readme-file"], float] = Field(
+    pair_type_weights: dict[PairType, float] = Field(
         default_factory=dict, description="draw rate per pair of a type, relative (missing types: 1; 0 drops)")
     language_batches: Literal["mixed", "grouped"] = Field(
         "mixed", description="grouped: every batch from one language (harder in-batch negatives)")

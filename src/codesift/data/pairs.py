@@ -1,7 +1,8 @@
 """Training pairs from code units and README sections, with train/val/test held out by repository.
 
-Three pair types teach three kinds of query: a doc summary (what the code does), a signature
-(what it is called and takes) and a README section (how a project describes a piece of itself).
+Four pair types teach four kinds of query: a doc summary (what the code does), a signature
+(what it is called and takes), a README section (how a project describes a piece of itself) and a
+commit message (what a change to the code did, in the words of the person who made it).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterable, Iterator
 
 from codesift.config import PairsConfig
 from codesift.data.doccomments import doc_summary
-from codesift.records import CodeUnit, DocSection, Pair
+from codesift.records import CodeUnit, CommitUnit, DocSection, Pair
 
 URL = re.compile(r"https?://\S+|www\.\S+")
 HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
@@ -103,6 +104,13 @@ def readme_pairs(section: DocSection, units_by_symbol: dict[str, CodeUnit], cfg:
             return
 
 
+def commit_pairs(unit: CommitUnit, cfg: PairsConfig) -> Iterator[Pair]:
+    """A commit's cleaned message -> a definition it changed, as the commit left it."""
+    query = clean_query(unit.message)
+    if "commit-body" in cfg.types and _fits(query, cfg):
+        yield _pair(unit, query, unit.code, "commit-body")
+
+
 def _prose(markdown: str) -> str:
     """Markdown text without fenced code blocks (they would leak the answer into the query) or backticks."""
     return re.sub(r"```.*?```|~~~.*?~~~", " ", markdown, flags=re.DOTALL).replace("`", "")
@@ -134,8 +142,9 @@ def assign_splits(pair_counts: Counter[str], cfg: PairsConfig, seed: int) -> dic
 
 
 def build_pairs(units: Iterable[CodeUnit], sections: Iterable[DocSection], cfg: PairsConfig, seed: int,
-                keep_tests: bool = False) -> tuple[list[Pair], Counter[str]]:
-    """All pairs with splits assigned, plus counters of what was dropped and why."""
+                keep_tests: bool = False, commits: Iterable[CommitUnit] = ()) -> tuple[list[Pair], Counter[str]]:
+    """All pairs with splits assigned, plus counters of what was dropped and why. `commits`: the definitions
+    git sources' commits changed."""
     rng = random.Random(seed)
     stats: Counter[str] = Counter()
     pairs: list[Pair] = []
@@ -150,6 +159,13 @@ def build_pairs(units: Iterable[CodeUnit], sections: Iterable[DocSection], cfg: 
         pairs.extend(made)
     for section in sections:
         pairs.extend(readme_pairs(section, by_repo.get(section.repo, {}), cfg))
+    for changed in commits:
+        if changed.is_test and not keep_tests:
+            stats["drop:test-commit-unit"] += 1
+            continue
+        made = list(commit_pairs(changed, cfg))
+        stats["drop:no-commit-pair"] += not made
+        pairs.extend(made)
     seen: set[tuple[str, str]] = set()
     unique = []
     for pair in pairs:

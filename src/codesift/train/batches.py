@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-PAIR_TYPES = ("doc-body", "signature-body", "readme-file")
+from codesift.config import PAIR_TYPES
+
 _DOC_COMMENT = {"go": "// ", "rust": "/// ", "java": "/** ", "javascript": "/** ", "typescript": "/** "}
 _LANGUAGE_NAMES = {"python": ("python",), "go": ("go", "golang"), "java": ("java",), "rust": ("rust",),
                    "javascript": ("javascript", "js"), "typescript": ("typescript", "ts")}
