@@ -20,6 +20,13 @@ DEFAULT_LICENSES = (
 )
 
 
+# What a training pair teaches (codesift.data.pairs, search_pairs): the first three are the held-out benchmark's.
+PairType = Literal["doc-body", "signature-body", "readme-file", "identifier-def", "doc-file", "question-body"]
+# The types the held-out benchmark scores and splits are assigned from: adding a search-shaped type to training
+# changes neither the held-out queries and documents nor which repository is held out.
+HELDOUT_TYPES = ("doc-body", "signature-body", "readme-file")
+
+
 class RecipeError(ValueError):
     """A recipe that cannot be used; the message names the file, the key and what is allowed."""
 
@@ -63,7 +70,11 @@ class PairsConfig(Section):
     val_fraction: float = Field(0.02, ge=0, lt=0.5)
     test_fraction: float = Field(0.02, ge=0, lt=0.5)
     hard_positive_rate: float = Field(0.0, ge=0, le=1, description="share of bodies with the signature stripped")
-    types: list[Literal["doc-body", "signature-body", "readme-file"]] = ["doc-body", "signature-body", "readme-file"]
+    types: list[PairType] = Field(
+        ["doc-body", "signature-body", "readme-file"], description="pair types to build; identifier-def, doc-file "
+        "and question-body are the search-shaped ones (codesift.data.search_pairs)")
+    max_identifier_defs: int = Field(
+        3, ge=1, description="identifier-def: a name defined more often than this in the corpus is no query")
 
     @model_validator(mode="after")
     def _tokens_ordered(self) -> PairsConfig:
@@ -166,7 +177,7 @@ class TrainConfig(Section):
         "pretrained encoder; it must use the run's tokenizer")
     query_max_len: int = Field(64, ge=8, description="tokens kept of a query in training")
     code_max_len: int | None = Field(None, ge=16, description="tokens kept of a code; default model.max_seq_len")
-    pair_type_weights: dict[Literal["doc-body", "signature-body", "readme-file"], float] = Field(
+    pair_type_weights: dict[PairType, float] = Field(
         default_factory=dict, description="draw rate per pair of a type, relative (missing types: 1; 0 drops)")
     language_batches: Literal["mixed", "grouped"] = Field(
         "mixed", description="grouped: every batch from one language (harder in-batch negatives)")

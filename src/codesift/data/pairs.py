@@ -2,6 +2,7 @@
 
 Three pair types teach three kinds of query: a doc summary (what the code does), a signature
 (what it is called and takes) and a README section (how a project describes a piece of itself).
+The search-shaped types (names, file docs, questions) are built in search_pairs.py.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
-from codesift.config import PairsConfig
+from codesift.config import HELDOUT_TYPES, PairsConfig
 from codesift.data.doccomments import doc_summary
+from codesift.data.extract import is_test_path
+from codesift.data.search_pairs import file_pairs, identifier_pairs, question_pairs
 from codesift.records import CodeUnit, DocSection, Pair
 
 URL = re.compile(r"https?://\S+|www\.\S+")
@@ -134,22 +137,37 @@ def assign_splits(pair_counts: Counter[str], cfg: PairsConfig, seed: int) -> dic
 
 
 def build_pairs(units: Iterable[CodeUnit], sections: Iterable[DocSection], cfg: PairsConfig, seed: int,
-                keep_tests: bool = False) -> tuple[list[Pair], Counter[str]]:
-    """All pairs with splits assigned, plus counters of what was dropped and why."""
+                keep_tests: bool = False, files: Iterable[tuple[str, str, str, str]] = ()
+                ) -> tuple[list[Pair], Counter[str]]:
+    """All pairs with splits assigned, plus counters of what was dropped and why. `files` ((repo, path, language,
+    text) of the cleaned files) are only read for doc-file pairs.
+
+    The search-shaped types (search_pairs.py) come after the others and draw from a random stream of their own,
+    and splits are assigned from the held-out types' counts alone: adding them changes no other pair and no split.
+    """
     rng = random.Random(seed)
     stats: Counter[str] = Counter()
     pairs: list[Pair] = []
     by_repo: dict[str, dict[str, CodeUnit]] = {}
+    kept_units = []
     for unit in units:
         if unit.is_test and not keep_tests:
             stats["drop:test-unit"] += 1
             continue
+        kept_units.append(unit)
         by_repo.setdefault(unit.repo, {}).setdefault(unit.symbol, unit)
         made = list(unit_pairs(unit, cfg, rng))
         stats["drop:no-pair"] += not made
         pairs.extend(made)
     for section in sections:
         pairs.extend(readme_pairs(section, by_repo.get(section.repo, {}), cfg))
+    search_rng = random.Random(f"{seed}:search")
+    if "identifier-def" in cfg.types:
+        pairs.extend(identifier_pairs(kept_units, cfg, search_rng, stats))
+    if "question-body" in cfg.types:
+        pairs.extend(question_pairs(kept_units, cfg, search_rng))
+    if "doc-file" in cfg.types:
+        pairs.extend(file_pairs((f for f in files if keep_tests or not is_test_path(f[1])), cfg, stats))
     seen: set[tuple[str, str]] = set()
     unique = []
     for pair in pairs:
@@ -159,8 +177,8 @@ def build_pairs(units: Iterable[CodeUnit], sections: Iterable[DocSection], cfg: 
             continue
         seen.add(key)
         unique.append(pair)
-    splits = assign_splits(Counter(p.repo for p in unique), cfg, seed)
+    splits = assign_splits(Counter(p.repo for p in unique if p.pair_type in HELDOUT_TYPES), cfg, seed)
     for pair in unique:
-        pair.split = splits[pair.repo]
+        pair.split = splits.get(pair.repo, "train")
         stats[f"pairs:{pair.split}"] += 1
     return unique, stats

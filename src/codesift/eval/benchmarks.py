@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codesift.config import HELDOUT_TYPES
 from codesift.eval.chunks import Chunk, chunk_folder
 from codesift.runs import REPO_ROOT
 
@@ -118,8 +119,9 @@ def read_pair_split(pairs_parquet: str | Path, split: str):
 def load_heldout(pairs_parquet: str | Path, split: str = "test") -> Benchmark:
     """Test-split pairs: each query against every test unit. Identical code becomes one document, and one query text
     (per language) with several units is one query with several relevant documents. `split="val"` gives the same
-    benchmark over the validation repositories (named "val"), which training uses to pick checkpoints."""
-    rows = read_pair_split(pairs_parquet, split).to_pylist()
+    benchmark over the validation repositories (named "val"), which training uses to pick checkpoints. Only the
+    `HELDOUT_TYPES` pairs count."""
+    rows = [r for r in read_pair_split(pairs_parquet, split).to_pylist() if r["pair_type"] in HELDOUT_TYPES]
     corpus: dict[str, str] = {}
     doc_ids: dict[str, str] = {}
     doc_meta: dict[str, dict[str, str]] = {}

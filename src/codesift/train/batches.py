@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import re
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-PAIR_TYPES = ("doc-body", "signature-body", "readme-file")
+from codesift.config import PairType
+
+PAIR_TYPES = typing.get_args(PairType)
 _DOC_COMMENT = {"go": "// ", "rust": "/// ", "java": "/** ", "javascript": "/** ", "typescript": "/** "}
 _LANGUAGE_NAMES = {"python": ("python",), "go": ("go", "golang"), "java": ("java",), "rust": ("rust",),
                    "javascript": ("javascript", "js"), "typescript": ("typescript", "ts")}
