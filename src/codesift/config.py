@@ -179,6 +179,9 @@ class TrainConfig(Section):
     code_max_len: int | None = Field(None, ge=16, description="tokens kept of a code; default model.max_seq_len")
     pair_type_weights: dict[PairType, float] = Field(
         default_factory=dict, description="draw rate per pair of a type, relative (missing types: 1; 0 drops)")
+    repo_group: int = Field(
+        1, ge=1, description="draw pairs in runs of up to this many from one repository: same-repository in-batch "
+        "negatives, as in repository search (1: independent draws)")
     language_batches: Literal["mixed", "grouped"] = Field(
         "mixed", description="grouped: every batch from one language (harder in-batch negatives)")
     doc_in_code_rate: float = Field(
