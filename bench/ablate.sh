@@ -67,3 +67,7 @@ variant search-pairs-no-question -- "${search[@]}" "train.pair_type_weights={$we
 variant search-pairs-340 -- "${search[@]}" "train.pair_type_weights={$weights}" train.steps=340
 variant search-pairs-340-512 -- "${search[@]}" "train.pair_type_weights={$weights}" train.steps=340 model.hidden=512 \
     "train.matryoshka_dims=[256]"
+# same-repository runs of 16 pairs in each batch (train.repo_group); codes shown under the index's "path symbol"
+# line half of the time (train.code_header_rate)
+variant search-pairs-repo16 -- "${search[@]}" "train.pair_type_weights={$weights}" train.repo_group=16
+variant search-pairs-header -- "${search[@]}" "train.pair_type_weights={$weights}" train.code_header_rate=0.5

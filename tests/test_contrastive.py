@@ -75,6 +75,17 @@ def test_repo_group_draws_runs_of_one_repository():
         BatchStream(examples(), 8, seed=0, repo_group=4)
 
 
+def test_code_header_rate_puts_the_index_line_above_codes():
+    ex = examples()
+    ex.headers = [f"pkg/mod{i}.py f{i % 40}" for i in range(len(ex))]
+    batch = BatchStream(ex, 16, seed=0, code_header_rate=1.0).next()
+    assert all(code.startswith(f"pkg/mod{i}.py f{i % 40}\n") for i, code in zip(batch.index, batch.positives))
+    plain = BatchStream(ex, 16, seed=0).next()
+    assert plain.positives == [ex.codes[i] for i in plain.index]
+    with pytest.raises(ValueError, match="headers"):
+        BatchStream(examples(), 8, seed=0, code_header_rate=0.5)
+
+
 def test_doc_in_code():
     assert with_doc("def f(x):\n    return x", "Identity.", "python") == 'def f(x):\n    """Identity."""\n    return x'
     assert with_doc("func F() {}", "Does F.", "go") == "// Does F.\nfunc F() {}"

@@ -182,6 +182,9 @@ class TrainConfig(Section):
     repo_group: int = Field(
         1, ge=1, description="draw pairs in runs of up to this many from one repository: same-repository in-batch "
         "negatives, as in repository search (1: independent draws)")
+    code_header_rate: float = Field(
+        0.0, ge=0, le=1, description="share of positives shown under the line the index embeds above each chunk "
+        "('path symbol')")
     language_batches: Literal["mixed", "grouped"] = Field(
         "mixed", description="grouped: every batch from one language (harder in-batch negatives)")
     doc_in_code_rate: float = Field(

@@ -97,15 +97,15 @@ def load_csn_ruby(root: str | Path) -> Benchmark:
 
 
 def read_pair_split(pairs_parquet: str | Path, split: str):
-    """One split of the pairs stage's Parquet file (a pyarrow Table: query, code, pair_type, language, repo, split), with
-    a clear error for a missing or unreadable file and for an empty split."""
+    """One split of the pairs stage's Parquet file (a pyarrow Table: query, code, pair_type, language, repo, path,
+    symbol, split), with a clear error for a missing or unreadable file and for an empty split."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     path = Path(pairs_parquet)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: pairs file not found; run the pairs stage first")
-    columns = ["query", "code", "pair_type", "language", "repo", "split"]
+    columns = ["query", "code", "pair_type", "language", "repo", "path", "symbol", "split"]
     try:
         table = pq.read_table(path, columns=columns)
     except Exception as e:  # pyarrow raises several types for a bad file or a missing column

@@ -91,6 +91,7 @@ class Examples:
     pair_types: np.ndarray
     languages: np.ndarray
     repos: np.ndarray | None = None  # the repository of each pair, for same-repository batches
+    headers: list[str] | None = None  # "path symbol": the line the index embeds above each chunk
     query_ids: np.ndarray = field(init=False)
     code_ids: np.ndarray = field(init=False)
 
@@ -109,7 +110,8 @@ class Examples:
         index = np.asarray(index, dtype=np.int64)
         return Examples([self.queries[i] for i in index], [self.codes[i] for i in index],
                         self.pair_types[index], self.languages[index],
-                        None if self.repos is None else self.repos[index])
+                        None if self.repos is None else self.repos[index],
+                        None if self.headers is None else [self.headers[i] for i in index])
 
 
 def sample_rows(table, limit: int | None, seed: int):
@@ -130,7 +132,8 @@ def load_examples(parquet: str | Path, split: str, limit: int | None = None, see
         raise ValueError(f"{path}: unknown pair types {sorted(unknown)}; expected {list(PAIR_TYPES)}")
     return Examples(table["query"].to_pylist(), table["code"].to_pylist(),
                     np.array(table["pair_type"].to_pylist()), np.array(table["language"].to_pylist()),
-                    np.array(table["repo"].to_pylist()))
+                    np.array(table["repo"].to_pylist()),
+                    [f"{p} {s}" for p, s in zip(table["path"].to_pylist(), table["symbol"].to_pylist())])
 
 
 @dataclass
@@ -157,10 +160,12 @@ class BatchStream:
         self, examples: Examples, batch_size: int, seed: int, type_weights: Mapping[str, float] | None = None,
         group_languages: bool = False, doc_in_code_rate: float = 0.0, hard_negatives: int = 0,
         negatives: Mapping[int, np.ndarray] | None = None, negative_pool: Examples | None = None,
-        query_style_rate: float = 0.0, repo_group: int = 1,
+        query_style_rate: float = 0.0, repo_group: int = 1, code_header_rate: float = 0.0,
     ):
         self.examples, self.batch_size, self.seed = examples, batch_size, seed
-        self.repo_group = repo_group
+        self.repo_group, self.code_header_rate = repo_group, code_header_rate
+        if code_header_rate > 0 and examples.headers is None:
+            raise ValueError("code_header_rate > 0 needs the pairs' paths and symbols (Examples.headers)")
         if repo_group > 1 and examples.repos is None:
             raise ValueError("repo_group > 1 needs the pairs' repositories (Examples.repos)")
         self.doc_in_code_rate, self.hard_negatives = doc_in_code_rate, hard_negatives
@@ -259,6 +264,10 @@ class BatchStream:
             if ex.pair_types[i] == "doc-body" and r < self.doc_in_code_rate:
                 code = with_doc(code, ex.queries[i], str(ex.languages[i]))
             positives.append(code)
+        if self.code_header_rate > 0:  # no draws otherwise: streams without it stay as they were
+            for row, (i, r) in enumerate(zip(index, self.rng.random(len(index)), strict=True)):
+                if r < self.code_header_rate:
+                    positives[row] = f"{ex.headers[i]}\n{positives[row]}"
         queries = [ex.queries[i] for i in index]
         if self.query_style_rate > 0:  # no draws otherwise: streams without it stay as they were
             for row, (i, r) in enumerate(zip(index, self.rng.random(len(index)), strict=True)):
