@@ -67,7 +67,7 @@ class Pair(Row):
 
     query: str
     code: str
-    pair_type: str  # doc-body | signature-body | readme-file
+    pair_type: str  # config.PairType: doc-body | signature-body | readme-file | identifier-def | doc-file | question-body
     language: str
     repo: str
     path: str
