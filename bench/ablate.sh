@@ -71,3 +71,10 @@ variant search-pairs-340-512 -- "${search[@]}" "train.pair_type_weights={$weight
 # line half of the time (train.code_header_rate)
 variant search-pairs-repo16 -- "${search[@]}" "train.pair_type_weights={$weights}" train.repo_group=16
 variant search-pairs-header -- "${search[@]}" "train.pair_type_weights={$weights}" train.code_header_rate=0.5
+# everything at once: the search pairs, same-repository runs, the index line, 1.5x the steps, a 512-dim table whose
+# first 256 dims are trained too (Matryoshka)
+variant search-all -- "${search[@]}" "train.pair_type_weights={$weights}" train.repo_group=16 \
+    train.code_header_rate=0.5 train.steps=255 model.hidden=512 "train.matryoshka_dims=[256]"
+# lighter weights for the new types, so the docstring pairs keep ~80% of the draws (base: a search-pairs run)
+variant search-pairs-light -- "${search[@]}" \
+    "train.pair_type_weights={signature-body: 0.3, identifier-def: 0.1, doc-file: 1.0, question-body: 0.2}"
