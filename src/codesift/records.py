@@ -75,7 +75,7 @@ class Pair(Row):
 
     query: str
     code: str
-    pair_type: str  # doc-body | signature-body | readme-file | commit-body
+    pair_type: str  # config.PairType: doc-body | signature-body | readme-file | commit-body | identifier-def | ...
     language: str
     repo: str
     path: str

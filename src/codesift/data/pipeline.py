@@ -241,8 +241,12 @@ def run_pairs(ctx: StageContext) -> dict[str, Any]:
     sections = read_rows(data_dir / "sections.parquet", DocSection)
     commits = data_dir / "commits.parquet"
     changed = read_rows(commits, CommitUnit) if commits.exists() else []
+    files = []
+    if "doc-file" in ctx.recipe.pairs.types:  # the files' own docs: only this type reads the (large) file texts
+        table = pq.read_table(data_dir / "files.parquet", columns=["repo", "path", "language", "text"])
+        files = [tuple(row.values()) for row in table.to_pylist() if row["language"] not in (None, "markdown")]
     pairs, stats = build_pairs(units, sections, ctx.recipe.pairs, ctx.recipe.seed,
-                               keep_tests=ctx.recipe.data.keep_tests_for_pairs, commits=changed)
+                               keep_tests=ctx.recipe.data.keep_tests_for_pairs, commits=changed, files=files)
     write_parquet(ctx.out_dir / "pairs.parquet", [p.to_row() for p in pairs])
     write_json(ctx.out_dir / "stats.json", {"counts": dict(sorted(stats.items()))})
     write_pairs_report(ctx.out_dir, pairs, stats)
