@@ -3,7 +3,9 @@
 # tokenizer and pretraining (hard links), changes one recipe value, and reruns train + eval.
 #   bench/ablate.sh RECIPE BASE_RUN_DIR OUT_DIR [VARIANT...]   e.g. bench/ablate.sh recipes/tiny.yaml runs/e2e runs/abl
 # (no VARIANT: all of them). Then: python bench/ablation_table.py OUT_DIR BASE_RUN_DIR
+# UNTIL=export runs on to the int8 export, for the repository-search eval of each variant's export folder.
 set -euo pipefail
+until=${UNTIL:-eval}
 recipe=$1 base=$2 out=$3
 shift 3
 only=" $* "
@@ -18,7 +20,7 @@ variant() {  # variant NAME [STAGE_TO_RERUN...] -- KEY=VALUE...
     rm -rf "$dir/$name"/{train,eval,export,index} "${redo[@]/#/$dir/$name/}"
     local sets=(); for kv in "$@"; do sets+=(--set "$kv"); done
     echo "== $label: $*"
-    /usr/bin/time -f "$label: %e s wall" codesift run "$recipe" --run-dir "$dir" --until eval "${sets[@]}" \
+    /usr/bin/time -f "$label: %e s wall" codesift run "$recipe" --run-dir "$dir" --until "$until" "${sets[@]}" \
         > "$dir.log" 2>&1
     tail -1 "$dir.log"
 }
@@ -54,3 +56,25 @@ variant token-dropout-0.2 -- train.token_dropout=0.2
 variant half-pairs -- train.max_pairs=172905
 # another seed end to end: data order, held-out split, initial table and batches (every stage reruns)
 variant seed-1 -- seed=1
+# issue 23, static: the search-shaped pair types (names, file docs, questions) built and drawn beside the docstring
+# pairs; then one left out at a time (weight 0), more steps for the larger pair set, and a wider table
+search=(pairs.types=[doc-body,signature-body,readme-file,identifier-def,doc-file,question-body])
+weights="signature-body: 0.3, identifier-def: 0.3, doc-file: 1.0, question-body: 0.5"
+variant search-pairs -- "${search[@]}" "train.pair_type_weights={$weights}"
+variant search-pairs-no-identifier -- "${search[@]}" "train.pair_type_weights={$weights, identifier-def: 0}"
+variant search-pairs-no-doc-file -- "${search[@]}" "train.pair_type_weights={$weights, doc-file: 0}"
+variant search-pairs-no-question -- "${search[@]}" "train.pair_type_weights={$weights, question-body: 0}"
+variant search-pairs-340 -- "${search[@]}" "train.pair_type_weights={$weights}" train.steps=340
+variant search-pairs-340-512 -- "${search[@]}" "train.pair_type_weights={$weights}" train.steps=340 model.hidden=512 \
+    "train.matryoshka_dims=[256]"
+# same-repository runs of 16 pairs in each batch (train.repo_group); codes shown under the index's "path symbol"
+# line half of the time (train.code_header_rate)
+variant search-pairs-repo16 -- "${search[@]}" "train.pair_type_weights={$weights}" train.repo_group=16
+variant search-pairs-header -- "${search[@]}" "train.pair_type_weights={$weights}" train.code_header_rate=0.5
+# everything at once: the search pairs, same-repository runs, the index line, 1.5x the steps, a 512-dim table whose
+# first 256 dims are trained too (Matryoshka)
+variant search-all -- "${search[@]}" "train.pair_type_weights={$weights}" train.repo_group=16 \
+    train.code_header_rate=0.5 train.steps=255 model.hidden=512 "train.matryoshka_dims=[256]"
+# lighter weights for the new types, so the docstring pairs keep ~80% of the draws (base: a search-pairs run)
+variant search-pairs-light -- "${search[@]}" \
+    "train.pair_type_weights={signature-body: 0.3, identifier-def: 0.1, doc-file: 1.0, question-body: 0.2}"

@@ -55,6 +55,37 @@ def test_type_weights_language_groups_and_hard_negatives():
         BatchStream(ex, 8, seed=0, type_weights={"docs": 1.0})
 
 
+def test_repo_group_draws_runs_of_one_repository():
+    n = 400
+    codes = [f"def f{i}(): return {i}" for i in range(n)]
+    ex = Examples([f"query {i}" for i in range(n)], codes, np.array(["doc-body"] * n), np.array(["python"] * n),
+                  np.array([f"repo{i % 20}" for i in range(n)]))
+    plain = BatchStream(ex, 40, seed=0).next().index
+    grouped = BatchStream(ex, 40, seed=0, repo_group=8).next().index
+    assert len(set(grouped.tolist())) == 40
+
+    def same_repo_neighbours(index):
+        return sum(ex.repos[a] == ex.repos[b] for a, b in zip(index[:-1], index[1:]))
+
+    assert same_repo_neighbours(grouped) >= 30 and same_repo_neighbours(plain) < 10
+    again = BatchStream(ex, 40, seed=0, repo_group=8)
+    assert again.next().index.tolist() == grouped.tolist()
+    assert sorted(again._permutation((None, "doc-body")).tolist()) == list(range(n))  # every pair once an epoch
+    with pytest.raises(ValueError, match="repositories"):
+        BatchStream(examples(), 8, seed=0, repo_group=4)
+
+
+def test_code_header_rate_puts_the_index_line_above_codes():
+    ex = examples()
+    ex.headers = [f"pkg/mod{i}.py f{i % 40}" for i in range(len(ex))]
+    batch = BatchStream(ex, 16, seed=0, code_header_rate=1.0).next()
+    assert all(code.startswith(f"pkg/mod{i}.py f{i % 40}\n") for i, code in zip(batch.index, batch.positives))
+    plain = BatchStream(ex, 16, seed=0).next()
+    assert plain.positives == [ex.codes[i] for i in plain.index]
+    with pytest.raises(ValueError, match="headers"):
+        BatchStream(examples(), 8, seed=0, code_header_rate=0.5)
+
+
 def test_doc_in_code():
     assert with_doc("def f(x):\n    return x", "Identity.", "python") == 'def f(x):\n    """Identity."""\n    return x'
     assert with_doc("func F() {}", "Does F.", "go") == "// Does F.\nfunc F() {}"

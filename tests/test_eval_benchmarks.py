@@ -100,6 +100,18 @@ def test_heldout_uses_test_pairs_and_merges_duplicates(tmp_path):
     assert len(per_lang["heldout-python"].queries) == 2
 
 
+def test_heldout_scores_the_docstring_types_alone(tmp_path):
+    path = tmp_path / "pairs.parquet"
+    write_pairs(path, [
+        {"query": "add numbers", "code": "def add(a, b): return a + b", "language": "python"},
+        {"query": "add", "code": "def add(a, b): return a + b", "language": "python", "pair_type": "identifier-def"},
+        {"query": "math helpers", "code": "import x\ndef add(a, b): return a + b", "language": "python",
+         "pair_type": "doc-file"},
+    ])
+    b = load_heldout(path)
+    assert list(b.queries.values()) == ["add numbers"] and list(b.corpus.values()) == ["def add(a, b): return a + b"]
+
+
 def test_val_spec_is_the_validation_split_alone(tmp_path):
     path = tmp_path / "pairs.parquet"
     write_pairs(path, [

@@ -3,6 +3,7 @@ from collections import Counter
 
 from codesift.config import PairsConfig
 from codesift.data.pairs import assign_splits, build_pairs, clean_query, strip_signature, unit_pairs
+from codesift.data.search_pairs import as_question, file_doc, file_pairs, identifier_pairs, name_words
 from codesift.records import CodeUnit, DocSection
 
 BODY = "@cache\ndef area(width, height):\n    product = width * height\n    return product\n"
@@ -71,3 +72,91 @@ def test_splits_hold_out_whole_repositories():
         assert 0 < n <= 0.05 * total * 1.5
     assert splits == assign_splits(counts, PairsConfig(val_fraction=0.05, test_fraction=0.05), seed=0)
     assert splits != assign_splits(counts, PairsConfig(val_fraction=0.05, test_fraction=0.05), seed=1)
+
+
+# ------------------------------------------------------------------ search-shaped pairs (issue 23)
+
+def method(symbol, parent="Config", language="python", repo="r1", doc=""):
+    code = f"def {symbol}(self):\n    return self.path\n"
+    return CodeUnit(repo=repo, path="cfg.py", language=language, license="MIT", symbol=symbol, kind="method",
+                    parent=parent, signature=f"def {symbol}(self)", doc=doc, body=code, code=code, start_line=1,
+                    end_line=2, start_byte=0, end_byte=len(code))
+
+
+def test_name_words():
+    assert name_words("read_json_file") == "read json file"
+    assert name_words("readJSONFile") == "read json file"
+    assert name_words("HTTPServer2") == "http server 2"
+
+
+def test_identifier_pairs_forms_and_ambiguous_names():
+    stats = Counter()
+    units = [method("read_json_file"), method("run", parent="A"), *[method("get_path", parent=p) for p in "ABCD"],
+             method("__init__"), method("new", parent="Config", language="rust")]
+    cfg = PairsConfig(max_identifier_defs=3)
+    pairs = list(identifier_pairs(units, cfg, random.Random(0), stats))
+    queries = {p.symbol: p.query for p in pairs}
+    assert queries["read_json_file"] in {"read_json_file", "read json file", "Config.read_json_file"}
+    # four get_path definitions: only the qualified name is specific enough
+    assert sorted(p.query for p in pairs if p.symbol == "get_path") == ["A.get_path", "B.get_path", "C.get_path",
+                                                                        "D.get_path"]
+    assert "__init__" not in queries and "run" not in queries and stats["identifier:too-short"] == 3
+    assert all(p.pair_type == "identifier-def" and p.code.startswith("def ") for p in pairs)
+
+
+def test_identifier_qualified_rust_and_generics():
+    unit = method("from_bytes", parent="Buffer<T>", language="rust")
+    pairs = [p.query for s in range(20) for p in identifier_pairs([unit], PairsConfig(), random.Random(s), Counter())]
+    assert "Buffer::from_bytes" in pairs and "from bytes" in pairs
+
+
+PY_FILE = '#!/usr/bin/env python\n"""Plugin discovery at startup: entry points are loaded once.\n\nMore."""\n\nimport a\n\n\ndef load():\n    return a.b()\n'
+
+
+def test_file_doc_per_language():
+    doc, rest = file_doc(PY_FILE, "python")
+    assert doc.startswith("Plugin discovery at startup") and '"""' not in rest and rest.startswith("#!/usr")
+    go = "// Copyright 2020 x\n\n// Package retry retries requests after a connection reset.\npackage retry\n\nfunc A() {}\n"
+    doc, rest = file_doc(go, "go")
+    assert doc == "Package retry retries requests after a connection reset." and rest.count("package retry") == 1
+    assert "Package retry" not in rest
+    rust = "// SPDX: MIT\n//! Parsing of TOML tables.\n//!\n//! Details.\nuse std::fmt;\nfn a() {}\n"
+    doc, rest = file_doc(rust, "rust")
+    assert doc.startswith("Parsing of TOML tables.") and "//!" not in rest
+    ts = "/**\n * @fileoverview Router for HTTP routes.\n */\nexport const a = 1;\n"
+    assert file_doc(ts, "typescript")[0].endswith("Router for HTTP routes.")
+    assert file_doc("import a\n", "python") is None and file_doc("package x\n", "go") is None
+
+
+def test_file_pairs_skip_licenses_and_keep_descriptions():
+    files = [("r1", "pkg/plugins.py", "python", PY_FILE),
+             ("r1", "pkg/lic.py", "python", '"""Copyright 2020 ACME, licensed under MIT."""\nimport a\nb = 1\nc = 2\n')]
+    stats = Counter()
+    pairs = list(file_pairs(files, PairsConfig(), stats))
+    assert len(pairs) == 1 and pairs[0].pair_type == "doc-file" and pairs[0].path == "pkg/plugins.py"
+    assert pairs[0].query == "Plugin discovery at startup: entry points are loaded once."
+    assert "def load" in pairs[0].code and "Plugin discovery" not in pairs[0].code
+    assert stats["doc-file:not-a-description"] == 1
+
+
+def test_questions():
+    asked = {as_question("Parses the header line of a request.", "parse_header", random.Random(s)) for s in range(60)}
+    assert {"where is the header line of a request parsed", "how do i parse the header line of a request",
+            "what parses the header line of a request", "how does parse header work"} <= asked
+    assert as_question("Return the path.", "", random.Random(0)) is not None
+    assert as_question("The cache.", "", random.Random(0)) is None
+    assert as_question("A plugin manager.", "PluginManager", random.Random(0)) in {
+        "how does plugin manager work", "what is plugin manager for", "where is plugin manager implemented"}
+
+
+def test_search_types_leave_other_pairs_and_splits_alone():
+    units = [unit(repo=f"r{i}", symbol=f"area_{i}", body=BODY.replace("area", f"area_{i}")) for i in range(40)]
+    files = [("r0", "pkg/plugins.py", "python", PY_FILE)]
+    base, _ = build_pairs(units, [], PairsConfig(test_fraction=0.1, val_fraction=0.1), seed=0)
+    cfg = PairsConfig(test_fraction=0.1, val_fraction=0.1, types=["doc-body", "signature-body", "readme-file",
+                                                                  "identifier-def", "doc-file", "question-body"])
+    more, _ = build_pairs(units, [], cfg, seed=0, files=files)
+    assert [(p.query, p.split) for p in more[: len(base)]] == [(p.query, p.split) for p in base]
+    assert {p.pair_type for p in more[len(base):]} == {"identifier-def", "doc-file", "question-body"}
+    splits = {p.repo: p.split for p in base}
+    assert all(p.split == splits[p.repo] for p in more)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -18,6 +18,16 @@ DEFAULT_LICENSES = (
     "MIT", "BSD-2-Clause", "BSD-3-Clause", "Apache-2.0", "ISC", "PSF-2.0", "0BSD",
     "Unlicense", "CC0-1.0", "Zlib", "BSL-1.0", "MIT-0", "Python-2.0",
 )
+
+# What a training pair teaches (codesift.data.pairs, search_pairs): doc -> body, signature -> body, README section
+# -> file (the held-out benchmark's three), commit message -> the definitions the commit changed (git sources), and
+# the search-shaped ones: a name -> its definition, a file's own doc -> the file, a doc asked as a question -> body.
+PairType = Literal["doc-body", "signature-body", "readme-file", "commit-body", "identifier-def", "doc-file",
+                   "question-body"]
+PAIR_TYPES: tuple[str, ...] = get_args(PairType)
+# The types the held-out benchmark scores and splits are assigned from: adding a search-shaped type to training
+# changes neither the held-out queries and documents nor which repository is held out.
+HELDOUT_TYPES = ("doc-body", "signature-body", "readme-file")
 
 
 class RecipeError(ValueError):
@@ -31,10 +41,12 @@ class Section(BaseModel):
 class SourceConfig(Section):
     """One place code comes from; `kind` picks the reader (see codesift.data.sources)."""
 
-    kind: Literal["local", "python", "debian-go", "debian-rust", "debian-java", "npm", "stack", "hf"]
-    path: str | None = Field(None, description="folder or file to read (local, debian-*, npm, stack)")
+    kind: Literal["local", "git", "python", "debian-go", "debian-rust", "debian-java", "npm", "stack", "hf"]
+    path: str | None = Field(None, description="folder or file to read (local, git, debian-*, npm, stack)")
     name: str | None = Field(None, description="dataset name (hf) or a label for the source")
     split: str = "train"
+    max_commits: int = Field(2000, ge=0, description="git: the newest non-merge commits read for commit -> "
+                             "definition pairs (0: the head revision's files only)")
 
 
 class DataConfig(Section):
@@ -63,7 +75,12 @@ class PairsConfig(Section):
     val_fraction: float = Field(0.02, ge=0, lt=0.5)
     test_fraction: float = Field(0.02, ge=0, lt=0.5)
     hard_positive_rate: float = Field(0.0, ge=0, le=1, description="share of bodies with the signature stripped")
-    types: list[Literal["doc-body", "signature-body", "readme-file"]] = ["doc-body", "signature-body", "readme-file"]
+    types: list[PairType] = Field(
+        ["doc-body", "signature-body", "readme-file", "commit-body"], description="pair types to build (commit-body "
+        "only from git sources); identifier-def, doc-file and question-body are the search-shaped ones "
+        "(codesift.data.search_pairs), off until they measure better")
+    max_identifier_defs: int = Field(
+        3, ge=1, description="identifier-def: a name defined more often than this in the corpus is no query")
 
     @model_validator(mode="after")
     def _tokens_ordered(self) -> PairsConfig:
@@ -179,8 +196,14 @@ class TrainConfig(Section):
         "pretrained encoder; it must use the run's tokenizer")
     query_max_len: int = Field(64, ge=8, description="tokens kept of a query in training")
     code_max_len: int | None = Field(None, ge=16, description="tokens kept of a code; default model.max_seq_len")
-    pair_type_weights: dict[Literal["doc-body", "signature-body", "readme-file"], float] = Field(
+    pair_type_weights: dict[PairType, float] = Field(
         default_factory=dict, description="draw rate per pair of a type, relative (missing types: 1; 0 drops)")
+    repo_group: int = Field(
+        1, ge=1, description="draw pairs in runs of up to this many from one repository: same-repository in-batch "
+        "negatives, as in repository search (1: independent draws)")
+    code_header_rate: float = Field(
+        0.0, ge=0, le=1, description="share of positives shown under the line the index embeds above each chunk "
+        "('path symbol')")
     language_batches: Literal["mixed", "grouped"] = Field(
         "mixed", description="grouped: every batch from one language (harder in-batch negatives)")
     doc_in_code_rate: float = Field(

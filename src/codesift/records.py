@@ -49,6 +49,14 @@ class CodeUnit(Row):
 
 
 @dataclass
+class CommitUnit(CodeUnit):
+    """A function or method whose body a commit changed, as the commit left it, with the commit's message."""
+
+    commit: str = ""
+    message: str = ""  # cleaned: the first paragraph, without issue references or conventional-commit types
+
+
+@dataclass
 class DocSection(Row):
     """A README/Markdown section: its heading path ('Install > From source') and text."""
 
@@ -67,7 +75,7 @@ class Pair(Row):
 
     query: str
     code: str
-    pair_type: str  # doc-body | signature-body | readme-file
+    pair_type: str  # config.PairType: doc-body | signature-body | readme-file | commit-body | identifier-def | ...
     language: str
     repo: str
     path: str

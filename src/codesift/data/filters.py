@@ -36,9 +36,13 @@ def check_language(f: SourceFile, cfg: DataConfig) -> str | None:
 
 
 def check_license(f: SourceFile, cfg: DataConfig) -> str | None:
-    if f.license is None:
+    return license_drop_reason(f.license, cfg)
+
+
+def license_drop_reason(license: str | None, cfg: DataConfig) -> str | None:
+    if license is None:
         return None if cfg.allow_unknown_license else "license-unknown"
-    return None if is_permissive(f.license, cfg.licenses) else "license-not-allowed"
+    return None if is_permissive(license, cfg.licenses) else "license-not-allowed"
 
 
 def check_generated(f: SourceFile, cfg: DataConfig) -> str | None:

@@ -200,13 +200,20 @@ def license_from_files(root: Path) -> str | None:
 def license_from_paths(paths: Iterable[Path]) -> str | None:
     """Identify license files' texts. Several (LICENSE-MIT + LICENSE-APACHE) combine with AND: every one
     must be allowed, which also keeps a permissive LICENSE beside a GPL COPYING from passing."""
-    found: list[str] = []
+    texts = []
     for path in paths:
         try:
-            text = path.read_bytes()[:200_000].decode("utf-8", errors="replace")
+            texts.append(path.read_bytes()[:200_000])
         except OSError:
             continue
-        if (spdx := identify_license_text(text)) and spdx not in found:
+    return license_from_texts(texts)
+
+
+def license_from_texts(texts: Iterable[bytes]) -> str | None:
+    """Identify license files' contents (see license_from_paths); also what a git revision's LICENSE blobs are."""
+    found: list[str] = []
+    for data in texts:
+        if (spdx := identify_license_text(data[:200_000].decode("utf-8", errors="replace"))) and spdx not in found:
             found.append(spdx)
     return _join(found, "AND")
 

@@ -1,7 +1,9 @@
 """Training pairs from code units and README sections, with train/val/test held out by repository.
 
-Three pair types teach three kinds of query: a doc summary (what the code does), a signature
-(what it is called and takes) and a README section (how a project describes a piece of itself).
+Four pair types teach four kinds of query: a doc summary (what the code does), a signature
+(what it is called and takes), a README section (how a project describes a piece of itself) and a
+commit message (what a change to the code did, in the words of the person who made it).
+The search-shaped types (names, file docs, questions) are built in search_pairs.py.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
-from codesift.config import PairsConfig
+from codesift.config import HELDOUT_TYPES, PairsConfig
 from codesift.data.doccomments import doc_summary
-from codesift.records import CodeUnit, DocSection, Pair
+from codesift.data.extract import is_test_path
+from codesift.data.search_pairs import file_pairs, identifier_pairs, question_pairs
+from codesift.records import CodeUnit, CommitUnit, DocSection, Pair
 
 URL = re.compile(r"https?://\S+|www\.\S+")
 HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
@@ -103,6 +107,13 @@ def readme_pairs(section: DocSection, units_by_symbol: dict[str, CodeUnit], cfg:
             return
 
 
+def commit_pairs(unit: CommitUnit, cfg: PairsConfig) -> Iterator[Pair]:
+    """A commit's cleaned message -> a definition it changed, as the commit left it."""
+    query = clean_query(unit.message)
+    if "commit-body" in cfg.types and _fits(query, cfg):
+        yield _pair(unit, query, unit.code, "commit-body")
+
+
 def _prose(markdown: str) -> str:
     """Markdown text without fenced code blocks (they would leak the answer into the query) or backticks."""
     return re.sub(r"```.*?```|~~~.*?~~~", " ", markdown, flags=re.DOTALL).replace("`", "")
@@ -134,22 +145,45 @@ def assign_splits(pair_counts: Counter[str], cfg: PairsConfig, seed: int) -> dic
 
 
 def build_pairs(units: Iterable[CodeUnit], sections: Iterable[DocSection], cfg: PairsConfig, seed: int,
-                keep_tests: bool = False) -> tuple[list[Pair], Counter[str]]:
-    """All pairs with splits assigned, plus counters of what was dropped and why."""
+                keep_tests: bool = False, commits: Iterable[CommitUnit] = (),
+                files: Iterable[tuple[str, str, str, str]] = ()) -> tuple[list[Pair], Counter[str]]:
+    """All pairs with splits assigned, plus counters of what was dropped and why. `commits`: the definitions
+    git sources' commits changed; `files` ((repo, path, language, text) of the cleaned files) are only read for
+    doc-file pairs.
+
+    The search-shaped types (search_pairs.py) come after the others and draw from a random stream of their own,
+    and splits are assigned from the held-out types' counts alone: adding them changes no other pair and no split.
+    """
     rng = random.Random(seed)
     stats: Counter[str] = Counter()
     pairs: list[Pair] = []
     by_repo: dict[str, dict[str, CodeUnit]] = {}
+    kept_units = []
     for unit in units:
         if unit.is_test and not keep_tests:
             stats["drop:test-unit"] += 1
             continue
+        kept_units.append(unit)
         by_repo.setdefault(unit.repo, {}).setdefault(unit.symbol, unit)
         made = list(unit_pairs(unit, cfg, rng))
         stats["drop:no-pair"] += not made
         pairs.extend(made)
     for section in sections:
         pairs.extend(readme_pairs(section, by_repo.get(section.repo, {}), cfg))
+    for changed in commits:
+        if changed.is_test and not keep_tests:
+            stats["drop:test-commit-unit"] += 1
+            continue
+        made = list(commit_pairs(changed, cfg))
+        stats["drop:no-commit-pair"] += not made
+        pairs.extend(made)
+    search_rng = random.Random(f"{seed}:search")
+    if "identifier-def" in cfg.types:
+        pairs.extend(identifier_pairs(kept_units, cfg, search_rng, stats))
+    if "question-body" in cfg.types:
+        pairs.extend(question_pairs(kept_units, cfg, search_rng))
+    if "doc-file" in cfg.types:
+        pairs.extend(file_pairs((f for f in files if keep_tests or not is_test_path(f[1])), cfg, stats))
     seen: set[tuple[str, str]] = set()
     unique = []
     for pair in pairs:
@@ -159,8 +193,8 @@ def build_pairs(units: Iterable[CodeUnit], sections: Iterable[DocSection], cfg: 
             continue
         seen.add(key)
         unique.append(pair)
-    splits = assign_splits(Counter(p.repo for p in unique), cfg, seed)
+    splits = assign_splits(Counter(p.repo for p in unique if p.pair_type in HELDOUT_TYPES), cfg, seed)
     for pair in unique:
-        pair.split = splits[pair.repo]
+        pair.split = splits.get(pair.repo, "train")
         stats[f"pairs:{pair.split}"] += 1
     return unique, stats

@@ -3,7 +3,8 @@
 Flow of `data`: read every source (one process; mostly I/O) -> exclusion list and file filters ->
 exact file dedup -> shards to workers, which extract units and README sections and compute MinHash
 signatures -> near-dup files dropped (keep-first, in source order) -> units decontaminated against the
-external benchmarks, then exact- and near-deduplicated -> Parquet + report.
+external benchmarks, then exact- and near-deduplicated -> Parquet + report. Git sources add the definitions
+their kept commits changed (codesift.data.commits), decontaminated the same way -> commits.parquet.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from codesift.config import DataConfig, SourceConfig
+from codesift.data.commits import commit_units
 from codesift.data.dedup import (
     BenchmarkGuard, NearDuplicateFilter, benchmark_texts, exact_key, load_exclusions, minhash_signature, repo_excluded,
 )
@@ -33,7 +35,7 @@ from codesift.data.pairs import build_pairs
 from codesift.data.report import write_data_report, write_pairs_report
 from codesift.data.sources import read_source
 from codesift.log import get_logger
-from codesift.records import CodeUnit, DocSection, SourceFile
+from codesift.records import CodeUnit, CommitUnit, DocSection, SourceFile
 from codesift.runs import StageContext, atomic_write, resolve_path, write_json
 
 log = get_logger(__name__)
@@ -200,10 +202,33 @@ def run_data(ctx: StageContext) -> dict[str, Any]:
     write_parquet(ctx.out_dir / "units.parquet", [u.to_row() for u in units])
     write_parquet(ctx.out_dir / "sections.parquet", [s.to_row() for s in sections])
     summary = {"files": len(kept_files), "units": len(units), "documented_units": sum(bool(u.doc) for u in units),
-               "sections": len(sections), **{k: round(v, 1) for k, v in timings.items()}}
+               "sections": len(sections)}
+    if git := [s for s in sources if s.kind == "git"]:
+        t0 = time.perf_counter()
+        changed = read_commit_units(cfg, git, guard, stats)
+        timings["commits_s"] = time.perf_counter() - t0
+        write_parquet(ctx.out_dir / "commits.parquet", [u.to_row() for u in changed])
+        summary["commit_units"] = len(changed)
+    summary |= {k: round(v, 1) for k, v in timings.items()}
     write_json(ctx.out_dir / "stats.json", {"counts": dict(sorted(stats.items())), "timings": timings})
     write_data_report(ctx.out_dir, kept_files, units, stats, timings)
     return summary
+
+
+def read_commit_units(cfg: DataConfig, sources: list[SourceConfig], guard: BenchmarkGuard | None,
+                      stats: Counter[str]) -> list[CommitUnit]:
+    """The definitions the kept commits of git sources changed, minus code matching an external benchmark."""
+    exclusions = load_exclusions(resolve_path(cfg.exclusion_list))
+    kept = []
+    for source in sources:
+        for unit in commit_units(source, cfg, exclusions, stats):
+            signature = minhash_signature(unit.code, cfg.minhash_permutations, cfg.shingle_size)
+            if guard is not None and guard.contaminated(exact_key(unit.code), signature):
+                stats["commit-drop-unit:benchmark-contaminated"] += 1
+            else:
+                kept.append(unit)
+    log.info("%d definitions changed by %d kept commits", len(kept), stats["commits:kept"])
+    return kept
 
 
 def read_rows(path: Path, record: type) -> list[Any]:
@@ -214,8 +239,14 @@ def run_pairs(ctx: StageContext) -> dict[str, Any]:
     data_dir = ctx.inputs["data"]
     units = read_rows(data_dir / "units.parquet", CodeUnit)
     sections = read_rows(data_dir / "sections.parquet", DocSection)
+    commits = data_dir / "commits.parquet"
+    changed = read_rows(commits, CommitUnit) if commits.exists() else []
+    files = []
+    if "doc-file" in ctx.recipe.pairs.types:  # the files' own docs: only this type reads the (large) file texts
+        table = pq.read_table(data_dir / "files.parquet", columns=["repo", "path", "language", "text"])
+        files = [tuple(row.values()) for row in table.to_pylist() if row["language"] not in (None, "markdown")]
     pairs, stats = build_pairs(units, sections, ctx.recipe.pairs, ctx.recipe.seed,
-                               keep_tests=ctx.recipe.data.keep_tests_for_pairs)
+                               keep_tests=ctx.recipe.data.keep_tests_for_pairs, commits=changed, files=files)
     write_parquet(ctx.out_dir / "pairs.parquet", [p.to_row() for p in pairs])
     write_json(ctx.out_dir / "stats.json", {"counts": dict(sorted(stats.items()))})
     write_pairs_report(ctx.out_dir, pairs, stats)

@@ -63,6 +63,14 @@ def write_data_report(out: Path, files: list[SourceFile], units: list[CodeUnit],
         _table("Clean files per license", licenses),
         "![drop reasons](drops.png)", "", "![units per language](units.png)", "",
     ]
+    if "commits:read" in stats:
+        lines += [f"Git sources: {stats['commits:read']:,} commits read, {stats.get('commits:kept', 0):,} kept for "
+                  "commit -> definition pairs.", "",
+                  _table("Commits dropped, by reason", Counter({k.removeprefix("commit-drop:"): v for k, v in
+                                                               stats.items() if k.startswith("commit-drop:")})),
+                  _table("Changed files and definitions dropped, by reason", Counter({
+                      k.removeprefix("commit-drop-"): v for k, v in stats.items()
+                      if k.startswith(("commit-drop-file:", "commit-drop-unit:")) and v}))]
     with atomic_write(out / "report.md") as fh:
         fh.write("\n".join(lines))
     fig, ax = plt.subplots(figsize=(7, max(3, 0.3 * len(drops | skips))))

@@ -29,11 +29,13 @@ import pathspec
 
 from codesift.config import SourceConfig
 from codesift.data.debian import package_license
+from codesift.data.git import GitError, GitRepo, TreeFile
 from codesift.data.languages import detect_language
 from codesift.data.licenses import (
     is_license_file, license_from_cargo, license_from_dep5, license_from_files, license_from_metadata,
-    license_from_package_json, license_from_paths, normalize_license,
+    license_from_package_json, license_from_paths, license_from_texts, normalize_license,
 )
+from codesift.log import get_logger
 from codesift.records import SourceFile
 
 KEEP_LANGUAGES = {"python", "typescript", "javascript", "go", "java", "rust", "markdown"}
@@ -54,6 +56,7 @@ STACK_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json", ".json.gz")
 # A folder holding this file is evaluation data (data/benchmarks): never read as training data, wherever a source
 # points (a local source at the repository root would otherwise ingest the repo-search libraries).
 EVALUATION_MARKER = "EVALUATION-DATA-ONLY"
+log = get_logger(__name__)
 
 
 class SourceError(ValueError):
@@ -113,18 +116,21 @@ class _Reader:
 
     def source_file(self, pkg: Package, path: Path, kind: str) -> SourceFile | None:
         """Read `path` as a file of `pkg` when it is in a kept language."""
-        rel = path.relative_to(pkg.root).as_posix()
+        return self.file_at(pkg, path.relative_to(pkg.root).as_posix(), kind, lambda: self.read(path))
+
+    def file_at(self, pkg: Package, rel: str, kind: str, read: Callable[[], str | None]) -> SourceFile | None:
+        """The file `rel` of `pkg` when it is in a kept language; `read` gives its text (None: skipped, counted)."""
         lang = detect_language(rel)
         text = None
         if lang is None and not PurePosixPath(rel).suffix:  # an extensionless script names itself by shebang
-            if (text := self.read(path)) is None:
+            if (text := read()) is None:
                 return None
             lang = detect_language(rel, text.partition("\n")[0])
         if lang is None or lang.name not in KEEP_LANGUAGES:
             return self.skip("not-code")
         if lang.declaration:
             return self.skip("type-declaration")
-        if text is None and (text := self.read(path)) is None:
+        if text is None and (text := read()) is None:
             return None
         return SourceFile(pkg.name, rel, lang.name, pkg.license, kind, text, dict(pkg.meta))
 
@@ -184,6 +190,72 @@ class _GitIgnore:
             if (verdict := spec.check_file(rel).include) is not None:
                 return verdict
         return False
+
+
+# --- git repositories: the head revision -------------------------------------------------------------------
+
+
+@dataclass
+class GitSource:
+    """A git source opened: the repository, what its files are attributed to (the license read at HEAD), the
+    head revision's files and the folders of evaluation data it holds (never read, at any revision)."""
+
+    repo: GitRepo
+    package: Package
+    files: list[TreeFile]
+    evaluation: tuple[str, ...]  # folder prefixes, 'data/benchmarks/'
+    reader: _Reader
+
+    def text(self, blob: str) -> str | None:
+        """A blob as text; None (counted) when too large, missing, binary or not UTF-8."""
+        data = self.repo.blob(blob, self.reader.max_bytes)
+        return self.reader.skip("too-large-or-missing") if data is None else self.reader.decode(data)
+
+    def readable(self, path: str) -> bool:
+        return _git_path_readable(path, self.evaluation, self.reader)
+
+
+def _git_path_readable(path: str, evaluation: tuple[str, ...], reader: _Reader) -> bool:
+    """Whether `path` may be read: not evaluation data (counted), not in a never-read folder (node_modules, .venv)."""
+    if path.startswith(evaluation):
+        reader.skip("evaluation-data")
+        return False
+    return not PRUNE_DIRS.intersection(path.split("/")[:-1])
+
+
+def open_git(cfg: SourceConfig, max_file_bytes: int, stats: Counter[str]) -> GitSource:
+    """The repository at `cfg.path` (a clone or a bare git dir); its name is `cfg.name`, else its folder's."""
+    root = _root(cfg)
+    try:
+        repo = GitRepo(root)
+    except GitError as e:
+        raise SourceError(f"git source: {root} is not a git repository git can read ({e})") from None
+    reader = _Reader(max_file_bytes, stats)
+    head = repo.head()
+    tree = repo.tree(head) if head else []
+    marked = tuple(f.path.removesuffix(EVALUATION_MARKER) for f in tree if PurePosixPath(f.path).name == EVALUATION_MARKER)
+    if "" in marked:
+        raise SourceError(f"git source: {root} holds evaluation data ({EVALUATION_MARKER} at its root): "
+                          "benchmarks are never training data")
+    files = [f for f in tree if _git_path_readable(f.path, marked, reader)]
+    licenses = [repo.blob(f.blob, max_file_bytes) for f in files if "/" not in f.path and is_license_file(f.path)]
+    license = license_from_texts(data for data in licenses if data is not None)
+    return GitSource(repo, Package(cfg.name or repo.name, root, license, {"commit": head}), files, marked, reader)
+
+
+def read_git(cfg: SourceConfig, reader: _Reader) -> Iterator[SourceFile]:
+    """The files of a git repository's head revision (committed content: uncommitted edits and ignored files
+    are not read). Its commits become commit -> definition pairs in `codesift.data.commits`."""
+    source = open_git(cfg, reader.max_bytes, reader.stats)
+    pkg = source.package
+    log.info("git source %s: %d files at %s, license %s", pkg.name, len(source.files),
+             (pkg.meta["commit"] or "no commits")[:12], pkg.license or "unknown")
+    with source.repo:
+        for f in source.files:
+            if f.size > reader.max_bytes:
+                reader.skip("too-large")
+            elif out := reader.file_at(pkg, f.path, "git", lambda blob=f.blob: source.text(blob)):
+                yield out
 
 
 # --- installed Python distributions and the stdlib ----------------------------------------------------------
@@ -663,6 +735,7 @@ def _json(path: Path, reader: _Reader) -> dict[str, Any] | None:
 
 READERS: dict[str, Callable[[SourceConfig, _Reader], Iterator[SourceFile]]] = {
     "local": read_local,
+    "git": read_git,
     "python": read_python,
     "debian-go": read_debian_go,
     "debian-rust": read_debian_rust,

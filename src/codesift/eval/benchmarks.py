@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codesift.config import HELDOUT_TYPES
 from codesift.eval.chunks import Chunk, chunk_folder
 from codesift.runs import REPO_ROOT
 
@@ -96,15 +97,15 @@ def load_csn_ruby(root: str | Path) -> Benchmark:
 
 
 def read_pair_split(pairs_parquet: str | Path, split: str):
-    """One split of the pairs stage's Parquet file (a pyarrow Table: query, code, pair_type, language, split), with
-    a clear error for a missing or unreadable file and for an empty split."""
+    """One split of the pairs stage's Parquet file (a pyarrow Table: query, code, pair_type, language, repo, path,
+    symbol, split), with a clear error for a missing or unreadable file and for an empty split."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     path = Path(pairs_parquet)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: pairs file not found; run the pairs stage first")
-    columns = ["query", "code", "pair_type", "language", "split"]
+    columns = ["query", "code", "pair_type", "language", "repo", "path", "symbol", "split"]
     try:
         table = pq.read_table(path, columns=columns)
     except Exception as e:  # pyarrow raises several types for a bad file or a missing column
@@ -118,8 +119,9 @@ def read_pair_split(pairs_parquet: str | Path, split: str):
 def load_heldout(pairs_parquet: str | Path, split: str = "test") -> Benchmark:
     """Test-split pairs: each query against every test unit. Identical code becomes one document, and one query text
     (per language) with several units is one query with several relevant documents. `split="val"` gives the same
-    benchmark over the validation repositories (named "val"), which training uses to pick checkpoints."""
-    rows = read_pair_split(pairs_parquet, split).to_pylist()
+    benchmark over the validation repositories (named "val"), which training uses to pick checkpoints. Only the
+    `HELDOUT_TYPES` pairs count."""
+    rows = [r for r in read_pair_split(pairs_parquet, split).to_pylist() if r["pair_type"] in HELDOUT_TYPES]
     corpus: dict[str, str] = {}
     doc_ids: dict[str, str] = {}
     doc_meta: dict[str, dict[str, str]] = {}

@@ -20,6 +20,7 @@ import stat
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 from codesift.data.extract import extract_file, split_markdown
@@ -46,13 +47,13 @@ class Chunk:
     end_line: int
     text: str
 
-    @property
+    @cached_property
     def embedding_text(self) -> str:
         """What the model embeds: the text under a line naming its file and symbol, so a method is read with its
         class and module (`tmpdir.py TempPathFactory.getbasetemp`)."""
         return f"{self.path} {self.symbol}\n{self.text}"
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
         """Identifies the embedded text: a chunk whose hash the index holds reuses that vector."""
         return text_hash(self.embedding_text)

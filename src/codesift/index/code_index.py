@@ -20,6 +20,7 @@ import numpy as np
 from codesift.config import IndexConfig
 from codesift.index import store
 from codesift.index.chunking import CHUNKER_VERSION, Chunk, FoundFile, chunk_file, read_file, utf8_name, walk
+from codesift.index.embedding import BackgroundEmbedder
 from codesift.index.lexical import search_tokens
 from codesift.index.store import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from codesift.log import get_logger
@@ -32,7 +33,6 @@ log = get_logger(__name__)
 STRING_COLUMNS = ("repo", "path", "language", "symbol", "kind", "content_hash", "text", "tokens")
 LAZY_COLUMNS = ("text", "tokens")  # most of the file's bytes: read on first use
 INT_COLUMNS = ("id", "start_line", "end_line")
-EMBED_BATCH = 1024  # texts per encode call: the tokenizer spreads a call over the cores (32: 2x slower)
 ROW_GROUP = 16_384  # chunks per Parquet row group: a hit's snippet reads its group's texts, not every chunk's
 BM25_FOLDER = "bm25"  # in a generation folder: its BM25, saved when hybrid search is the index's default
 # Settings that only change how a saved index is searched; everything else in IndexConfig is fixed at build time.
@@ -375,47 +375,55 @@ class CodeIndex:
         stats: Counter[str] = Counter()
         new_files = {k: v for k, v in self.files.items() if k[0] not in roots}  # other roots: untouched
         added: list[tuple[str, Chunk]] = []  # (repo, chunk) of every new or changed file
-        for repo, root in roots.items():
-            for found in walk(root, stats):
-                key = (repo, found.rel)
-                report.files_seen += 1
-                old = self.files.get(key)
-                if old and (old.size, old.mtime_ns, old.ctime_ns) == (found.size, found.mtime_ns, found.ctime_ns):
-                    new_files[key] = old
-                    if old.skipped:
-                        stats[f"skip:{old.skipped}"] += 1
-                    else:
+        c = self.chunks.c
+        known = dict(zip(c["content_hash"], c["id"]))  # texts the index holds: their vectors are reused
+        with BackgroundEmbedder(encoder, self.backend.dim, known, progress) as embedder:
+            for repo, root in roots.items():
+                for found in walk(root, stats):
+                    key = (repo, found.rel)
+                    report.files_seen += 1
+                    old = self.files.get(key)
+                    if old and (old.size, old.mtime_ns, old.ctime_ns) == (found.size, found.mtime_ns,
+                                                                           found.ctime_ns):
+                        new_files[key] = old
+                        if old.skipped:
+                            stats[f"skip:{old.skipped}"] += 1
+                        else:
+                            report.files_unchanged += 1
+                        continue
+                    read = read_file(found, self.config.max_file_bytes)
+                    if isinstance(read, str):  # binary, unreadable, ...: remembered, so it is not re-read until
+                        stats[f"skip:{read}"] += 1  # it changes; an indexed file that became so loses its chunks
+                        new_files[key] = FileRecord.of(repo, found, "", 0, read)
+                        continue
+                    data, text, language = read
+                    digest = hashlib.sha256(data).hexdigest()
+                    if old and old.sha256 == digest:  # touched, not changed
+                        new_files[key] = FileRecord.of(repo, found, digest, old.chunks)
                         report.files_unchanged += 1
-                    continue
-                read = read_file(found, self.config.max_file_bytes)
-                if isinstance(read, str):  # binary, unreadable, ...: remembered, so it is not re-read until it
-                    stats[f"skip:{read}"] += 1  # changes; an indexed file that became so loses its chunks
-                    new_files[key] = FileRecord.of(repo, found, "", 0, read)
-                    continue
-                data, text, language = read
-                digest = hashlib.sha256(data).hexdigest()
-                if old and old.sha256 == digest:  # touched, not changed
-                    new_files[key] = FileRecord.of(repo, found, digest, old.chunks)
-                    report.files_unchanged += 1
-                    continue
-                chunks = chunk_file(found.rel, text, language, self.config.window_lines)
-                new_files[key] = FileRecord.of(repo, found, digest, len(chunks))
-                added += [(repo, chunk) for chunk in chunks]
-                report.files_changed += old is not None
-                report.files_added += old is None
-        stale = {k for k, old in self.files.items() if k not in new_files or new_files[k].sha256 != old.sha256}
-        stale = {k for k in stale if not self.files[k].skipped}
-        report.files_removed = sum(1 for k in self.files if k not in new_files)
-        report.skipped = {k.removeprefix("skip:"): v for k, v in sorted(stats.items())}
+                        continue
+                    chunks = chunk_file(found.rel, text, language, self.config.window_lines)
+                    new_files[key] = FileRecord.of(repo, found, digest, len(chunks))
+                    added += [(repo, chunk) for chunk in chunks]
+                    embedder.add(chunks)
+                    report.files_changed += old is not None
+                    report.files_added += old is None
+            report.chunk_seconds = round(time.perf_counter() - t0, 3)
+            stale = {k for k, old in self.files.items() if k not in new_files or new_files[k].sha256 != old.sha256}
+            stale = {k for k in stale if not self.files[k].skipped}
+            report.files_removed = sum(1 for k in self.files if k not in new_files)
+            report.skipped = {k.removeprefix("skip:"): v for k, v in sorted(stats.items())}
+            stale_ids = c["id"][np.fromiter(((r, p) in stale for r, p in zip(c["repo"], c["path"])), bool,
+                                            len(c["id"]))]
+            ids = np.arange(self.next_id, self.next_id + len(added), dtype=np.int64)
+            table, lexical = self.chunks, None
+            if added or len(stale_ids):  # while the last batches embed: the new table, its terms and BM25
+                table = table.drop(stale_ids).append(ids, [r for r, _ in added], [ch for _, ch in added])
+                lexical = _lexical(table)
+            vectors_by_hash = embedder.vectors()
+            report.embed_seconds = round(embedder.busy_seconds, 3)
 
         # Old chunks of changed or removed files go; new chunks reuse a vector when their text is already indexed.
-        report.chunk_seconds = round(time.perf_counter() - t0, 3)
-        c = self.chunks.c
-        stale_ids = c["id"][np.fromiter(((r, p) in stale for r, p in zip(c["repo"], c["path"])), bool, len(c["id"]))]
-        known = dict(zip(c["content_hash"], c["id"]))
-        vectors_by_hash = self._embed(
-            sorted({ch.content_hash: ch.embedding_text for _, ch in added if ch.content_hash not in known}.items()),
-            encoder, report, progress)
         reuse = sorted({int(known[ch.content_hash]) for _, ch in added if ch.content_hash in known})
         if reuse:
             by_id = dict(zip(reuse, self.backend.vectors(np.array(reuse, dtype=np.int64))))
@@ -429,11 +437,10 @@ class CodeIndex:
             if not dirty:
                 return report
             t0 = time.perf_counter()
-            ids = np.arange(self.next_id, self.next_id + len(added), dtype=np.int64)
             if added:
                 self.backend.add(ids, np.stack([vectors_by_hash[ch.content_hash] for _, ch in added]))
             self.backend.remove(stale_ids)
-            self.chunks = self.chunks.drop(stale_ids).append(ids, [r for r, _ in added], [ch for _, ch in added])
+            self.chunks = table
             self.files, self.next_id = new_files, self.next_id + len(added)
             self.roots = {**self.roots, **{repo: str(root) for repo, root in roots.items()}}
             report.chunks_added, report.chunks_removed = len(added), len(stale_ids)
@@ -443,40 +450,26 @@ class CodeIndex:
                 report.graph_rebuilt = True
             report.add_seconds = round(time.perf_counter() - t0, 3)
             t0 = time.perf_counter()
-            self._save()
+            self._save(lexical)
             report.save_seconds = round(time.perf_counter() - t0, 3)
         report.generation, report.committed = self.generation, True
         return report
 
-    def _embed(self, items: list[tuple[str, str]], encoder: Encoder, report: UpdateReport,
-               progress) -> dict[str, np.ndarray]:
-        """Vectors for (content_hash, text) items, longest texts first so each batch has similar lengths."""
-        out: dict[str, np.ndarray] = {}
-        t0 = time.perf_counter()
-        order = sorted(items, key=lambda kv: len(kv[1]), reverse=True)
-        for start in range(0, len(order), EMBED_BATCH):
-            batch = order[start : start + EMBED_BATCH]
-            encoded = encoder.encode([text for _, text in batch], kind="document")
-            vectors = np.asarray(encoded.vectors, dtype=np.float32)
-            if vectors.shape != (len(batch), self.backend.dim):
-                raise ValueError(f"encoder returned vectors of shape {vectors.shape} for {len(batch)} texts; "
-                                 f"the index holds dim {self.backend.dim}")
-            out.update(zip((h for h, _ in batch), vectors))
-            if progress:
-                progress(min(start + EMBED_BATCH, len(order)), len(order))
-        report.embed_seconds = round(time.perf_counter() - t0, 3)
-        return out
-
-    def _save(self) -> None:
-        """Commit the in-memory state as the next generation; on failure, fall back to the committed one."""
+    def _save(self, lexical: tuple | None = None) -> None:
+        """Commit the in-memory state as the next generation; on failure, fall back to the committed one.
+        `lexical`: `_lexical(self.chunks)` when the update built it already."""
         generation = self.generation + 1
         tmp = store.begin(self.directory, generation)
         try:
             self.chunks.save(tmp / "chunks.parquet")
             _save_files(tmp / "files.parquet", self.files)
             self.backend.save(tmp / "vectors")
-            bm25 = self._build_bm25(tmp / BM25_FOLDER) if self.config.hybrid and len(self.chunks) else None
-            file_level = self._build_file_level(tmp) if bm25 is not None else None
+            bm25 = file_level = None
+            if self.config.hybrid and len(self.chunks):
+                bm25, file_terms = lexical or _lexical(self.chunks)
+                bm25.save(tmp / BM25_FOLDER)
+                file_level = file_terms.with_vectors(self.backend.vectors(self.chunks.c["id"]))
+                file_level.save(tmp)
             manifest = {
                 "encoder": self.encoder_info, "config": self.config.model_dump(mode="json"), "roots": self.roots,
                 "next_id": self.next_id, "chunker": CHUNKER_VERSION, "chunks": len(self.chunks),
@@ -597,25 +590,16 @@ class CodeIndex:
             setattr(self, slot, cached)
         return cached[1]
 
-    def _build_file_level(self, folder: Path | None = None):
+    def _build_file_level(self):
         from codesift.index.file_level import FileLevel
 
         c = self.chunks.c
-        level = FileLevel.build(c["repo"], c["path"], c["tokens"], self.backend.vectors(c["id"]))
-        if folder is not None:
-            level.save(folder)
-        return level
+        return FileLevel.build(c["repo"], c["path"], c["tokens"], self.backend.vectors(c["id"]))
 
-    def _build_bm25(self, folder: Path | None = None):
-        """BM25 over the chunks' terms, saved to `folder` when given."""
+    def _build_bm25(self):
         from codesift.index.lexical import BM25Index
 
-        t0 = time.perf_counter()
-        bm25 = BM25Index.build(list(self.chunks.c["tokens"]))
-        if folder is not None:
-            bm25.save(folder)
-        log.debug("BM25 over %d chunks built in %.2fs", len(self.chunks), time.perf_counter() - t0)
-        return bm25
+        return BM25Index.build(list(self.chunks.c["tokens"]))
 
     def filter(self, filters: Filters) -> tuple[np.ndarray, np.ndarray]:
         """The chunks a filter keeps, as a row mask and as ids; cached, and the same ids array every time, since the
@@ -676,6 +660,16 @@ class CodeIndex:
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
+
+
+def _lexical(table: _Chunks) -> tuple:
+    """A generation's lexical data from the terms each chunk keeps: (BM25 over the chunks, the whole-file BM25
+    still without the files' vectors)."""
+    from codesift.index.file_level import FileLevel
+    from codesift.index.lexical import BM25Index
+
+    c = table.c
+    return BM25Index.build(list(c["tokens"])), FileLevel.lexical(c["repo"], c["path"], c["tokens"])
 
 
 def _check_encoder(directory: Path, info: dict[str, Any], encoder: Encoder) -> None:

@@ -8,7 +8,7 @@ file BM25 means tokenizing every chunk again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,16 +30,26 @@ class FileLevel:
     def build(cls, repos: np.ndarray, paths: np.ndarray, chunk_terms: np.ndarray, chunk_vectors: np.ndarray
               ) -> FileLevel:
         """From the chunks' repos, paths, BM25 terms (space-joined) and vectors, in row order."""
+        return cls.lexical(repos, paths, chunk_terms).with_vectors(chunk_vectors)
+
+    @classmethod
+    def lexical(cls, repos: np.ndarray, paths: np.ndarray, chunk_terms: np.ndarray) -> FileLevel:
+        """The files and their BM25 alone (no vectors yet): an update builds it while its chunks are embedded."""
         keys = list(zip(repos, paths))
         position = {key: i for i, key in enumerate(dict.fromkeys(keys))}
         chunk_file = np.fromiter((position[k] for k in keys), dtype=np.int64, count=len(keys))
         documents: list[list[str]] = [[] for _ in position]
         for f, terms in zip(chunk_file, chunk_terms):
             documents[f].append(terms)
-        vectors = np.zeros((len(position), chunk_vectors.shape[1]), dtype=np.float32)
-        np.add.at(vectors, chunk_file, chunk_vectors)
+        return cls(chunk_file, BM25Index.build([" ".join(d) for d in documents]),
+                   np.zeros((len(position), 0), dtype=np.float32))
+
+    def with_vectors(self, chunk_vectors: np.ndarray) -> FileLevel:
+        """Each file's vector: the normalized sum of its chunks' vectors (given in row order)."""
+        vectors = np.zeros((len(self.vectors), chunk_vectors.shape[1]), dtype=np.float32)
+        np.add.at(vectors, self.chunk_file, chunk_vectors)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        return cls(chunk_file, BM25Index.build([" ".join(d) for d in documents]), vectors)
+        return replace(self, vectors=vectors)
 
     def save(self, folder: Path) -> None:
         self.bm25.save(folder / BM25_FOLDER)

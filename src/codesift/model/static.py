@@ -81,7 +81,7 @@ class StaticEmbedder(EncodeMixin, nn.Module):
         if isinstance(texts, str):
             raise TypeError("tokenize takes a list of texts, not one string")
         limit = min(max_len or self.max_seq_len, self.max_seq_len)
-        ids = [e.ids[:limit] for e in self.tokenizer.encode_batch(list(texts), add_special_tokens=False)]
+        ids = [e.ids[:limit] for e in self.tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)]
         lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
         mask = np.arange(max(1, int(lengths.max(initial=1)))) < lengths[:, None]
         # One assignment fills the rows in order, no Python loop per text: a training step tokenizes thousands.

@@ -168,22 +168,22 @@ class OnnxEncoder:
 
     def count_tokens(self, texts: Sequence[str], kind: InputKind = "document") -> list[int]:
         """Tokens per text before truncation, special tokens (and the kind's prefix) included."""
-        prepared = self._prepare(texts, kind)
-        return [len(e.ids) + self._n_special for e in self.tokenizer.encode_batch(prepared, add_special_tokens=False)]
+        encodings = self.tokenizer.encode_batch_fast(self._prepare(texts, kind), add_special_tokens=False)
+        return [len(e) + self._n_special for e in encodings]
 
     def tokenize(self, texts: Sequence[str], kind: InputKind = "document") -> tuple[list[list[int]], list[int]]:
         """Token ids per text after the truncation policy (special tokens added), and the counts before it."""
-        encodings = self.tokenizer.encode_batch(self._prepare(texts, kind), add_special_tokens=False)
+        encodings = self.tokenizer.encode_batch_fast(self._prepare(texts, kind), add_special_tokens=False)  # no offsets
         keep = self.max_seq_len - self._n_special
         ids, counts = [], []
         for i, enc in enumerate(encodings):
-            counts.append(len(enc.ids) + self._n_special)
-            if len(enc.ids) > keep:
+            counts.append(len(enc) + self._n_special)
+            if len(enc) > keep:
                 if self.truncation == "error":
                     raise ValueError(f"text {i} has {counts[-1]} tokens, more than max_seq_len={self.max_seq_len} "
                                      "(truncation='error')")
                 enc.truncate(keep)
-            ids.append(self.tokenizer.post_process(enc).ids)
+            ids.append(self.tokenizer.post_process(enc).ids if self._n_special else enc.ids)
         return ids, counts
 
     # --- inference ----------------------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-PAIR_TYPES = ("doc-body", "signature-body", "readme-file")
+from codesift.config import PAIR_TYPES
+
 _DOC_COMMENT = {"go": "// ", "rust": "/// ", "java": "/** ", "javascript": "/** ", "typescript": "/** "}
 _LANGUAGE_NAMES = {"python": ("python",), "go": ("go", "golang"), "java": ("java",), "rust": ("rust",),
                    "javascript": ("javascript", "js"), "typescript": ("typescript", "ts")}
@@ -87,12 +88,16 @@ class Examples:
     codes: list[str]
     pair_types: np.ndarray
     languages: np.ndarray
+    repos: np.ndarray | None = None  # the repository of each pair, for same-repository batches
+    headers: list[str] | None = None  # "path symbol": the line the index embeds above each chunk
     query_ids: np.ndarray = field(init=False)
     code_ids: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         if not len(self.queries) == len(self.codes) == len(self.pair_types) == len(self.languages):
             raise ValueError("queries, codes, pair_types and languages must have the same length")
+        if self.repos is not None and len(self.repos) != len(self.queries):
+            raise ValueError("repos must have one entry per pair")
         self.query_ids = np.array([content_id(q) for q in self.queries], dtype=np.int64)
         self.code_ids = np.array([content_id(c) for c in self.codes], dtype=np.int64)
 
@@ -102,7 +107,9 @@ class Examples:
     def subset(self, index: np.ndarray) -> Examples:
         index = np.asarray(index, dtype=np.int64)
         return Examples([self.queries[i] for i in index], [self.codes[i] for i in index],
-                        self.pair_types[index], self.languages[index])
+                        self.pair_types[index], self.languages[index],
+                        None if self.repos is None else self.repos[index],
+                        None if self.headers is None else [self.headers[i] for i in index])
 
 
 def sample_rows(table, limit: int | None, seed: int):
@@ -122,7 +129,9 @@ def load_examples(parquet: str | Path, split: str, limit: int | None = None, see
     if unknown:
         raise ValueError(f"{path}: unknown pair types {sorted(unknown)}; expected {list(PAIR_TYPES)}")
     return Examples(table["query"].to_pylist(), table["code"].to_pylist(),
-                    np.array(table["pair_type"].to_pylist()), np.array(table["language"].to_pylist()))
+                    np.array(table["pair_type"].to_pylist()), np.array(table["language"].to_pylist()),
+                    np.array(table["repo"].to_pylist()),
+                    [f"{p} {s}" for p, s in zip(table["path"].to_pylist(), table["symbol"].to_pylist())])
 
 
 @dataclass
@@ -149,9 +158,14 @@ class BatchStream:
         self, examples: Examples, batch_size: int, seed: int, type_weights: Mapping[str, float] | None = None,
         group_languages: bool = False, doc_in_code_rate: float = 0.0, hard_negatives: int = 0,
         negatives: Mapping[int, np.ndarray] | None = None, negative_pool: Examples | None = None,
-        query_style_rate: float = 0.0,
+        query_style_rate: float = 0.0, repo_group: int = 1, code_header_rate: float = 0.0,
     ):
         self.examples, self.batch_size, self.seed = examples, batch_size, seed
+        self.repo_group, self.code_header_rate = repo_group, code_header_rate
+        if code_header_rate > 0 and examples.headers is None:
+            raise ValueError("code_header_rate > 0 needs the pairs' paths and symbols (Examples.headers)")
+        if repo_group > 1 and examples.repos is None:
+            raise ValueError("repo_group > 1 needs the pairs' repositories (Examples.repos)")
         self.doc_in_code_rate, self.hard_negatives = doc_in_code_rate, hard_negatives
         self.query_style_rate = query_style_rate
         self.negatives = negatives or {}
@@ -186,8 +200,20 @@ class BatchStream:
         self.duplicates_skipped = 0
 
     def _permutation(self, key: tuple[str | None, str]) -> np.ndarray:
+        """A pool's order for one epoch: shuffled, or with `repo_group` > 1 shuffled runs of up to that many pairs
+        of one repository, so a batch holds same-repository neighbours: negatives that share its vocabulary."""
         salt = content_id(f"{key[0]}/{key[1]}") % 2**31
-        return np.random.default_rng([self.seed, salt, self.epoch[key]]).permutation(self.pools[key])
+        rng = np.random.default_rng([self.seed, salt, self.epoch[key]])
+        order = rng.permutation(self.pools[key])
+        if self.repo_group <= 1:
+            return order
+        order = order[np.argsort(self.examples.repos[order], kind="stable")]  # by repository, shuffled within
+        repos = self.examples.repos[order]
+        starts = np.flatnonzero(np.r_[True, repos[1:] != repos[:-1]])
+        position = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+        run_starts = np.flatnonzero(position % self.repo_group == 0)
+        runs = np.split(order, run_starts[1:])
+        return np.concatenate([runs[i] for i in rng.permutation(len(runs))])
 
     def _take(self, key: tuple[str | None, str]) -> int:
         if self.cursor[key] == len(self.order[key]):
@@ -236,6 +262,10 @@ class BatchStream:
             if ex.pair_types[i] == "doc-body" and r < self.doc_in_code_rate:
                 code = with_doc(code, ex.queries[i], str(ex.languages[i]))
             positives.append(code)
+        if self.code_header_rate > 0:  # no draws otherwise: streams without it stay as they were
+            for row, (i, r) in enumerate(zip(index, self.rng.random(len(index)), strict=True)):
+                if r < self.code_header_rate:
+                    positives[row] = f"{ex.headers[i]}\n{positives[row]}"
         queries = [ex.queries[i] for i in index]
         if self.query_style_rate > 0:  # no draws otherwise: streams without it stay as they were
             for row, (i, r) in enumerate(zip(index, self.rng.random(len(index)), strict=True)):
