@@ -206,7 +206,8 @@ def test_prefetched_rounds_equal_synchronous_ones_and_log_their_speed(tmp_path, 
         out.mkdir()
         recipe = tiny_recipe(tmp_path, precision="fp32", token_dropout=0.2, prefetch=depth, prefetch_workers=workers)
         trainer = contrastive.ContrastiveTrainer(recipe, tiny_encoder, out)
-        stream = BatchStream(ex, 16, seed=3, hard_negatives=1, doc_in_code_rate=0.5, query_style_rate=0.5)
+        stream = BatchStream(ex, 16, seed=3, hard_negatives=1, doc_in_code_rate=0.5, query_style_rate=0.5,
+                             repo_group=4, code_header_rate=0.5)
         summary = trainer.train_round(out / "round-1", stream)
         records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
         assert all(0 <= r["input_wait"] < 1 and r["tokens_per_s"] > 0 and 0 < r["mfu"] < 1 for r in records)

@@ -52,7 +52,8 @@ def stdlib_examples(recipe, max_files: int):
         for unit in extract_units(text, "python", repo="cpython", path=str(path.relative_to(root)), license=None):
             pairs += unit_pairs(unit, recipe.pairs, rng)
     return Examples([p.query for p in pairs], [p.code for p in pairs], np.array([p.pair_type for p in pairs]),
-                    np.array([p.language for p in pairs]))
+                    np.array([p.language for p in pairs]), np.array([p.repo for p in pairs]),
+                    [f"{p.path} {p.symbol}" for p in pairs])
 
 
 def write_encoder(recipe, texts: list[str], folder) -> None:
@@ -115,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
             trainer = ContrastiveTrainer(r, encoder, out, world)
             stream = BatchStream(examples, train.batch_size, recipe.seed, train.pair_type_weights,
                                  train.language_batches == "grouped", train.doc_in_code_rate, args.hard_negatives,
-                                 query_style_rate=train.query_style_rate)
+                                 query_style_rate=train.query_style_rate, repo_group=train.repo_group,
+                                 code_header_rate=train.code_header_rate)
             trainer.train_round(out / "round-1", stream)
             records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
             timed = []
