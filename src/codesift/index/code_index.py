@@ -419,7 +419,7 @@ class CodeIndex:
             table, lexical = self.chunks, None
             if added or len(stale_ids):  # while the last batches embed: the new table, its terms and BM25
                 table = table.drop(stale_ids).append(ids, [r for r, _ in added], [ch for _, ch in added])
-                lexical = _lexical(table)
+                lexical = _lexical(table) if self.config.hybrid and len(table) else None
             vectors_by_hash = embedder.vectors()
             report.embed_seconds = round(embedder.busy_seconds, 3)
 
