@@ -78,3 +78,13 @@ variant search-all -- "${search[@]}" "train.pair_type_weights={$weights}" train.
 # lighter weights for the new types, so the docstring pairs keep ~80% of the draws (base: a search-pairs run)
 variant search-pairs-light -- "${search[@]}" \
     "train.pair_type_weights={signature-body: 0.3, identifier-def: 0.1, doc-file: 1.0, question-body: 0.2}"
+# comments inside bodies -> the lines below them (issue 23, second session), steps raised so the docstring pairs keep
+# their draws; the corpus with 92 more general-purpose libraries (every stage from data on reruns); a 512-dim table
+# with its first 256 dims trained too; same-repository runs of 16 pairs; the search-shaped questions alone
+variant comment-pairs -- "pairs.types=[doc-body,signature-body,readme-file,commit-body,comment-block]" \
+    "train.pair_type_weights={signature-body: 0.3, comment-block: ${COMMENT_WEIGHT:-0.5}}" train.steps=${COMMENT_STEPS:-255}
+variant more-libraries data pairs tokenizer -- data.corpus=runs/corpus-more.yaml
+variant hidden-512-mrl -- model.hidden=512 "train.matryoshka_dims=[256]"
+variant repo16 -- train.repo_group=16
+variant question-pairs -- "pairs.types=[doc-body,signature-body,readme-file,commit-body,question-body]" \
+    "train.pair_type_weights={signature-body: 0.3, question-body: 0.5}"

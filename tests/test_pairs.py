@@ -3,7 +3,15 @@ from collections import Counter
 
 from codesift.config import PairsConfig
 from codesift.data.pairs import assign_splits, build_pairs, clean_query, strip_signature, unit_pairs
-from codesift.data.search_pairs import as_question, file_doc, file_pairs, identifier_pairs, name_words
+from codesift.data.search_pairs import (
+    as_question,
+    comment_blocks,
+    comment_pairs,
+    file_doc,
+    file_pairs,
+    identifier_pairs,
+    name_words,
+)
 from codesift.records import CodeUnit, DocSection
 
 BODY = "@cache\ndef area(width, height):\n    product = width * height\n    return product\n"
@@ -152,11 +160,56 @@ def test_questions():
 def test_search_types_leave_other_pairs_and_splits_alone():
     units = [unit(repo=f"r{i}", symbol=f"area_{i}", body=BODY.replace("area", f"area_{i}")) for i in range(40)]
     files = [("r0", "pkg/plugins.py", "python", PY_FILE)]
+    units.append(unit(repo="r3", symbol="fetch", body=COMMENTED))
     base, _ = build_pairs(units, [], PairsConfig(test_fraction=0.1, val_fraction=0.1), seed=0)
+    search_types = ["identifier-def", "doc-file", "question-body", "comment-block"]
     cfg = PairsConfig(test_fraction=0.1, val_fraction=0.1, types=["doc-body", "signature-body", "readme-file",
-                                                                  "identifier-def", "doc-file", "question-body"])
+                                                                  *search_types])
     more, _ = build_pairs(units, [], cfg, seed=0, files=files)
     assert [(p.query, p.split) for p in more[: len(base)]] == [(p.query, p.split) for p in base]
-    assert {p.pair_type for p in more[len(base):]} == {"identifier-def", "doc-file", "question-body"}
+    assert {p.pair_type for p in more[len(base):]} == set(search_types)
     splits = {p.repo: p.split for p in base}
     assert all(p.split == splits[p.repo] for p in more)
+
+
+COMMENTED = """def fetch(url, retries=3):
+    session = make_session()
+    # retry the request once the connection was reset
+    for attempt in range(retries):
+        try:
+            return session.get(url)
+        except ConnectionResetError:
+            # back off a little longer after every failed attempt
+            time.sleep(attempt)
+
+    # TODO: raise our own error here
+    raise RuntimeError(url)
+    # x = session.get(url, timeout=5)
+    # short
+    log.debug("gave up on the whole thing")
+"""
+
+
+def test_comment_blocks_take_the_lines_below_at_their_level():
+    blocks = list(comment_blocks(COMMENTED, "python"))
+    assert blocks[0] == ("retry the request once the connection was reset",
+                         "for attempt in range(retries):\n    try:\n        return session.get(url)\n"
+                         "    except ConnectionResetError:")  # the nested comment starts its own block
+    assert blocks[1] == ("back off a little longer after every failed attempt", "time.sleep(attempt)")
+    assert [c for c, _ in blocks[2:]] == ["TODO: raise our own error here", "x = session.get(url, timeout=5) short"]
+    go = "func Load(p string) error {\n\t// read the whole config file into memory first\n\tb, err := os.ReadFile(p)\n}"
+    assert list(comment_blocks(go, "go")) == [("read the whole config file into memory first", "b, err := os.ReadFile(p)")]
+    assert list(comment_blocks(COMMENTED, "ruby")) == []
+
+
+def test_comment_pairs_skip_directives_code_and_short_blocks():
+    stats = Counter()
+    pairs = list(comment_pairs([unit(symbol="fetch", body=COMMENTED)], PairsConfig(), stats))
+    assert [p.query for p in pairs] == ["retry the request once the connection was reset"]  # block 2 too short
+    assert pairs[0].pair_type == "comment-block" and pairs[0].code.startswith("for attempt")
+    assert stats["comment:directive-or-code"] == 2 and stats["comment:length"] == 1
+    longer = COMMENTED.replace("(attempt)", "(attempt * backoff)")  # the second block is long enough now
+    assert len(list(comment_pairs([unit(body=longer)], PairsConfig(), Counter()))) == 2
+    assert len(list(comment_pairs([unit(body=longer)], PairsConfig(max_comments_per_unit=1), Counter()))) == 1
+    quoted = longer.replace("# back off a little", "# 'backoff': 'a little")  # a commented-out dict entry
+    assert len(list(comment_pairs([unit(body=quoted)], PairsConfig(), Counter()))) == 1

@@ -3,7 +3,7 @@
 Four pair types teach four kinds of query: a doc summary (what the code does), a signature
 (what it is called and takes), a README section (how a project describes a piece of itself) and a
 commit message (what a change to the code did, in the words of the person who made it).
-The search-shaped types (names, file docs, questions) are built in search_pairs.py.
+The search-shaped types (names, file docs, questions, comments) are built in search_pairs.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from codesift.config import HELDOUT_TYPES, PairsConfig
 from codesift.data.doccomments import doc_summary
 from codesift.data.extract import is_test_path
-from codesift.data.search_pairs import file_pairs, identifier_pairs, question_pairs
+from codesift.data.search_pairs import comment_pairs, file_pairs, identifier_pairs, question_pairs
 from codesift.records import CodeUnit, CommitUnit, DocSection, Pair
 
 URL = re.compile(r"https?://\S+|www\.\S+")
@@ -182,6 +182,8 @@ def build_pairs(units: Iterable[CodeUnit], sections: Iterable[DocSection], cfg: 
         pairs.extend(identifier_pairs(kept_units, cfg, search_rng, stats))
     if "question-body" in cfg.types:
         pairs.extend(question_pairs(kept_units, cfg, search_rng))
+    if "comment-block" in cfg.types:
+        pairs.extend(comment_pairs(kept_units, cfg, stats))
     if "doc-file" in cfg.types:
         pairs.extend(file_pairs((f for f in files if keep_tests or not is_test_path(f[1])), cfg, stats))
     seen: set[tuple[str, str]] = set()

@@ -8,6 +8,8 @@ Three pair types, each weighted (or dropped with 0) by `train.pair_type_weights`
   a JS/TS leading `/** */`) -> the file it describes, with that doc taken out of it: answers at file level.
 - `question-body`: a doc summary asked as a question ("where is the header line parsed", "how does
   `load_plugins` work", "how do i parse the header line") -> the body, as doc-body gives it.
+- `comment-block`: a comment inside a body ("# retry once the connection was reset") -> the lines it introduces:
+  a developer's own words for a few lines of code, the shape of most typed queries.
 """
 
 from __future__ import annotations
@@ -195,4 +197,67 @@ def question_pairs(units: Iterable[CodeUnit], cfg: PairsConfig, rng: random.Rand
         query = as_question(doc_summary(unit.doc), unit.symbol, rng)
         if query and cfg.min_tokens <= len(query.split()) <= cfg.max_tokens:
             yield Pair(query=query, code=unit.body, pair_type="question-body", language=unit.language,
+                       repo=unit.repo, path=unit.path, symbol=unit.symbol, split="train")
+
+
+# ----------------------------------------------------------------------------------------------- comments
+
+MAX_COMMENT_WORDS = 24  # longer comments explain a design, not the lines below them
+MIN_BLOCK_CHARS = 24  # `i += 1` under "# next one" teaches nothing
+_LINE_COMMENT = {"python": "#", "go": "//", "rust": "//", "java": "//", "javascript": "//", "typescript": "//"}
+# tool directives, markers of unfinished work and commented-out code are no description of the lines below them
+_DIRECTIVE = re.compile(r"\b(?:todo|fixme|xxx|hack|noqa|pragma|type:|pylint|eslint|nolint|clippy|nosec|fmt:|isort|"
+                        r"mypy|ts-ignore|ts-expect-error|istanbul|prettier|jshint|coverage|safety|nocov)\b", re.I)
+_CODE_IN_COMMENT = re.compile(r"[=;{}\[\]<>]|\w\(|\)$|^\w+[.:]\w|['\"]\s*:|"
+                              r"^(?:return|import|from|if|for|let|const|var|def|fn)\b")
+
+
+def comment_blocks(body: str, language: str) -> Iterator[tuple[str, str]]:
+    """(comment, the lines it introduces) for each run of whole-line comments inside `body`: the lines below it at
+    its indentation or deeper, up to the first blank line, the next comment or a line above its level."""
+    marker = _LINE_COMMENT.get(language)
+    if marker is None:
+        return
+    lines = body.splitlines()
+    i = 1  # the first line is the signature
+    while i < len(lines):
+        stripped = lines[i].lstrip()
+        if not stripped.startswith(marker) or stripped.startswith((marker + "!", "///", "//!")):
+            i += 1
+            continue
+        indent = _indent(lines[i])
+        words = []
+        while i < len(lines) and lines[i].lstrip().startswith(marker) and _indent(lines[i]) == indent:
+            words.append(lines[i].lstrip()[len(marker):].strip())
+            i += 1
+        block = []
+        while i < len(lines) and lines[i].strip():
+            if _indent(lines[i]) < indent or lines[i].lstrip().startswith(marker):
+                break
+            block.append(lines[i][indent:])
+            i += 1
+        if block:
+            yield " ".join(" ".join(words).split()), "\n".join(block)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def comment_pairs(units: Iterable[CodeUnit], cfg: PairsConfig, stats: Counter[str]) -> Iterator[Pair]:
+    """Comments inside bodies -> the lines they introduce; a unit gives at most `pairs.max_comments_per_unit`."""
+    for unit in units:
+        made = 0
+        for comment, block in comment_blocks(unit.body, unit.language):
+            if made == cfg.max_comments_per_unit:
+                break
+            if _DIRECTIVE.search(comment) or _CODE_IN_COMMENT.search(comment) or not is_english(comment):
+                stats["comment:directive-or-code"] += 1
+                continue
+            n_words = len(comment.split())
+            if n_words < cfg.min_tokens or n_words > min(cfg.max_tokens, MAX_COMMENT_WORDS) or len(block) < MIN_BLOCK_CHARS:
+                stats["comment:length"] += 1
+                continue
+            made += 1
+            yield Pair(query=comment.rstrip(".:"), code=block, pair_type="comment-block", language=unit.language,
                        repo=unit.repo, path=unit.path, symbol=unit.symbol, split="train")
