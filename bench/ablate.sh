@@ -82,9 +82,17 @@ variant search-pairs-light -- "${search[@]}" \
 # their draws; the corpus with 92 more general-purpose libraries (every stage from data on reruns); a 512-dim table
 # with its first 256 dims trained too; same-repository runs of 16 pairs; the search-shaped questions alone
 variant comment-pairs -- "pairs.types=[doc-body,signature-body,readme-file,commit-body,comment-block]" \
-    "train.pair_type_weights={signature-body: 0.3, comment-block: ${COMMENT_WEIGHT:-0.5}}" train.steps=${COMMENT_STEPS:-255}
+    "train.pair_type_weights={signature-body: 0.3, comment-block: 1.0}" train.steps=230
 variant more-libraries data pairs tokenizer -- data.corpus=runs/corpus-more.yaml
 variant hidden-512-mrl -- model.hidden=512 "train.matryoshka_dims=[256]"
 variant repo16 -- train.repo_group=16
+variant steps-230 -- train.steps=230  # the control for the variants above that train 230 steps
 variant question-pairs -- "pairs.types=[doc-body,signature-body,readme-file,commit-body,question-body]" \
-    "train.pair_type_weights={signature-body: 0.3, question-body: 0.5}"
+    "train.pair_type_weights={signature-body: 0.3, question-body: 0.5}" train.steps=230
+# the comment pairs in a 512-dim table (first 256 dims trained too): room for the new pairs beside the docstring ones?
+variant comment-pairs-512 -- "pairs.types=[doc-body,signature-body,readme-file,commit-body,comment-block]" \
+    "train.pair_type_weights={signature-body: 0.3, comment-block: 1.0}" train.steps=230 model.hidden=512 \
+    "train.matryoshka_dims=[256]"
+# the table initialized from token co-occurrence in the corpus (PPMI + truncated SVD; trial script, then the pretrain
+# stage's `pretrain.static_init`)
+variant cooc-init -- train.init_from=runs/cooc-init-256

@@ -117,6 +117,11 @@ class ModelConfig(Section):
     max_seq_len: int = Field(256, ge=16, le=8192)
     embedding_dim: int | None = Field(None, ge=8, description="optional linear projection after pooling")
     fold_case: bool = Field(False, description="static: a token shares the row of its lower-case form (Json = json)")
+    static_init: Literal["random", "cooccurrence"] = Field(
+        "random", description="static: the table's starting rows; cooccurrence: PPMI + SVD of how tokens co-occur in "
+        "the corpus (the pretrain stage, codesift.train.static_init)")
+    static_init_chars: int = Field(60_000_000, ge=1, description="static_init cooccurrence: characters of code "
+                                   "sampled from the corpus for the counts")
 
     @model_validator(mode="after")
     def _shape_fits_arch(self) -> ModelConfig:
@@ -127,6 +132,8 @@ class ModelConfig(Section):
             return self
         if self.fold_case:
             raise ValueError("fold_case is for static models (a transformer learns case from context)")
+        if self.static_init != "random":
+            raise ValueError("static_init is for static models (a transformer is pretrained by the pretrain section)")
         if missing := [k for k, v in layered.items() if v is None]:
             raise ValueError(f"arch {self.arch} needs {', '.join(missing)}")
         if self.hidden % self.heads:

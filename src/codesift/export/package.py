@@ -213,6 +213,14 @@ def _gate_lines(gate: dict[str, Any]) -> str:
     return "Quality gate at export (held-out texts and sampled benchmarks): " + "; ".join(parts) + "."
 
 
+def _static_pretraining(summary: dict) -> str:
+    if not summary.get("pretrained"):
+        return "- Pretraining: none (a static model starts from a random table)."
+    return (f"- Pretraining: the table starts from token co-occurrence (PPMI + truncated SVD) over "
+            f"{summary['chars'] / 1e6:.0f}M characters of the corpus's code ({summary['texts']:,} units), "
+            f"{summary['tokens_with_rows']:,} of {summary['vocab']:,} tokens given rows, {summary['seconds']:.0f} s.")
+
+
 def _training_lines(manifests: dict[str, dict[str, Any]]) -> list[str]:
     data, pairs = manifests["data"]["summary"], manifests["pairs"]["summary"]
     pre, train = manifests["pretrain"], manifests["train"]
@@ -228,7 +236,7 @@ def _training_lines(manifests: dict[str, dict[str, Any]]) -> list[str]:
         f"{_fmt_summary(pairs)}.",
         f"- Tokenizer: {manifests['tokenizer']['summary'].get('kind', 'bpe')} with "
         f"{manifests['tokenizer']['summary'].get('vocab_size', '?')} tokens, trained on the cleaned corpus.",
-        "- Pretraining: none (a static model starts from a random table)." if ps.get("arch") == "static" else
+        _static_pretraining(ps) if ps.get("arch") == "static" else
         f"- Pretraining ({ps['objective'].upper()} + identifier deobfuscation): {ps['steps']} steps, "
         f"{ps['tokens_seen'] / 1e6:.1f}M tokens over {ps['train_windows']} windows, {ps['precision']}, "
         f"{ps['tokens_per_s'] / 1e3:.0f}k tokens/s (MFU {100 * ps['mfu']:.1f}% of the measured matmul peak), "

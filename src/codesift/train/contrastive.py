@@ -33,7 +33,7 @@ from torch import nn
 from codesift.config import Recipe
 from codesift.log import get_logger
 from codesift.model.embedder import Embedder
-from codesift.model.static import STATIC_DIR, StaticEmbedder
+from codesift.model.static import STATIC_DIR, StaticEmbedder, is_static_folder
 from codesift.runs import StageContext, atomic_write, write_json
 from codesift.train.accel import adamw, compiled
 from codesift.train.batches import Batch, BatchStream, Examples, load_examples
@@ -66,7 +66,9 @@ class ContrastiveTrainer:
         torch.manual_seed(recipe.seed)  # the same projection / random init on every rank and every rerun
         if self.cfg.init_from:
             self.embedder = continued_model(Path(self.cfg.init_from), encoder_dir, recipe).to(self.device)
-        elif recipe.model.arch == "static":  # a fresh table: there is no pretrained encoder to start from
+        elif recipe.model.arch == "static" and is_static_folder(encoder_dir):  # the pretrain stage's table
+            self.embedder = StaticEmbedder.load(encoder_dir, recipe.model.fold_case).to(self.device)
+        elif recipe.model.arch == "static":  # a fresh table on the run's tokenizer
             from tokenizers import Tokenizer
 
             tokenizer = Tokenizer.from_file(str(encoder_dir / "tokenizer.json"))

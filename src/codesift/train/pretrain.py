@@ -287,6 +287,23 @@ class Pretrainer:
 # --- the stage ------------------------------------------------------------------------------------------------
 
 
+def _static_table(ctx: StageContext, tok_dir: Path) -> dict[str, Any]:
+    """The static model's starting table from the corpus's token co-occurrence, saved as a model in encoder/."""
+    from tokenizers import Tokenizer
+
+    from codesift.train.static_init import cooccurrence_model, sample_texts
+
+    model_cfg = ctx.recipe.model
+    texts = sample_texts(ctx.inputs["data"] / "units.parquet", model_cfg.static_init_chars, ctx.recipe.seed)
+    tokenizer = Tokenizer.from_file(str(tok_dir / "tokenizer.json"))
+    model, summary = cooccurrence_model(tokenizer, texts, model_cfg.hidden, model_cfg.max_seq_len,
+                                        model_cfg.fold_case, ctx.recipe.seed)
+    model.save(ctx.out_dir / "encoder")
+    log.info("static init: %d texts, %d tokens given rows, %.0f s", summary["texts"], summary["tokens_with_rows"],
+             summary["seconds"])
+    return summary
+
+
 def run(ctx: StageContext) -> dict[str, Any]:
     """Stage entry: build the windows (rank 0), train, save `encoder/` with the tokenizer, report."""
     from tokenizers import Tokenizer
@@ -294,12 +311,15 @@ def run(ctx: StageContext) -> dict[str, Any]:
     world = current_world()
     recipe, cfg = ctx.recipe, ctx.recipe.pretrain
     tok_dir = ctx.inputs["tokenizer"]
-    if recipe.model.arch == "static":  # nothing to pretrain: the train stage starts a fresh table on this tokenizer
+    if recipe.model.arch == "static":  # a table from co-occurrence counts, or none: training starts a random one
+        summary: dict[str, Any] = {"arch": "static", "pretrained": False}
         if world.is_main:
             (ctx.out_dir / "encoder").mkdir(parents=True, exist_ok=True)
+            if recipe.model.static_init == "cooccurrence":
+                summary = {"arch": "static", "pretrained": True, **_static_table(ctx, tok_dir)}
             shutil.copy2(tok_dir / "tokenizer.json", ctx.out_dir / "encoder" / "tokenizer.json")
         world.barrier()
-        return {"arch": "static", "pretrained": False}
+        return summary
     tokenizer = Tokenizer.from_file(str(tok_dir / "tokenizer.json"))
     vocab_size = tokenizer.get_vocab_size()
     if world.is_main:
