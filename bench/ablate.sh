@@ -93,6 +93,11 @@ variant question-pairs -- "pairs.types=[doc-body,signature-body,readme-file,comm
 variant comment-pairs-512 -- "pairs.types=[doc-body,signature-body,readme-file,commit-body,comment-block]" \
     "train.pair_type_weights={signature-body: 0.3, comment-block: 1.0}" train.steps=230 model.hidden=512 \
     "train.matryoshka_dims=[256]"
-# the table initialized from token co-occurrence in the corpus (PPMI + truncated SVD; trial script, then the pretrain
-# stage's `pretrain.static_init`)
-variant cooc-init -- train.init_from=runs/cooc-init-256
+# the table initialized from token co-occurrence in the corpus (PPMI + truncated SVD, the pretrain stage); with the
+# comment pairs; with 120M characters counted instead of 60M
+variant cooc-init pretrain -- model.static_init=cooccurrence
+variant cooc-init-comments pretrain -- model.static_init=cooccurrence \
+    "pairs.types=[doc-body,signature-body,readme-file,commit-body,comment-block]" \
+    "train.pair_type_weights={signature-body: 0.3, comment-block: 1.0}" train.steps=230
+variant cooc-init-120m pretrain -- model.static_init=cooccurrence model.static_init_chars=120000000
+variant cooc-init-lr0.02 pretrain -- model.static_init=cooccurrence train.lr=0.02  # move less from the start

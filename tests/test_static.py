@@ -77,7 +77,8 @@ def static_recipe(tmp_path, **train):
     settings = {"steps": 6, "batch_size": 16, "chunk_size": 8, "warmup_steps": 1, "rounds": 2, "hard_negatives": 1,
                 "checkpoint_every": 3, "log_every": 1, "eval_max_queries": 20, "eval_max_docs": 80} | train
     overrides = [f"train.{k}={json.dumps(v)}" for k, v in settings.items()] + [
-        "model.hidden=16", "model.max_seq_len=64", "mine.rank_window=[1, 30]", "mine.pool_size=150",
+        "model.hidden=16", "model.max_seq_len=64", "model.static_init=random", "mine.rank_window=[1, 30]",
+        "mine.pool_size=150",
         f"eval.benchmarks_dir={BENCHMARKS}", f"run_dir={tmp_path}",
     ]
     return load_recipe(REPO / "recipes" / "static.yaml", overrides)
@@ -129,11 +130,14 @@ def test_export_needs_something_to_quantize_in_a_static_model(tmp_path, tiny_enc
 @pytest.mark.parametrize(("overrides", "message"), [
     (["model.layers=2"], "a static model has no layers"),
     (["pretrain.steps=10", "pretrain.batch_size=4"], "a static model is not pretrained"),
-    (["model.arch=modernbert", "model.layers=2", "model.heads=2", "model.intermediate=64", "model.fold_case=false"],
-     "missing required section 'pretrain'"),
-    (["model.arch=bert", "model.fold_case=false"], "arch bert needs layers, heads, intermediate"),
+    (["model.arch=modernbert", "model.layers=2", "model.heads=2", "model.intermediate=64", "model.fold_case=false",
+      "model.static_init=random"], "missing required section 'pretrain'"),
+    (["model.arch=bert", "model.fold_case=false", "model.static_init=random"],
+     "arch bert needs layers, heads, intermediate"),
     (["model.arch=bert", "model.layers=2", "model.heads=2", "model.intermediate=64", "pretrain.steps=1",
-      "pretrain.batch_size=1"], "fold_case is for static models"),
+      "pretrain.batch_size=1", "model.static_init=random"], "fold_case is for static models"),
+    (["model.arch=bert", "model.layers=2", "model.heads=2", "model.intermediate=64", "pretrain.steps=1",
+      "pretrain.batch_size=1", "model.fold_case=false"], "static_init is for static models"),
 ])
 def test_recipe_keeps_static_and_transformer_settings_apart(overrides, message):
     with pytest.raises(RecipeError, match=message):

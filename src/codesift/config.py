@@ -109,7 +109,8 @@ class TokenizerConfig(Section):
 
 class ModelConfig(Section):
     arch: Literal["modernbert", "bert", "static"] = Field(
-        "modernbert", description="static: one trained vector per token, averaged (no layers, no pretraining)")
+        "modernbert", description="static: one trained vector per token, averaged (no layers, no pretrain "
+        "section; model.static_init picks its starting table)")
     layers: int | None = Field(None, ge=1, le=48)
     hidden: int = Field(ge=16, description="the transformer's width; a static model's embedding size")
     heads: int | None = Field(None, ge=1)

@@ -1,7 +1,8 @@
 """The static embedding model: one trained vector per token, a text is the mean of its tokens' vectors, L2-normalized.
 
-Nothing is contextual, so it needs no pretraining, and a training step is a table lookup and a sum: on two CPU cores
-it trains on ~1,800 pairs a second, where the small transformer manages under one (BENCHMARKS.md).
+Nothing is contextual, so it needs no MLM pretraining (its table can start from co-occurrence counts instead:
+train/static_init.py), and a training step is a table lookup and a sum: on two CPU cores it trains on ~1,800 pairs a
+second, where the small transformer manages under one (BENCHMARKS.md).
 It is sentence-transformers' `StaticEmbedding` (the model2vec architecture), saved as such (`StaticEmbedding` ->
 `Normalize`), so `SentenceTransformer(folder)` loads it and returns the same vectors as `StaticEmbedder.encode`.
 
