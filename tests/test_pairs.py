@@ -182,7 +182,7 @@ COMMENTED = """def fetch(url, retries=3):
             # back off a little longer after every failed attempt
             time.sleep(attempt)
 
-    # TODO: raise our own error here
+    # HACK: raise our own error here
     raise RuntimeError(url)
     # x = session.get(url, timeout=5)
     # short
@@ -196,7 +196,7 @@ def test_comment_blocks_take_the_lines_below_at_their_level():
                          "for attempt in range(retries):\n    try:\n        return session.get(url)\n"
                          "    except ConnectionResetError:")  # the nested comment starts its own block
     assert blocks[1] == ("back off a little longer after every failed attempt", "time.sleep(attempt)")
-    assert [c for c, _ in blocks[2:]] == ["TODO: raise our own error here", "x = session.get(url, timeout=5) short"]
+    assert [c for c, _ in blocks[2:]] == ["HACK: raise our own error here", "x = session.get(url, timeout=5) short"]
     go = "func Load(p string) error {\n\t// read the whole config file into memory first\n\tb, err := os.ReadFile(p)\n}"
     assert list(comment_blocks(go, "go")) == [("read the whole config file into memory first", "b, err := os.ReadFile(p)")]
     assert list(comment_blocks(COMMENTED, "ruby")) == []
