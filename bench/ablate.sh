@@ -101,3 +101,12 @@ variant cooc-init-comments pretrain -- model.static_init=cooccurrence \
     "train.pair_type_weights={signature-body: 0.3, comment-block: 1.0}" train.steps=230
 variant cooc-init-120m pretrain -- model.static_init=cooccurrence model.static_init_chars=120000000
 variant cooc-init-lr0.02 pretrain -- model.static_init=cooccurrence train.lr=0.02  # move less from the start
+# issue 23, third session: the comment pairs in batches of their own (no comment snippet is a docstring query's
+# in-batch negative, nor the reverse)
+variant cooc-init-comments-own pretrain -- model.static_init=cooccurrence \
+    "pairs.types=[doc-body,signature-body,readme-file,commit-body,comment-block]" \
+    "train.pair_type_weights={signature-body: 0.3, comment-block: 1.0}" train.steps=230 \
+    "train.own_batch_types=[comment-block]"
+# the co-occurrence sample with each unit's doc above its code where the code lacks it (Go, Rust, Java, JS/TS doc
+# comments; Python docstrings are in the code already): run after that change, against cooc-init from before it
+variant cooc-init-docs pretrain -- model.static_init=cooccurrence

@@ -55,6 +55,24 @@ def test_type_weights_language_groups_and_hard_negatives():
         BatchStream(ex, 8, seed=0, type_weights={"docs": 1.0})
 
 
+def test_own_batch_types_never_share_a_batch_with_other_types():
+    ex = examples(240)
+    ex = Examples(ex.queries, [f"{c}  # {i}" for i, c in enumerate(ex.codes)], ex.pair_types, ex.languages)
+    stream = BatchStream(ex, 16, seed=0, own_batch_types=["signature-body"])
+    kinds = [{str(ex.pair_types[i]) for i in stream.next().index} for _ in range(30)]
+    assert kinds.count({"signature-body"}) + kinds.count({"doc-body"}) == 30
+    assert 4 <= kinds.count({"signature-body"}) <= 18  # about a third of the pairs, so about a third of the batches
+    again = BatchStream(ex, 16, seed=0, own_batch_types=["signature-body"])
+    again.skip(7)
+    assert {str(ex.pair_types[i]) for i in again.next().index} == kinds[7]
+    mixed = BatchStream(ex, 16, seed=0).next().index  # without own types, the stream is the one it always was
+    assert mixed.tolist() == BatchStream(ex, 16, seed=0, own_batch_types=[]).next().index.tolist()
+    with pytest.raises(ValueError, match="of type signature-body"):
+        BatchStream(ex, 81, seed=0, own_batch_types=["signature-body"])
+    with pytest.raises(ValueError, match="unknown types"):
+        BatchStream(ex, 8, seed=0, own_batch_types=["comments"])
+
+
 def test_repo_group_draws_runs_of_one_repository():
     n = 400
     codes = [f"def f{i}(): return {i}" for i in range(n)]

@@ -13,7 +13,7 @@ from codesift.export.package import _static_pretraining
 from codesift.model.static import INIT_STD, StaticEmbedder, is_static_folder
 from codesift.runs import StageContext
 from codesift.train import contrastive, pretrain
-from codesift.train.static_init import cooccurrence, cooccurrence_model, ppmi, sample_texts, svd_rows
+from codesift.train.static_init import cooccurrence, cooccurrence_model, ppmi, sample_texts, svd_rows, with_doc_above
 
 from conftest import REPO
 from tiny_encoder import tiny_encoder  # noqa: F401  (fixture)
@@ -60,11 +60,23 @@ def test_cooccurrence_model_is_deterministic_at_the_random_inits_scale(tiny_enco
 
 def test_sample_texts_leaves_tests_out_and_stops_at_the_budget(tmp_path):
     path = tmp_path / "units.parquet"
-    pq.write_table(pa.table({"code": ["a" * 10, "b" * 10, "c" * 10, "t" * 10], "is_test": [False] * 3 + [True]}),
-                   path)
+    pq.write_table(pa.table({"code": ["a" * 10, "b" * 10, "c" * 10, "t" * 10], "doc": [None] * 4,
+                             "is_test": [False] * 3 + [True]}), path)
     assert sorted(sample_texts(path, 1_000, seed=0)) == ["a" * 10, "b" * 10, "c" * 10]
     assert len(sample_texts(path, 15, seed=0)) == 2
     assert sample_texts(path, 15, seed=0) == sample_texts(path, 15, seed=0)
+
+
+def test_sample_texts_count_a_doc_with_its_code_once(tmp_path):
+    go = "func Parse(s string) int {\n\treturn len(s)\n}"
+    python = 'def parse(s):\n    """Parse a string.\n\n    Slowly."""\n    return len(s)'
+    assert with_doc_above(go, "Parse reads a string.\nIt counts.") == "Parse reads a string.\nIt counts.\n" + go
+    assert with_doc_above(python, "Parse a string.\n\nSlowly.") == python  # the docstring is in the code
+    assert with_doc_above(go, None) == with_doc_above(go, "") == go
+    path = tmp_path / "units.parquet"
+    pq.write_table(pa.table({"code": [go, python], "doc": ["Parse reads a string.", "Parse a string."],
+                             "is_test": [False, False]}), path)
+    assert sorted(sample_texts(path, 1_000, seed=0)) == sorted(["Parse reads a string.\n" + go, python])
 
 
 def test_pretrain_stage_builds_the_table_the_train_stage_starts_from(tmp_path, tiny_encoder):  # noqa: F811

@@ -215,6 +215,9 @@ class TrainConfig(Section):
     code_header_rate: float = Field(
         0.0, ge=0, le=1, description="share of positives shown under the line the index embeds above each chunk "
         "('path symbol')")
+    own_batch_types: list[PairType] = Field(
+        default_factory=list, description="pair types drawn in batches of their own, never as another type's in-batch "
+        "negatives (the others mix): a new kind of pair without shortcuts between kinds")
     language_batches: Literal["mixed", "grouped"] = Field(
         "mixed", description="grouped: every batch from one language (harder in-batch negatives)")
     doc_in_code_rate: float = Field(

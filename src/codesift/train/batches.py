@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,7 +151,8 @@ class BatchStream:
 
     `negatives` maps an example index to indices into `negative_pool` (default: `examples`) whose codes serve as
     its hard negatives (from mining); a query with fewer than `hard_negatives` of them is filled up with random
-    codes of the pool.
+    codes of the pool. `own_batch_types`: pair types drawn in batches of their own (chosen in proportion to their
+    weighted share), so their codes are never another type's in-batch negatives and theirs; the other types mix.
     """
 
     def __init__(
@@ -159,6 +160,7 @@ class BatchStream:
         group_languages: bool = False, doc_in_code_rate: float = 0.0, hard_negatives: int = 0,
         negatives: Mapping[int, np.ndarray] | None = None, negative_pool: Examples | None = None,
         query_style_rate: float = 0.0, repo_group: int = 1, code_header_rate: float = 0.0,
+        own_batch_types: Collection[str] = (),
     ):
         self.examples, self.batch_size, self.seed = examples, batch_size, seed
         self.repo_group, self.code_header_rate = repo_group, code_header_rate
@@ -173,6 +175,9 @@ class BatchStream:
         weights = {t: 1.0 for t in PAIR_TYPES} | dict(type_weights or {})
         if unknown := set(weights) - set(PAIR_TYPES):
             raise ValueError(f"pair type weights name unknown types {sorted(unknown)}; expected {list(PAIR_TYPES)}")
+        if unknown := set(own_batch_types) - set(PAIR_TYPES):
+            raise ValueError(f"own_batch_types names unknown types {sorted(unknown)}; expected {list(PAIR_TYPES)}")
+        self.own_batch_types = frozenset(own_batch_types)
         groups = sorted(set(examples.languages.tolist())) if group_languages else [None]
         self.pools: dict[tuple[str | None, str], np.ndarray] = {}
         for language in groups:
@@ -187,17 +192,24 @@ class BatchStream:
         self.group_keys = groups
         self.mass = {key: weights[key[1]] * len(pool) for key, pool in self.pools.items()}
         for language in groups:
-            distinct = len({int(examples.code_ids[i]) for k, p in self.pools.items() if k[0] == language for i in p})
-            if distinct < batch_size:
-                where = f" of language {language}" if language else ""
-                raise ValueError(f"batch_size {batch_size} exceeds the {distinct} distinct codes{where} in the "
-                                 "training pairs; lower train.batch_size or use mixed-language batches")
+            for kind in {self._batch_kind(t) for g, t in self.pools if g == language}:
+                distinct = len({int(examples.code_ids[i]) for (g, t), pool in self.pools.items()
+                                if g == language and self._batch_kind(t) == kind for i in pool})
+                if distinct < batch_size:
+                    where = (f" of language {language}" if language else "") + (f" of type {kind}" if kind else "")
+                    raise ValueError(f"batch_size {batch_size} exceeds the {distinct} distinct codes{where} in the "
+                                     "training pairs; lower train.batch_size, use mixed-language batches or leave "
+                                     "the type in mixed batches")
         self.rng = np.random.default_rng([seed, 0])
         self.cursor = {key: 0 for key in self.pools}
         self.epoch = {key: 0 for key in self.pools}
         self.order = {key: self._permutation(key) for key in self.pools}
         self.step = 0
         self.duplicates_skipped = 0
+
+    def _batch_kind(self, pair_type: str) -> str | None:
+        """The batch a pair of this type goes into: its type's own, or the mixed one (None)."""
+        return pair_type if pair_type in self.own_batch_types else None
 
     def _permutation(self, key: tuple[str | None, str]) -> np.ndarray:
         """A pool's order for one epoch: shuffled, or with `repo_group` > 1 shuffled runs of up to that many pairs
@@ -230,6 +242,11 @@ class BatchStream:
             p = np.array([language_mass[g] for g in names])
             language = names[self.rng.choice(len(names), p=p / p.sum())]
             keys = [k for k in keys if k[0] == language]
+        if self.own_batch_types:  # no draw otherwise: streams without it stay as they were
+            kinds = sorted({self._batch_kind(k[1]) for k in keys}, key=str)
+            kind_mass = np.array([sum(self.mass[k] for k in keys if self._batch_kind(k[1]) == kind) for kind in kinds])
+            kind = kinds[self.rng.choice(len(kinds), p=kind_mass / kind_mass.sum())]
+            keys = [k for k in keys if self._batch_kind(k[1]) == kind]
         p = np.array([self.mass[k] for k in keys])
         p = p / p.sum()
         chosen: list[int] = []

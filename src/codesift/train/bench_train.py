@@ -117,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
             stream = BatchStream(examples, train.batch_size, recipe.seed, train.pair_type_weights,
                                  train.language_batches == "grouped", train.doc_in_code_rate, args.hard_negatives,
                                  query_style_rate=train.query_style_rate, repo_group=train.repo_group,
-                                 code_header_rate=train.code_header_rate)
+                                 code_header_rate=train.code_header_rate,
+                                 own_batch_types=train.own_batch_types)
             trainer.train_round(out / "round-1", stream)
             records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
             timed = []

@@ -375,7 +375,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
             stream = BatchStream(
                 train_set, cfg.batch_size, recipe.seed + r, cfg.pair_type_weights, cfg.language_batches == "grouped",
                 cfg.doc_in_code_rate, cfg.hard_negatives if r > 1 else 0, negatives, examples, cfg.query_style_rate,
-                cfg.repo_group, cfg.code_header_rate,
+                cfg.repo_group, cfg.code_header_rate, cfg.own_batch_types,
             )
             trained = trainer.train_round(round_dir, stream, writer, (r - 1) * cfg.steps)
             trained["pairs"] = len(train_set)

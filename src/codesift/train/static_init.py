@@ -28,10 +28,20 @@ CONTEXT_ALPHA = 0.75  # context distribution smoothing: rare contexts get less i
 TOKENIZE_BATCH = 20_000
 
 
+def with_doc_above(code: str, doc: str | None) -> str:
+    """The unit's doc then its code: a doc comment above a definition (Go, Rust, Java, JS/TS) is not in the unit's
+    code, while a Python docstring already is (its first line found there), so docs and names get counted together
+    in every language."""
+    if not doc or doc.splitlines()[0].strip() in code:
+        return code
+    return f"{doc}\n{code}"
+
+
 def sample_texts(units_parquet, max_chars: int, seed: int) -> list[str]:
-    """A seeded sample of the non-test units' code (docs included where they sit), up to `max_chars`."""
-    table = pq.read_table(units_parquet, columns=["code", "is_test"]).to_pydict()
-    texts = [code for code, is_test in zip(table["code"], table["is_test"], strict=True) if not is_test]
+    """A seeded sample of the non-test units' docs and code, up to `max_chars`."""
+    table = pq.read_table(units_parquet, columns=["code", "doc", "is_test"]).to_pydict()
+    texts = [with_doc_above(code, doc)
+             for code, doc, is_test in zip(table["code"], table["doc"], table["is_test"], strict=True) if not is_test]
     order = np.random.default_rng(seed).permutation(len(texts))
     chosen, total = [], 0
     for i in order:
