@@ -85,7 +85,8 @@ def test_pretrain_stage_builds_the_table_the_train_stage_starts_from(tmp_path, t
     (tmp_path / "tokenizer").mkdir()
     (tmp_path / "tokenizer" / "tokenizer.json").write_text((tiny_encoder / "tokenizer.json").read_text())
     (tmp_path / "data").mkdir()
-    pq.write_table(pa.table({"code": TEXTS, "is_test": [False] * len(TEXTS)}), tmp_path / "data" / "units.parquet")
+    pq.write_table(pa.table({"code": TEXTS, "doc": [None] * len(TEXTS), "is_test": [False] * len(TEXTS)}),
+                   tmp_path / "data" / "units.parquet")
     inputs = {"tokenizer": tmp_path / "tokenizer", "data": tmp_path / "data"}
     summary = pretrain.run(StageContext(recipe, tmp_path / "pretrain", inputs))
     assert summary["pretrained"] and summary["init"] == "cooccurrence" and summary["texts"] == len(TEXTS)
