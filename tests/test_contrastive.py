@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from codesift.config import load_recipe
+from codesift.config import RecipeError, load_recipe
 from codesift.runs import StageContext
 from codesift.train import contrastive
 from codesift.train.batches import BatchStream, Examples, web_query, with_doc
@@ -330,3 +330,64 @@ def test_token_dropout_hides_real_tokens_only_keeps_one_and_replays(tmp_path, ti
     first, again = (cut.loss_step(cut.inputs(batch, step=0)).item() for _ in range(2))
     assert first == pytest.approx(again, rel=1e-6)
     assert first != pytest.approx(plain.loss_step(plain.inputs(batch, step=0)).item(), rel=1e-3)
+
+
+def test_soup_trains_each_model_from_the_start_averages_them_and_resumes(
+        tmp_path, tiny_encoder, tiny_pairs, monkeypatch):  # noqa: F811
+    inputs = stage_inputs(tmp_path, tiny_encoder, tiny_pairs)
+    plain = dict(rounds=1, consistency_top_k=None, precision="fp32")
+    contrastive.run(StageContext(tiny_recipe(tmp_path, **plain), tmp_path / "plain", inputs))
+    soup = [{"weight": 3, "set": {}}, {"weight": 1, "set": {"steps": 3, "lr": 1e-3, "query_style_rate": 1.0}}]
+    recipe = tiny_recipe(tmp_path, **plain, soup=soup)
+    assert recipe.train.round_steps == 7
+    out = tmp_path / "soup"
+    contrastive.run(StageContext(recipe, out, inputs))
+
+    first, second = (load_file(str(out / "round-1" / f"soup-{i}" / "weights.safetensors")) for i in (1, 2))
+    alone = load_file(str(tmp_path / "plain" / "model" / "model.safetensors"))
+    for name, tensor in alone.items():  # the first model is the plain run: same start, settings and batches
+        torch.testing.assert_close(first[f"embedder.encoder.{name}"], tensor)
+    averaged = load_file(str(out / "model" / "model.safetensors"))
+    for name, tensor in averaged.items():
+        a, b = first[f"embedder.encoder.{name}"], second[f"embedder.encoder.{name}"]
+        assert not torch.equal(a, b) or not a.is_floating_point()
+        torch.testing.assert_close(tensor, 0.75 * a + 0.25 * b if a.is_floating_point() else a)
+    rounds = json.loads((out / "rounds.json").read_text())["rounds"]
+    assert [x["steps"] for x in rounds[0]["train"]["soup"]] == [4, 3] and rounds[0]["train"]["steps"] == 7
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 8))  # the second model's steps follow the first's
+
+    # a kill while the second model trains: the rerun keeps the first and ends with the same average
+    original, calls = contrastive.ContrastiveTrainer.loss_step, {"n": 0}
+
+    def dying(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 7:  # the second model's third step, after its step-2 checkpoint
+            raise KeyboardInterrupt
+        return original(self, batch)
+
+    killed = tmp_path / "killed"
+    monkeypatch.setattr(contrastive.ContrastiveTrainer, "loss_step", dying)
+    with pytest.raises(KeyboardInterrupt):
+        contrastive.run(StageContext(recipe, killed, inputs))
+    assert (killed / "round-1" / "soup-1" / "weights.safetensors").is_file()
+    assert (killed / "round-1" / "soup-2" / "checkpoints" / "step-2").is_dir()
+    monkeypatch.setattr(contrastive.ContrastiveTrainer, "loss_step", original)
+    contrastive.run(StageContext(recipe, killed, inputs, resuming=True))
+    resumed = load_file(str(killed / "model" / "model.safetensors"))
+    for name, tensor in averaged.items():
+        torch.testing.assert_close(resumed[name], tensor, rtol=1e-5, atol=1e-6)
+    assert [json.loads(line)["step"] for line in (killed / "metrics.jsonl").read_text().splitlines()] == steps
+
+
+def test_soup_settings_are_checked_like_the_train_section(tmp_path):
+    with pytest.raises(RecipeError, match="one ingredient is no average"):
+        tiny_recipe(tmp_path, soup=[{"weight": 1}])
+    with pytest.raises(RecipeError, match="rounds: shared by every ingredient"):
+        tiny_recipe(tmp_path, soup=[{"weight": 1}, {"weight": 1, "set": {"rounds": 3}}])
+    with pytest.raises(RecipeError, match=r"soup\[1\].set: stepz: Extra inputs"):
+        tiny_recipe(tmp_path, soup=[{"weight": 1}, {"weight": 1, "set": {"stepz": 3}}])
+    with pytest.raises(RecipeError, match=r"soup\[0\].set: pair_type_weights: .*weights must be >= 0"):
+        tiny_recipe(tmp_path, soup=[{"weight": 1, "set": {"pair_type_weights": {"doc-body": -1}}}, {"weight": 1}])
+    with pytest.raises(RecipeError, match="greater than 0"):
+        tiny_recipe(tmp_path, soup=[{"weight": 0}, {"weight": 1}])

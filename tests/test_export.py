@@ -295,7 +295,7 @@ def test_smoothing_preserves_the_function_and_folds_into_layernorm(tmp_path, tin
     assert cosines(source.encode(TEXTS), got).mean() > 0.99
 
 
-def test_model_card_says_where_training_continued_from():
+def test_model_card_says_where_training_continued_from_and_what_it_averaged():
     from codesift.export.package import _training_lines
 
     machine = {"cpu": "x", "cpus": 2}
@@ -311,7 +311,11 @@ def test_model_card_says_where_training_continued_from():
     lines = _training_lines(manifests)
     assert "continued from the model `runs/a/train/model`" in lines[-1]
     manifests["train"]["config"]["train"]["init_from"] = None
-    assert "continued" not in _training_lines(manifests)[-1]
+    assert "continued" not in _training_lines(manifests)[-1] and "average" not in _training_lines(manifests)[-1]
+    manifests["train"]["config"]["train"]["soup"] = [
+        {"weight": 0.5, "set": {}}, {"weight": 0.5, "set": {"steps": 230, "own_batch_types": ["comment-block"]}}]
+    assert ("each round's model is the weight average of 2 trained from its start (weight 0.5: the train section's "
+            'settings; weight 0.5: steps 230, own_batch_types ["comment-block"])') in _training_lines(manifests)[-1]
 
 
 def test_model_card_labels_each_fusion():

@@ -75,7 +75,7 @@ def test_forward_is_the_mean_of_the_real_tokens_rows(tiny_encoder):  # noqa: F81
 
 def static_recipe(tmp_path, **train):
     settings = {"steps": 6, "batch_size": 16, "chunk_size": 8, "warmup_steps": 1, "rounds": 2, "hard_negatives": 1,
-                "checkpoint_every": 3, "log_every": 1, "eval_max_queries": 20, "eval_max_docs": 80} | train
+                "checkpoint_every": 3, "log_every": 1, "eval_max_queries": 20, "eval_max_docs": 80, "soup": []} | train
     overrides = [f"train.{k}={json.dumps(v)}" for k, v in settings.items()] + [
         "model.hidden=16", "model.max_seq_len=64", "model.static_init=random", "mine.rank_window=[1, 30]",
         "mine.pool_size=150",
@@ -84,8 +84,14 @@ def static_recipe(tmp_path, **train):
     return load_recipe(REPO / "recipes" / "static.yaml", overrides)
 
 
+def shipped_soup(steps: int) -> list[dict]:
+    """The shipped recipe's soup with a short run for the model that sets its own steps."""
+    shipped = load_recipe(REPO / "recipes" / "static.yaml").train.soup
+    return [{"weight": x.weight, "set": x.set | ({"steps": steps} if "steps" in x.set else {})} for x in shipped]
+
+
 def test_train_stage_trains_mines_and_exports_a_static_model(tmp_path, tiny_encoder, tiny_pairs):  # noqa: F811
-    recipe = static_recipe(tmp_path)
+    recipe = static_recipe(tmp_path, soup=shipped_soup(4))
     (tmp_path / "tokenizer").mkdir()
     (tmp_path / "tokenizer" / "tokenizer.json").write_text((tiny_encoder / "tokenizer.json").read_text())
     assert pretrain.run(StageContext(recipe, tmp_path / "pretrain", {"tokenizer": tmp_path / "tokenizer"})) == {
@@ -96,7 +102,8 @@ def test_train_stage_trains_mines_and_exports_a_static_model(tmp_path, tiny_enco
     summary = contrastive.run(StageContext(recipe, tmp_path / "train", inputs))
 
     rounds = json.loads((tmp_path / "train" / "rounds.json").read_text())["rounds"]
-    assert [r["train"]["steps"] for r in rounds] == [6, 6] and rounds[1]["mining"]["pool"] == 150
+    assert [r["train"]["steps"] for r in rounds] == [10, 10] and rounds[1]["mining"]["pool"] == 150
+    assert [[x["steps"] for x in r["train"]["soup"]] for r in rounds] == [[6, 4], [6, 4]]
     assert summary["best_round"] in (1, 2) and {"val.mrr", "cosqa-dev.mrr"} <= set(summary)
     model_dir = tmp_path / "train" / "model"
     assert is_static_folder(model_dir)

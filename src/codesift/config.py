@@ -182,6 +182,26 @@ class PretrainConfig(Section):
     compile: bool = COMPILE
 
 
+# What all of a soup's ingredients share: the round's data, start and evaluation.
+SOUP_SHARED = ("soup", "rounds", "init", "init_from", "hard_negatives", "consistency_top_k", "max_pairs",
+               "eval_benchmarks", "eval_max_queries", "eval_max_docs")
+
+
+class SoupIngredient(Section):
+    """One model of a weight average: trained from the round's start with these train settings changed."""
+
+    weight: float = Field(gt=0, description="its share of the average (the weights are normalized)")
+    set: dict[str, Any] = Field(default_factory=dict, description="train settings of this model (steps, "
+                                "pair_type_weights, own_batch_types, lr, ...); the others are the train section's")
+
+    @field_validator("set")
+    @classmethod
+    def _settable(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if shared := sorted(set(v) & set(SOUP_SHARED)):
+            raise ValueError(f"{', '.join(shared)}: shared by every ingredient, set in the train section")
+        return v
+
+
 class TrainConfig(Section):
     steps: int = Field(ge=1, description="optimizer steps per round")
     max_minutes: float | None = Field(
@@ -243,6 +263,10 @@ class TrainConfig(Section):
                                   "batches (the tokenizer's own threads stay on: faster on CPU, BENCHMARKS.md); 1: a "
                                   "process (the stream is read in order, so by one)")
     compile: bool = COMPILE
+    soup: list[SoupIngredient] = Field(
+        default_factory=list, description="each round's model is the weight average of these models, each trained "
+        "from the round's start with its own settings (a model soup): a kind of pair that pulls the model "
+        "away from the others adds what it teaches at half strength (BENCHMARKS.md)")
 
     @field_validator("temperature")
     @classmethod
@@ -273,7 +297,26 @@ class TrainConfig(Section):
             raise ValueError(f"max_pairs ({self.max_pairs}) is below batch_size ({self.batch_size})")
         if self.init_from is not None and self.init == "random":
             raise ValueError("init: random and init_from exclude each other (fresh weights, or a model's)")
+        if len(self.soup) == 1:
+            raise ValueError("soup: one ingredient is no average; list two or more, or none")
+        for i in range(len(self.soup)):
+            self.ingredient(i)  # each ingredient's settings must make a valid train section
         return self
+
+    def ingredient(self, i: int) -> TrainConfig:
+        """The train settings soup ingredient `i` is trained with."""
+        changes = self.soup[i].set
+        try:
+            valid = TrainConfig.model_validate({**self.model_dump(exclude={"soup"}), **changes})
+        except ValidationError as e:
+            problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'set'}: {err['msg']}" for err in e.errors())
+            raise ValueError(f"soup[{i}].set: {problems}") from None
+        return self.model_copy(update={**{k: getattr(valid, k) for k in changes}, "soup": []})
+
+    @property
+    def round_steps(self) -> int:
+        """Optimizer steps in one round: a soup trains each of its models in turn."""
+        return sum(self.ingredient(i).steps for i in range(len(self.soup))) if self.soup else self.steps
 
 
 class MineConfig(Section):

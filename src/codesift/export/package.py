@@ -228,6 +228,10 @@ def _training_lines(manifests: dict[str, dict[str, Any]]) -> list[str]:
     init_from = train.get("config", {}).get("train", {}).get("init_from")
     continued = (f", continued from the model `{init_from}` (trained on the same data, tokenizer and pretraining)"
                  if init_from else "")
+    soup = train.get("config", {}).get("train", {}).get("soup") or []
+    averaged = (f"; each round's model is the weight average of {len(soup)} trained from its start ("
+                + "; ".join(f"weight {x['weight']}: {_fmt_settings(x.get('set') or {})}" for x in soup) + ")"
+                if soup else "")
     lines = [
         f"- Data: {data.get('files', 0):,} permissively licensed files after cleaning and deduplication, "
         f"{data.get('units', 0):,} code units ({data.get('documented_units', 0):,} documented), "
@@ -244,10 +248,14 @@ def _training_lines(manifests: dict[str, dict[str, Any]]) -> list[str]:
         f"{_machine(pre)} in {pre['duration_s'] / 60:.1f} min.",
         f"- Contrastive training{continued}: {ts['rounds']} round(s) of InfoNCE over {ts['pairs']} pairs"
         f"{' (hard negatives mined between rounds)' if ts['rounds'] > 1 else ' (in-batch negatives)'}, "
-        f"best round {ts['best_round']} by validation score {ts['score']:.3f}; on {_machine(train)} "
+        f"best round {ts['best_round']} by validation score {ts['score']:.3f}{averaged}; on {_machine(train)} "
         f"in {train['duration_s'] / 60:.1f} min.",
     ]
     return lines
+
+
+def _fmt_settings(settings: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {json.dumps(v)}" for k, v in settings.items()) or "the train section's settings"
 
 
 def _fmt_summary(summary: dict[str, Any]) -> str:

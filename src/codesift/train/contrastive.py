@@ -23,14 +23,16 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
 
-from codesift.config import Recipe
+from codesift.config import Recipe, TrainConfig
 from codesift.log import get_logger
 from codesift.model.embedder import Embedder
 from codesift.model.static import STATIC_DIR, StaticEmbedder, is_static_folder
@@ -221,6 +223,35 @@ class ContrastiveTrainer:
 
     # --- checkpoints and logs -------------------------------------------------------------------------------
 
+    def train_soup(self, round_dir: Path, stream: Callable[..., BatchStream], writer=None,
+                   global_offset: int = 0) -> dict[str, Any]:
+        """Train each of `train.soup`'s models from the round's start in turn (in `round_dir/soup-<i>`, a finished
+        one kept for a resume), then load their weight average. `stream(cfg)` draws an ingredient's batches."""
+        base = self.cfg
+        start = {k: v.detach().clone() for k, v in self.modules.state_dict().items()}
+        states, trained = [], []
+        try:
+            for i in range(len(base.soup)):
+                self.cfg = base.ingredient(i)
+                folder = round_dir / f"soup-{i + 1}"
+                if not (folder / "weights.safetensors").is_file():
+                    self.modules.load_state_dict(start)
+                    result = self.train_round(folder, stream(self.cfg), writer, global_offset)
+                    if self.world.is_main:
+                        save_file({k: v.detach().cpu().contiguous().clone() for k, v in self.modules.state_dict().items()},
+                                  folder / "weights.safetensors")
+                        write_json(folder / "trained.json", result)
+                        shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+                    self.world.barrier()
+                states.append(load_file(folder / "weights.safetensors"))
+                trained.append({"weight": base.soup[i].weight, **_read_json(folder / "trained.json")})
+                global_offset += self.cfg.steps
+        finally:
+            self.cfg = base
+        self.modules.load_state_dict(average_states(states, [x["weight"] for x in trained]))
+        return {"steps": sum(x["steps"] for x in trained), "seconds": round(sum(x["seconds"] for x in trained), 2),
+                "temperature": self.temperature.value, "soup": trained}
+
     def checkpoint(self, ckpt_dir: Path, optimizer: torch.optim.Optimizer, budget: Budget) -> None:
         if self.world.is_main:
             save_checkpoint(ckpt_dir, self.step, self.modules, optimizer,
@@ -243,6 +274,14 @@ class ContrastiveTrainer:
         if self.temperature.learned:
             with torch.no_grad():
                 self.temperature.log_scale.fill_(math.log(1 / temperature))
+
+
+def average_states(states: list[dict[str, torch.Tensor]], weights: list[float]) -> dict[str, torch.Tensor]:
+    """The weighted mean of models' weights (normalized weights); integer buffers (position ids) from the first."""
+    total = float(sum(weights))
+    return {key: (sum(w / total * s[key].double() for s, w in zip(states, weights, strict=True)).to(first.dtype)
+                  if first.is_floating_point() else first)
+            for key, first in states[0].items()}
 
 
 def drop_tokens(mask: torch.Tensor, rate: float, generator: torch.Generator) -> torch.Tensor:
@@ -357,7 +396,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     trainer = ContrastiveTrainer(recipe, encoder_dir, out, world)
     benchmarks = round_benchmarks(recipe, pairs) if world.is_main else []
     progress = _read_json(out / "rounds.json") or {"rounds": []}
-    writer = _tensorboard(out, len(progress["rounds"]) * cfg.steps) if world.is_main else None
+    writer = _tensorboard(out, len(progress["rounds"]) * cfg.round_steps) if world.is_main else None
     log.info("train: %d training pairs, %s, %s, batch %d (chunks of %d) on %d rank(s)", len(examples),
              trainer.precision, f"temperature {cfg.temperature}", cfg.batch_size, cfg.chunk_size, world.size)
     try:
@@ -371,13 +410,17 @@ def run(ctx: StageContext) -> dict[str, Any]:
             if r > 1 and (cfg.hard_negatives or cfg.consistency_top_k):
                 train_set, negatives, mining = _mine(trainer, examples, recipe, round_dir, r, world)
                 if writer is not None:
-                    _log_mining(writer, mining, (r - 1) * cfg.steps)
-            stream = BatchStream(
-                train_set, cfg.batch_size, recipe.seed + r, cfg.pair_type_weights, cfg.language_batches == "grouped",
-                cfg.doc_in_code_rate, cfg.hard_negatives if r > 1 else 0, negatives, examples, cfg.query_style_rate,
-                cfg.repo_group, cfg.code_header_rate, cfg.own_batch_types,
-            )
-            trained = trainer.train_round(round_dir, stream, writer, (r - 1) * cfg.steps)
+                    _log_mining(writer, mining, (r - 1) * cfg.round_steps)
+
+            def stream(c: TrainConfig) -> BatchStream:
+                return BatchStream(
+                    train_set, c.batch_size, recipe.seed + r, c.pair_type_weights, c.language_batches == "grouped",
+                    c.doc_in_code_rate, c.hard_negatives if r > 1 else 0, negatives, examples, c.query_style_rate,
+                    c.repo_group, c.code_header_rate, c.own_batch_types,
+                )
+            offset = (r - 1) * cfg.round_steps
+            trained = (trainer.train_soup(round_dir, stream, writer, offset) if cfg.soup else
+                       trainer.train_round(round_dir, stream(cfg), writer, offset))
             trained["pairs"] = len(train_set)
             if world.is_main:
                 trainer.embedder.save(round_dir / "model")
@@ -385,7 +428,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
                 write_json(round_dir / "eval.json", scores)
                 for name, metrics in scores["benchmarks"].items():
                     for metric, value in metrics.items():
-                        writer.add_scalar(f"eval/{name}/{metric}", value, r * cfg.steps)
+                        writer.add_scalar(f"eval/{name}/{metric}", value, r * cfg.round_steps)
                 progress["rounds"].append({"round": r, "train": trained, "mining": mining, "eval": scores})
                 write_json(out / "rounds.json", progress)
                 log.info("round %d: %s %.4f (%s)", r, scores["select_metric"], scores["score"],
