@@ -110,3 +110,9 @@ variant cooc-init-comments-own pretrain -- model.static_init=cooccurrence \
 # the co-occurrence sample with each unit's doc above its code where the code lacks it (Go, Rust, Java, JS/TS doc
 # comments; Python docstrings are in the code already): run after that change, against cooc-init from before it
 variant cooc-init-docs pretrain -- model.static_init=cooccurrence
+# issue 23, fourth session (recipes/static.yaml now averages two models, train.soup): a third model for the soup,
+# the search-shaped pairs (names, file docs, questions) in batches of their own, trained alone from the same table
+variant search-own pairs -- "train.soup=[]" \
+    "pairs.types=[doc-body,signature-body,readme-file,commit-body,identifier-def,doc-file,question-body]" \
+    "train.pair_type_weights={signature-body: 0.3, identifier-def: 0.3, doc-file: 1.0, question-body: 0.5}" \
+    "train.own_batch_types=[identifier-def,doc-file,question-body]"

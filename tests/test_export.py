@@ -310,6 +310,9 @@ def test_model_card_says_where_training_continued_from_and_what_it_averaged():
     }
     lines = _training_lines(manifests)
     assert "continued from the model `runs/a/train/model`" in lines[-1]
+    assert "Pairs (docstring -> body, signature -> body, README section -> file; splits" in lines[1]
+    manifests["pairs"]["config"] = {"pairs": {"types": ["doc-body", "comment-block"]}}
+    assert "Pairs (docstring -> body, comment in a body -> the lines it introduces; splits" in _training_lines(manifests)[1]
     manifests["train"]["config"]["train"]["init_from"] = None
     assert "continued" not in _training_lines(manifests)[-1] and "average" not in _training_lines(manifests)[-1]
     manifests["train"]["config"]["train"]["soup"] = [

@@ -236,8 +236,7 @@ def _training_lines(manifests: dict[str, dict[str, Any]]) -> list[str]:
         f"- Data: {data.get('files', 0):,} permissively licensed files after cleaning and deduplication, "
         f"{data.get('units', 0):,} code units ({data.get('documented_units', 0):,} documented), "
         f"{data.get('sections', 0):,} README/doc sections.",
-        f"- Pairs (docstring -> body, signature -> body, README section -> file; splits held out by repository): "
-        f"{_fmt_summary(pairs)}.",
+        f"- Pairs ({_pair_types(manifests['pairs'])}; splits held out by repository): {_fmt_summary(pairs)}.",
         f"- Tokenizer: {manifests['tokenizer']['summary'].get('kind', 'bpe')} with "
         f"{manifests['tokenizer']['summary'].get('vocab_size', '?')} tokens, trained on the cleaned corpus.",
         _static_pretraining(ps) if ps.get("arch") == "static" else
@@ -252,6 +251,19 @@ def _training_lines(manifests: dict[str, dict[str, Any]]) -> list[str]:
         f"in {train['duration_s'] / 60:.1f} min.",
     ]
     return lines
+
+
+PAIR_TYPE_WORDS = {
+    "doc-body": "docstring -> body", "signature-body": "signature -> body", "readme-file": "README section -> file",
+    "commit-body": "commit message -> changed definitions", "identifier-def": "name -> definition",
+    "doc-file": "file doc -> file", "question-body": "doc as a question -> body",
+    "comment-block": "comment in a body -> the lines it introduces",
+}
+
+
+def _pair_types(manifest: dict[str, Any]) -> str:
+    types = manifest.get("config", {}).get("pairs", {}).get("types") or ["doc-body", "signature-body", "readme-file"]
+    return ", ".join(PAIR_TYPE_WORDS.get(t, t) for t in types)
 
 
 def _fmt_settings(settings: dict[str, Any]) -> str:
