@@ -116,3 +116,7 @@ variant search-own pairs -- "train.soup=[]" \
     "pairs.types=[doc-body,signature-body,readme-file,commit-body,identifier-def,doc-file,question-body]" \
     "train.pair_type_weights={signature-body: 0.3, identifier-def: 0.3, doc-file: 1.0, question-body: 0.5}" \
     "train.own_batch_types=[identifier-def,doc-file,question-body]"
+# the soup's two models with another batch order (train.batch_seed): four-model soups of two orders
+variant docs-b1 -- "train.soup=[]" "train.pair_type_weights={signature-body: 0.3, comment-block: 0.0}" train.batch_seed=1
+variant own-b1 -- "train.soup=[]" "train.pair_type_weights={signature-body: 0.3, comment-block: 1.0}" train.steps=230 \
+    "train.own_batch_types=[comment-block]" train.batch_seed=1

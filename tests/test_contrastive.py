@@ -391,3 +391,15 @@ def test_soup_settings_are_checked_like_the_train_section(tmp_path):
         tiny_recipe(tmp_path, soup=[{"weight": 1, "set": {"pair_type_weights": {"doc-body": -1}}}, {"weight": 1}])
     with pytest.raises(RecipeError, match="greater than 0"):
         tiny_recipe(tmp_path, soup=[{"weight": 0}, {"weight": 1}])
+
+
+def test_batch_seed_gives_a_soup_model_another_batch_order(tmp_path, tiny_encoder, tiny_pairs):  # noqa: F811
+    inputs = stage_inputs(tmp_path, tiny_encoder, tiny_pairs)
+    soup = [{"weight": 1, "set": {}}, {"weight": 1, "set": {"batch_seed": 1}}, {"weight": 1, "set": {}}]
+    out = tmp_path / "seeds"
+    contrastive.run(StageContext(tiny_recipe(tmp_path, rounds=1, consistency_top_k=None, precision="fp32", soup=soup),
+                                 out, inputs))
+    first, other, again = (load_file(str(out / "round-1" / f"soup-{i}" / "weights.safetensors")) for i in (1, 2, 3))
+    floats = [k for k in first if first[k].is_floating_point() and "temperature" not in k]
+    assert all(torch.equal(first[k], again[k]) for k in floats)  # same settings, same batches
+    assert any(not torch.equal(first[k], other[k]) for k in floats)

@@ -249,6 +249,8 @@ class TrainConfig(Section):
         0.0, ge=0, lt=1, description="share of a code's tokens hidden from the model at each training step (token "
         "cutoff): a pair cannot be learnt from one rare name alone")
     max_pairs: int | None = Field(None, ge=2, description="train on a seeded sample of this many pairs")
+    batch_seed: int = Field(0, ge=0, description="another batch order from the same pairs and start (draws, query "
+                            "styles): soup models that differ only here average like an ensemble")
     eval_benchmarks: list[Literal["val", "cosqa-dev"]] = Field(
         default_factory=lambda: ["val", "cosqa-dev"], min_length=1, description="scored after every round")
     eval_max_queries: int | None = Field(500, ge=1, description="per-round eval: queries sampled per benchmark")

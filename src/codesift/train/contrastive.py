@@ -52,6 +52,7 @@ from codesift.train.prefetch import Prefetcher
 from codesift.train.schedule import Budget, lr_at
 
 log = get_logger(__name__)
+BATCH_SEED_STRIDE = 1_000_003  # train.batch_seed moves the stream's seed far past any round's (seed + round)
 
 
 class ContrastiveTrainer:
@@ -414,8 +415,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
 
             def stream(c: TrainConfig) -> BatchStream:
                 return BatchStream(
-                    train_set, c.batch_size, recipe.seed + r, c.pair_type_weights, c.language_batches == "grouped",
-                    c.doc_in_code_rate, c.hard_negatives if r > 1 else 0, negatives, examples, c.query_style_rate,
+                    train_set, c.batch_size, recipe.seed + r + BATCH_SEED_STRIDE * c.batch_seed, c.pair_type_weights,
+                    c.language_batches == "grouped", c.doc_in_code_rate, c.hard_negatives if r > 1 else 0, negatives, examples, c.query_style_rate,
                     c.repo_group, c.code_header_rate, c.own_batch_types,
                 )
             offset = (r - 1) * cfg.round_steps
