@@ -120,3 +120,13 @@ variant search-own pairs -- "train.soup=[]" \
 variant docs-b1 -- "train.soup=[]" "train.pair_type_weights={signature-body: 0.3, comment-block: 0.0}" train.batch_seed=1
 variant own-b1 -- "train.soup=[]" "train.pair_type_weights={signature-body: 0.3, comment-block: 1.0}" train.steps=230 \
     "train.own_batch_types=[comment-block]" train.batch_seed=1
+# the search-shaped model split in two (base: runs/v26/search-own, whose pairs hold all three types): questions
+# alone, and names with file docs
+variant questions-own -- "train.soup=[]" \
+    "pairs.types=[doc-body,signature-body,readme-file,commit-body,identifier-def,doc-file,question-body]" \
+    "train.pair_type_weights={signature-body: 0.3, identifier-def: 0.0, doc-file: 0.0, question-body: 0.5}" \
+    "train.own_batch_types=[question-body]"
+variant names-own -- "train.soup=[]" \
+    "pairs.types=[doc-body,signature-body,readme-file,commit-body,identifier-def,doc-file,question-body]" \
+    "train.pair_type_weights={signature-body: 0.3, identifier-def: 0.3, doc-file: 1.0, question-body: 0.0}" \
+    "train.own_batch_types=[identifier-def,doc-file]"
