@@ -318,7 +318,7 @@ class TrainConfig(Section):
     @property
     def round_steps(self) -> int:
         """Optimizer steps in one round: a soup trains each of its models in turn."""
-        return sum(self.ingredient(i).steps for i in range(len(self.soup))) if self.soup else self.steps
+        return sum(x.set.get("steps", self.steps) for x in self.soup) if self.soup else self.steps
 
 
 class MineConfig(Section):

@@ -225,10 +225,11 @@ def _training_lines(manifests: dict[str, dict[str, Any]]) -> list[str]:
     data, pairs = manifests["data"]["summary"], manifests["pairs"]["summary"]
     pre, train = manifests["pretrain"], manifests["train"]
     ps, ts = pre["summary"], train["summary"]
-    init_from = train.get("config", {}).get("train", {}).get("init_from")
+    train_cfg = train.get("config", {}).get("train", {})
+    init_from = train_cfg.get("init_from")
     continued = (f", continued from the model `{init_from}` (trained on the same data, tokenizer and pretraining)"
                  if init_from else "")
-    soup = train.get("config", {}).get("train", {}).get("soup") or []
+    soup = train_cfg.get("soup") or []
     averaged = (f"; each round's model is the weight average of {len(soup)} trained from its start ("
                 + "; ".join(f"weight {x['weight']}: {_fmt_settings(x.get('set') or {})}" for x in soup) + ")"
                 if soup else "")

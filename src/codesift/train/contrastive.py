@@ -176,6 +176,37 @@ class ContrastiveTrainer:
         return {"steps": self.step, "stopped_by": budget.reason, "seconds": round(time.perf_counter() - t_start, 2),
                 "temperature": self.temperature.value, "duplicates_skipped": duplicates}
 
+    def train_soup(self, round_dir: Path, stream: Callable[[TrainConfig], BatchStream], writer=None,
+                   global_offset: int = 0) -> dict[str, Any]:
+        """Train each of `train.soup`'s models from the round's start in turn (in `round_dir/soup-<i>`, a finished
+        one kept for a resume), then load their weight average. `stream(cfg)` draws an ingredient's batches."""
+        base = self.cfg
+        start = {k: v.detach().clone() for k, v in self.modules.state_dict().items()}
+        states, trained = [], []
+        try:
+            for i in range(len(base.soup)):
+                self.cfg = base.ingredient(i)
+                folder = round_dir / f"soup-{i + 1}"
+                if (folder / "weights.safetensors").is_file():  # finished before a kill
+                    state, result = load_file(folder / "weights.safetensors"), _read_json(folder / "trained.json")
+                else:
+                    self.modules.load_state_dict(start)
+                    result = self.train_round(folder, stream(self.cfg), writer, global_offset)
+                    state = {k: v.detach().cpu().clone() for k, v in self.modules.state_dict().items()}
+                    if self.world.is_main:
+                        save_file(state, folder / "weights.safetensors")
+                        write_json(folder / "trained.json", result)
+                        shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+                    self.world.barrier()
+                states.append(state)
+                trained.append({"weight": base.soup[i].weight, **result})
+                global_offset += self.cfg.steps
+        finally:
+            self.cfg = base
+        self.modules.load_state_dict(average_states(states, [x["weight"] for x in trained]))
+        return {"steps": sum(x["steps"] for x in trained), "seconds": round(sum(x["seconds"] for x in trained), 2),
+                "temperature": self.temperature.value, "soup": trained}
+
     def inputs(self, batch: Batch, step: int) -> dict[str, Any]:
         """What step `step` feeds the model from `batch`, as CPU tensors: this rank's contiguous slice of each group
         tokenized, the permutations that put the gathered embeddings back in batch order, the content ids the loss
@@ -223,35 +254,6 @@ class ContrastiveTrainer:
                                lambda: autocast(self.precision, self.device))
 
     # --- checkpoints and logs -------------------------------------------------------------------------------
-
-    def train_soup(self, round_dir: Path, stream: Callable[..., BatchStream], writer=None,
-                   global_offset: int = 0) -> dict[str, Any]:
-        """Train each of `train.soup`'s models from the round's start in turn (in `round_dir/soup-<i>`, a finished
-        one kept for a resume), then load their weight average. `stream(cfg)` draws an ingredient's batches."""
-        base = self.cfg
-        start = {k: v.detach().clone() for k, v in self.modules.state_dict().items()}
-        states, trained = [], []
-        try:
-            for i in range(len(base.soup)):
-                self.cfg = base.ingredient(i)
-                folder = round_dir / f"soup-{i + 1}"
-                if not (folder / "weights.safetensors").is_file():
-                    self.modules.load_state_dict(start)
-                    result = self.train_round(folder, stream(self.cfg), writer, global_offset)
-                    if self.world.is_main:
-                        save_file({k: v.detach().cpu().contiguous().clone() for k, v in self.modules.state_dict().items()},
-                                  folder / "weights.safetensors")
-                        write_json(folder / "trained.json", result)
-                        shutil.rmtree(folder / "checkpoints", ignore_errors=True)
-                    self.world.barrier()
-                states.append(load_file(folder / "weights.safetensors"))
-                trained.append({"weight": base.soup[i].weight, **_read_json(folder / "trained.json")})
-                global_offset += self.cfg.steps
-        finally:
-            self.cfg = base
-        self.modules.load_state_dict(average_states(states, [x["weight"] for x in trained]))
-        return {"steps": sum(x["steps"] for x in trained), "seconds": round(sum(x["seconds"] for x in trained), 2),
-                "temperature": self.temperature.value, "soup": trained}
 
     def checkpoint(self, ckpt_dir: Path, optimizer: torch.optim.Optimizer, budget: Budget) -> None:
         if self.world.is_main:
@@ -416,8 +418,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
             def stream(c: TrainConfig) -> BatchStream:
                 return BatchStream(
                     train_set, c.batch_size, recipe.seed + r + BATCH_SEED_STRIDE * c.batch_seed, c.pair_type_weights,
-                    c.language_batches == "grouped", c.doc_in_code_rate, c.hard_negatives if r > 1 else 0, negatives, examples, c.query_style_rate,
-                    c.repo_group, c.code_header_rate, c.own_batch_types,
+                    c.language_batches == "grouped", c.doc_in_code_rate, c.hard_negatives if r > 1 else 0, negatives,
+                    examples, c.query_style_rate, c.repo_group, c.code_header_rate, c.own_batch_types,
                 )
             offset = (r - 1) * cfg.round_steps
             trained = (trainer.train_soup(round_dir, stream, writer, offset) if cfg.soup else
