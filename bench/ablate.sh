@@ -130,3 +130,13 @@ variant names-own -- "train.soup=[]" \
     "pairs.types=[doc-body,signature-body,readme-file,commit-body,identifier-def,doc-file,question-body]" \
     "train.pair_type_weights={signature-body: 0.3, identifier-def: 0.3, doc-file: 1.0, question-body: 0.0}" \
     "train.own_batch_types=[identifier-def,doc-file]"
+# issue 23, fifth session (base: runs/v29/recipe, the three-model soup): a larger vocabulary (more whole English
+# words and names as one token) and a wider table, each through the whole soup
+variant vocab-49152 tokenizer pretrain -- tokenizer.vocab_size=49152
+variant hidden-512-soup pretrain -- model.hidden=512
+# the corpus with 92 more general-purpose libraries (base: runs/v24/more-libraries, whose data stage read it) under
+# today's recipe: its pairs, tokenizer, co-occurrence table and soup rebuilt
+variant more-libraries-soup pairs tokenizer pretrain -- data.corpus=runs/corpus-more.yaml
+# the inflections of a word share its row (`model.fold_stems`: files -> file, sorting -> sort), in the
+# co-occurrence counts and in training
+variant fold-stems pretrain -- model.fold_stems=true

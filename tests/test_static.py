@@ -12,7 +12,8 @@ from tokenizers import Tokenizer
 from codesift.config import ExportConfig, RecipeError, load_recipe
 from codesift.export.exporter import export_model
 from codesift.export.stage import export_and_gate
-from codesift.model.static import STATIC_DIR, StaticEmbedder, case_folding, is_static_folder
+from codesift.model.static import (STATIC_DIR, StaticEmbedder, case_folding, inflection_bases, is_static_folder,
+                                   token_folding)
 from codesift.runs import StageContext
 from codesift.runtime.onnx import load_encoder
 from codesift.train import contrastive, pretrain
@@ -62,6 +63,48 @@ def test_case_folding_shares_rows_and_saves_them_folded(tmp_path, tiny_encoder):
     np.testing.assert_allclose(SentenceTransformer(str(folder), device="cpu").encode(TEXTS + [cased]),
                                model.encode(TEXTS + [cased]), atol=1e-6)
     np.testing.assert_allclose(StaticEmbedder.load(folder).encode(TEXTS), model.encode(TEXTS), atol=1e-7)
+
+
+def word_tokenizer(words: list[str]) -> Tokenizer:
+    from tokenizers import models, pre_tokenizers
+
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(["[UNK]", *words])}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    return tok
+
+
+def test_inflection_bases_are_the_candidates_longest_first():
+    assert inflection_bases("values").index("value") < inflection_bases("values").index("valu")
+    assert "run" in inflection_bases("running") and "save" in inflection_bases("saving")
+    assert "category" in inflection_bases("categories") and "copi" not in inflection_bases("copied")
+    assert inflection_bases("file") == [] and inflection_bases("bus") == []  # a base of 3+ letters only
+    assert "set" in inflection_bases("sets")
+
+
+def test_stem_folding_shares_an_inflections_row_and_leaves_other_words_alone(tmp_path):
+    words = ["file", "files", "Files", "FILES", "sort", "sorting", "sorted", "string", "str", "valu", "value", "values",
+             "copy", "copied", "copi", "set", "setting", "settings", "during", "dur", "categories", "category", "sorts"]
+    tok = word_tokenizer(words)
+    vocab = tok.get_vocab()
+    fold = token_folding(tok, fold_case=True, fold_stems=True)
+    read = {w: next(k for k, i in vocab.items() if i == fold[vocab[w]]) for w in words}
+    assert read["files"] == read["Files"] == read["FILES"] == "file"  # case first, then the inflection
+    assert read["sorting"] == read["sorted"] == read["sorts"] == "sort" and read["settings"] == "set"
+    assert read["values"] == "value" and read["copied"] == "copy" and read["categories"] == "category"
+    for word in ("string", "during", "value", "valu", "copi", "str", "dur", "file"):  # pieces and words left alone
+        assert read[word] == word
+    assert token_folding(tok) is None
+    assert torch.equal(token_folding(tok, fold_case=True), case_folding(tok))
+
+    torch.manual_seed(0)
+    model = StaticEmbedder(tok, 8, 16, fold_case=True, fold_stems=True)
+    np.testing.assert_allclose(model.encode(["sorting files"]), model.encode(["sort file"]), atol=1e-7)
+    assert not np.allclose(model.encode(["string"]), model.encode(["str"]))
+    folder = model.save(tmp_path / "m")  # every token's folded row is written: readers need no folding
+    st = SentenceTransformer(str(folder), device="cpu")
+    np.testing.assert_allclose(st.encode(["sorted Files", "string"]), model.encode(["sorted Files", "string"]),
+                               atol=1e-6)
+    np.testing.assert_allclose(StaticEmbedder.load(folder).encode(["copied"]), model.encode(["copy"]), atol=1e-7)
 
 
 def test_forward_is_the_mean_of_the_real_tokens_rows(tiny_encoder):  # noqa: F811
@@ -143,7 +186,10 @@ def test_export_needs_something_to_quantize_in_a_static_model(tmp_path, tiny_enc
     (["model.arch=bert", "model.fold_case=false", "model.static_init=random"],
      "arch bert needs layers, heads, intermediate"),
     (["model.arch=bert", "model.layers=2", "model.heads=2", "model.intermediate=64", "pretrain.steps=1",
-      "pretrain.batch_size=1", "model.static_init=random"], "fold_case is for static models"),
+      "pretrain.batch_size=1", "model.static_init=random"], "fold_case and fold_stems are for static models"),
+    (["model.arch=bert", "model.layers=2", "model.heads=2", "model.intermediate=64", "pretrain.steps=1",
+      "pretrain.batch_size=1", "model.static_init=random", "model.fold_case=false", "model.fold_stems=true"],
+     "fold_case and fold_stems are for static models"),
     (["model.arch=bert", "model.layers=2", "model.heads=2", "model.intermediate=64", "pretrain.steps=1",
       "pretrain.batch_size=1", "model.fold_case=false"], "static_init is for static models"),
 ])

@@ -98,3 +98,16 @@ def test_pretrain_stage_builds_the_table_the_train_stage_starts_from(tmp_path, t
     assert trainer.embedder.fold is not None
     card = _static_pretraining(json.loads(json.dumps(summary)))
     assert card.startswith("- Pretraining: the table starts from token co-occurrence") and "40 units" in card
+
+
+def test_cooccurrence_counts_an_inflection_as_its_word():
+    from tokenizers import models, pre_tokenizers
+
+    words = ["[UNK]", "read", "reads", "reading", "file", "files", "json", "path", "open"]
+    tokenizer = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    texts = ["read json file path", "reads files open", "reading file json open path"] * 20
+    model, _ = cooccurrence_model(tokenizer, texts, dim=4, max_seq_len=16, seed=0, fold_stems=True)
+    np.testing.assert_allclose(model.encode(["reads files"]), model.encode(["read file"]), atol=1e-7)
+    plain, _ = cooccurrence_model(tokenizer, texts, dim=4, max_seq_len=16, seed=0)
+    assert not np.allclose(plain.encode(["reads files"]), plain.encode(["read file"]))

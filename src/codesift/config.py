@@ -118,6 +118,8 @@ class ModelConfig(Section):
     max_seq_len: int = Field(256, ge=16, le=8192)
     embedding_dim: int | None = Field(None, ge=8, description="optional linear projection after pooling")
     fold_case: bool = Field(False, description="static: a token shares the row of its lower-case form (Json = json)")
+    fold_stems: bool = Field(False, description="static: a word token shares the row of its English stem's "
+                             "(files = file, sorting = sort)")
     static_init: Literal["random", "cooccurrence"] = Field(
         "random", description="static: the table's starting rows; cooccurrence: PPMI + SVD of how tokens co-occur in "
         "the corpus (the pretrain stage, codesift.train.static_init)")
@@ -131,8 +133,8 @@ class ModelConfig(Section):
             if given := [k for k, v in {**layered, "embedding_dim": self.embedding_dim}.items() if v is not None]:
                 raise ValueError(f"a static model has no {', '.join(given)}: its size is `hidden` alone")
             return self
-        if self.fold_case:
-            raise ValueError("fold_case is for static models (a transformer learns case from context)")
+        if self.fold_case or self.fold_stems:
+            raise ValueError("fold_case and fold_stems are for static models (a transformer reads words in context)")
         if self.static_init != "random":
             raise ValueError("static_init is for static models (a transformer is pretrained by the pretrain section)")
         if missing := [k for k, v in layered.items() if v is None]:
@@ -140,6 +142,11 @@ class ModelConfig(Section):
         if self.hidden % self.heads:
             raise ValueError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
         return self
+
+    @property
+    def folding(self) -> dict[str, bool]:
+        """A static model's token folding, as StaticEmbedder takes it."""
+        return {"fold_case": self.fold_case, "fold_stems": self.fold_stems}
 
 
 # How a training step runs, not what it computes, so none is part of a stage's fingerprint (`exclude`): the

@@ -51,19 +51,70 @@ def case_folding(tokenizer) -> torch.Tensor:
     return fold
 
 
+INFLECTIONS = ("s", "es", "ed", "d", "ing", "ly")
+
+
+def inflection_bases(word: str) -> list[str]:
+    """The words `word` may inflect, longest first: `values` -> value, valu; `running` -> runn, run;
+    `categories` -> category; `saving` -> save."""
+    bases = set()
+    for suffix in INFLECTIONS:
+        base = word[: -len(suffix)]
+        if not word.endswith(suffix) or len(base) < 3:
+            continue
+        if suffix in ("es", "ed") and base.endswith("i"):
+            bases.add(base[:-1] + "y")  # copied -> copy, not the BPE piece `copi`
+            continue
+        bases |= {base, base + "e"}
+        if len(base) >= 4 and base[-1] == base[-2]:
+            bases.add(base[:-1])
+    return sorted(bases, key=lambda b: (-len(b), b))
+
+
+def stem_folding(tokenizer, fold: torch.Tensor) -> torch.Tensor:
+    """`fold` followed by inflection folding: a word token shares the row of the token it inflects (`files` ->
+    `file`, `sorting` -> `sort`, `Names` -> `names` -> `name`), so a query's inflection reads like the doc's.
+    A base counts only where the English stemmer (Snowball, as BM25 here) gives both the same stem: `string` is not
+    `str` + "ing", nor `values` the BPE piece `valu` + "es". Lower-case all-letter tokens of 4+ letters only."""
+    import Stemmer
+
+    stem = Stemmer.Stemmer("english").stemWord
+    vocab = tokenizer.get_vocab()
+    head = fold.clone()
+    for word, i in vocab.items():
+        if fold[i] != i or len(word) < 4 or not (word.isascii() and word.isalpha() and word.islower()):
+            continue
+        for base in inflection_bases(word):
+            if base in vocab and fold[vocab[base]] == vocab[base] and stem(base) == stem(word):
+                head[i] = vocab[base]
+                break
+    while not torch.equal(head, head[head]):  # settings -> setting -> set
+        head = head[head]
+    return head
+
+
+def token_folding(tokenizer, fold_case: bool = False, fold_stems: bool = False) -> torch.Tensor | None:
+    """token id -> the id whose row it reads (case_folding, then stem_folding), or None when nothing folds."""
+    if not (fold_case or fold_stems):
+        return None
+    fold = case_folding(tokenizer) if fold_case else torch.arange(tokenizer.get_vocab_size())
+    return stem_folding(tokenizer, fold) if fold_stems else fold
+
+
 class StaticEmbedder(EncodeMixin, nn.Module):
     """A (vocab, dim) table; `forward` takes padded ids and a mask like a transformer's, so GradCache works as is.
 
     `fold_case`: a token shares the row of its lower-case form (`Json` and `JSON` read as `json`), while names are
-    still cut at case changes by the tokenizer. Training looks rows up through the folding; `save` writes every
-    token's folded row, so the saved table needs no folding to be read (sentence-transformers, ONNX)."""
+    still cut at case changes by the tokenizer; `fold_stems`: the inflections of a word share a row too
+    (`stem_folding`). Training looks rows up through the folding; `save` writes every token's folded row, so the
+    saved table needs no folding to be read (sentence-transformers, ONNX)."""
 
     def __init__(self, tokenizer, dim: int, max_seq_len: int, weights: torch.Tensor | None = None,
-                 fold_case: bool = False):
+                 fold_case: bool = False, fold_stems: bool = False):
         super().__init__()
         self.tokenizer = static_tokenizer(tokenizer, max_seq_len)
         self.max_seq_len = max_seq_len
-        self.register_buffer("fold", case_folding(self.tokenizer) if fold_case else None, persistent=False)
+        self.register_buffer("fold", token_folding(self.tokenizer, fold_case, fold_stems), persistent=False)
         self.embedding = nn.Embedding(self.tokenizer.get_vocab_size(), dim)
         if weights is not None:
             if tuple(weights.shape) != tuple(self.embedding.weight.shape):
@@ -117,8 +168,8 @@ class StaticEmbedder(EncodeMixin, nn.Module):
         return write_modules(folder, [(STATIC_DIR, "sentence_transformers.models.StaticEmbedding")])
 
     @classmethod
-    def load(cls, folder: str | Path, fold_case: bool = False) -> StaticEmbedder:
-        """Read back a folder written by `save` (`fold_case` to train it further with folding)."""
+    def load(cls, folder: str | Path, fold_case: bool = False, fold_stems: bool = False) -> StaticEmbedder:
+        """Read back a folder written by `save` (`fold_case`, `fold_stems` to train it further with folding)."""
         from safetensors.torch import load_file
         from tokenizers import Tokenizer
 
@@ -135,7 +186,7 @@ class StaticEmbedder(EncodeMixin, nn.Module):
         if not truncation:
             raise ValueError(f"{folder}: its tokenizer.json sets no truncation, so the model has no max_seq_len")
         weights = load_file(str(folder / STATIC_DIR / "model.safetensors"))["embedding.weight"]
-        return cls(tokenizer, weights.shape[1], int(truncation["max_length"]), weights.float(), fold_case)
+        return cls(tokenizer, weights.shape[1], int(truncation["max_length"]), weights.float(), fold_case, fold_stems)
 
 
 def is_static_folder(folder: str | Path) -> bool:

@@ -70,13 +70,13 @@ class ContrastiveTrainer:
         if self.cfg.init_from:
             self.embedder = continued_model(Path(self.cfg.init_from), encoder_dir, recipe).to(self.device)
         elif recipe.model.arch == "static" and is_static_folder(encoder_dir):  # the pretrain stage's table
-            self.embedder = StaticEmbedder.load(encoder_dir, recipe.model.fold_case).to(self.device)
+            self.embedder = StaticEmbedder.load(encoder_dir, **recipe.model.folding).to(self.device)
         elif recipe.model.arch == "static":  # a fresh table on the run's tokenizer
             from tokenizers import Tokenizer
 
             tokenizer = Tokenizer.from_file(str(encoder_dir / "tokenizer.json"))
             self.embedder = StaticEmbedder(tokenizer, recipe.model.hidden, recipe.model.max_seq_len,
-                                           fold_case=recipe.model.fold_case).to(self.device)
+                                           **recipe.model.folding).to(self.device)
         else:
             self.embedder = Embedder.from_encoder(
                 encoder_dir, recipe.model.max_seq_len, recipe.model.embedding_dim,
@@ -300,7 +300,7 @@ def continued_model(folder: Path, encoder_dir: Path, recipe: Recipe) -> Embedder
     recipe's shape, or its vectors would not mean what the export and index of this run assume."""
     static = recipe.model.arch == "static"
     try:
-        model = StaticEmbedder.load(folder, recipe.model.fold_case) if static else Embedder.load(folder)
+        model = StaticEmbedder.load(folder, **recipe.model.folding) if static else Embedder.load(folder)
     except (FileNotFoundError, ValueError) as e:
         raise type(e)(f"train.init_from: {e} (expected a train stage's model/ folder of a {recipe.model.arch} "
                       "model)") from None

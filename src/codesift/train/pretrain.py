@@ -296,8 +296,8 @@ def _static_table(ctx: StageContext, tok_dir: Path) -> dict[str, Any]:
     model_cfg = ctx.recipe.model
     texts = sample_texts(ctx.inputs["data"] / "units.parquet", model_cfg.static_init_chars, ctx.recipe.seed)
     tokenizer = Tokenizer.from_file(str(tok_dir / "tokenizer.json"))
-    model, summary = cooccurrence_model(tokenizer, texts, model_cfg.hidden, model_cfg.max_seq_len,
-                                        model_cfg.fold_case, ctx.recipe.seed)
+    model, summary = cooccurrence_model(tokenizer, texts, model_cfg.hidden, model_cfg.max_seq_len, ctx.recipe.seed,
+                                        **model_cfg.folding)
     model.save(ctx.out_dir / "encoder")
     log.info("static init: %d texts, %d tokens given rows, %.0f s", summary["texts"], summary["tokens_with_rows"],
              summary["seconds"])

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import scipy.sparse as sp
 import torch
 
-from codesift.model.static import INIT_STD, StaticEmbedder, case_folding, static_tokenizer
+from codesift.model.static import INIT_STD, StaticEmbedder, static_tokenizer, token_folding
 
 log = logging.getLogger(__name__)
 
@@ -90,14 +90,15 @@ def svd_rows(matrix: sp.csr_matrix, dim: int, seed: int) -> np.ndarray:
     return rows * (INIT_STD * np.sqrt(dim) / norms[norms > 0].mean())
 
 
-def cooccurrence_model(tokenizer, texts: list[str], dim: int, max_seq_len: int, fold_case: bool,
-                       seed: int) -> tuple[StaticEmbedder, dict]:
-    """A StaticEmbedder whose rows come from the texts' token co-occurrence (folded to lower case with
-    `fold_case`, as training reads them), plus a summary for the stage manifest."""
+def cooccurrence_model(tokenizer, texts: list[str], dim: int, max_seq_len: int, seed: int, fold_case: bool = False,
+                       fold_stems: bool = False) -> tuple[StaticEmbedder, dict]:
+    """A StaticEmbedder whose rows come from the texts' token co-occurrence (folded to lower case and stems with
+    `fold_case` and `fold_stems`, as training reads them), plus a summary for the stage manifest."""
     start = time.perf_counter()
     reader = static_tokenizer(tokenizer, max_seq_len)
     reader.no_truncation()  # a window is local: a long file counts whole
-    fold = case_folding(reader).numpy() if fold_case else None
+    fold = token_folding(reader, fold_case, fold_stems)
+    fold = None if fold is None else fold.numpy()
     vocab_size = reader.get_vocab_size()
 
     def batches():
@@ -113,7 +114,8 @@ def cooccurrence_model(tokenizer, texts: list[str], dim: int, max_seq_len: int, 
     generator = torch.Generator().manual_seed(seed)
     table = torch.randn(vocab_size, dim, generator=generator) * INIT_STD
     table[torch.from_numpy(seen)] = torch.from_numpy(rows[seen]).float()
-    model = StaticEmbedder(tokenizer, dim, max_seq_len, weights=table, fold_case=fold_case)
+    model = StaticEmbedder(tokenizer, dim, max_seq_len, weights=table, fold_case=fold_case,
+                           fold_stems=fold_stems)
     summary = {"init": "cooccurrence", "texts": len(texts), "chars": sum(map(len, texts)),
                "tokens_with_rows": int(seen.sum()), "vocab": vocab_size, "pairs_nonzero": int(counts.nnz),
                "seconds": round(time.perf_counter() - start, 1)}
