@@ -118,8 +118,8 @@ class ModelConfig(Section):
     max_seq_len: int = Field(256, ge=16, le=8192)
     embedding_dim: int | None = Field(None, ge=8, description="optional linear projection after pooling")
     fold_case: bool = Field(False, description="static: a token shares the row of its lower-case form (Json = json)")
-    fold_stems: bool = Field(False, description="static: a word token shares the row of its English stem's "
-                             "(files = file, sorting = sort)")
+    fold_stems: bool = Field(False, description="static: a word token shares the row of the word it inflects "
+                             "(files = file, sorting = sort); lower on every benchmark here (BENCHMARKS.md, issue 23)")
     static_init: Literal["random", "cooccurrence"] = Field(
         "random", description="static: the table's starting rows; cooccurrence: PPMI + SVD of how tokens co-occur in "
         "the corpus (the pretrain stage, codesift.train.static_init)")
