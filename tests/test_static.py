@@ -19,7 +19,7 @@ from codesift.runtime.onnx import load_encoder
 from codesift.train import contrastive, pretrain
 
 from conftest import BENCHMARKS, REPO
-from tiny_encoder import one_thread, tiny_encoder, tiny_pairs  # noqa: F401  (fixtures)
+from tiny_encoder import one_thread, tiny_encoder, tiny_pairs, word_tokenizer  # noqa: F401  (fixtures)
 
 TEXTS = ["def read_json(path):\n    return json.load(open(path))", "read a json file", "x = 1\n" * 40, "ok"]
 
@@ -63,14 +63,6 @@ def test_case_folding_shares_rows_and_saves_them_folded(tmp_path, tiny_encoder):
     np.testing.assert_allclose(SentenceTransformer(str(folder), device="cpu").encode(TEXTS + [cased]),
                                model.encode(TEXTS + [cased]), atol=1e-6)
     np.testing.assert_allclose(StaticEmbedder.load(folder).encode(TEXTS), model.encode(TEXTS), atol=1e-7)
-
-
-def word_tokenizer(words: list[str]) -> Tokenizer:
-    from tokenizers import models, pre_tokenizers
-
-    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(["[UNK]", *words])}, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    return tok
 
 
 def test_inflection_bases_are_the_candidates_longest_first():

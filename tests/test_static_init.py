@@ -16,7 +16,7 @@ from codesift.train import contrastive, pretrain
 from codesift.train.static_init import cooccurrence, cooccurrence_model, ppmi, sample_texts, svd_rows, with_doc_above
 
 from conftest import REPO
-from tiny_encoder import tiny_encoder  # noqa: F401  (fixture)
+from tiny_encoder import tiny_encoder, word_tokenizer  # noqa: F401  (fixture)
 
 
 def test_cooccurrence_weights_distance_and_never_spans_two_texts():
@@ -101,11 +101,7 @@ def test_pretrain_stage_builds_the_table_the_train_stage_starts_from(tmp_path, t
 
 
 def test_cooccurrence_counts_an_inflection_as_its_word():
-    from tokenizers import models, pre_tokenizers
-
-    words = ["[UNK]", "read", "reads", "reading", "file", "files", "json", "path", "open"]
-    tokenizer = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = word_tokenizer(["read", "reads", "reading", "file", "files", "json", "path", "open"])
     texts = ["read json file path", "reads files open", "reading file json open path"] * 20
     model, _ = cooccurrence_model(tokenizer, texts, dim=4, max_seq_len=16, seed=0, fold_stems=True)
     np.testing.assert_allclose(model.encode(["reads files"]), model.encode(["read file"]), atol=1e-7)

@@ -51,6 +51,15 @@ def write_pairs(path: Path) -> Path:
     return path
 
 
+def word_tokenizer(words: list[str]):
+    """A tokenizer whose vocabulary is `words` (plus [UNK]), one token per whitespace-separated word."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(["[UNK]", *words])}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    return tok
+
+
 def write_encoder(folder: Path, cfg: ModelConfig = TINY, seed: int = 0) -> Path:
     import torch
 

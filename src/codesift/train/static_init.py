@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import scipy.sparse as sp
 import torch
 
-from codesift.model.static import INIT_STD, StaticEmbedder, static_tokenizer, token_folding
+from codesift.model.static import INIT_STD, StaticEmbedder, static_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +95,12 @@ def cooccurrence_model(tokenizer, texts: list[str], dim: int, max_seq_len: int, 
     """A StaticEmbedder whose rows come from the texts' token co-occurrence (folded to lower case and stems with
     `fold_case` and `fold_stems`, as training reads them), plus a summary for the stage manifest."""
     start = time.perf_counter()
+    vocab_size = tokenizer.get_vocab_size()
+    model = StaticEmbedder(tokenizer, dim, max_seq_len, weights=torch.zeros(vocab_size, dim), fold_case=fold_case,
+                           fold_stems=fold_stems)  # its folding is what the counts read through; rows come below
+    fold = None if model.fold is None else model.fold.numpy()
     reader = static_tokenizer(tokenizer, max_seq_len)
     reader.no_truncation()  # a window is local: a long file counts whole
-    fold = token_folding(reader, fold_case, fold_stems)
-    fold = None if fold is None else fold.numpy()
-    vocab_size = reader.get_vocab_size()
 
     def batches():
         for at in range(0, len(texts), TOKENIZE_BATCH):
@@ -114,8 +115,7 @@ def cooccurrence_model(tokenizer, texts: list[str], dim: int, max_seq_len: int, 
     generator = torch.Generator().manual_seed(seed)
     table = torch.randn(vocab_size, dim, generator=generator) * INIT_STD
     table[torch.from_numpy(seen)] = torch.from_numpy(rows[seen]).float()
-    model = StaticEmbedder(tokenizer, dim, max_seq_len, weights=table, fold_case=fold_case,
-                           fold_stems=fold_stems)
+    model.embedding.weight.data.copy_(table)
     summary = {"init": "cooccurrence", "texts": len(texts), "chars": sum(map(len, texts)),
                "tokens_with_rows": int(seen.sum()), "vocab": vocab_size, "pairs_nonzero": int(counts.nnz),
                "seconds": round(time.perf_counter() - start, 1)}
