@@ -140,3 +140,11 @@ variant more-libraries-soup pairs tokenizer pretrain -- data.corpus=runs/corpus-
 # the inflections of a word share its row (`model.fold_stems`: files -> file, sorting -> sort), in the
 # co-occurrence counts and in training
 variant fold-stems pretrain -- model.fold_stems=true
+# issue 23, sixth session (base: runs/v29/recipe): the InfoNCE temperature of all three soup models
+variant temp-0.03 -- train.temperature=0.03
+variant temp-0.07 -- train.temperature=0.07
+# the doc of the one function a short undocumented function calls -> that caller (`call-doc`), in the third soup
+# model's batches of their own beside names and file docs; the other two models draw none
+variant call-doc pairs -- \
+    "pairs.types=[doc-body,signature-body,readme-file,commit-body,comment-block,identifier-def,doc-file,call-doc]" \
+    "train.soup=[{weight: 1, set: {pair_type_weights: {signature-body: 0.3, comment-block: 0, identifier-def: 0, doc-file: 0, call-doc: 0}}}, {weight: 1, set: {steps: 230, own_batch_types: [comment-block], pair_type_weights: {signature-body: 0.3, comment-block: 1, identifier-def: 0, doc-file: 0, call-doc: 0}}}, {weight: 1, set: {own_batch_types: [identifier-def, doc-file, call-doc], pair_type_weights: {signature-body: 0.3, comment-block: 0, identifier-def: 0.3, doc-file: 1, call-doc: 1}}}]"

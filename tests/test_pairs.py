@@ -4,7 +4,9 @@ from collections import Counter
 from codesift.config import PairsConfig
 from codesift.data.pairs import assign_splits, build_pairs, clean_query, strip_signature, unit_pairs
 from codesift.data.search_pairs import (
+    MAX_CALLERS_PER_DOC,
     as_question,
+    call_pairs,
     comment_blocks,
     comment_pairs,
     file_doc,
@@ -18,8 +20,8 @@ BODY = "@cache\ndef area(width, height):\n    product = width * height\n    retu
 
 
 def unit(repo="r1", symbol="area", doc="Compute the area of a rectangle.\n\nArgs:\n    width: w", body=BODY,
-         signature="def area(width, height)", kind="function", is_test=False):
-    return CodeUnit(repo=repo, path="geo.py", language="python", license="MIT", symbol=symbol, kind=kind,
+         signature="def area(width, height)", kind="function", is_test=False, path="geo.py"):
+    return CodeUnit(repo=repo, path=path, language="python", license="MIT", symbol=symbol, kind=kind,
                     parent=None, signature=signature, doc=doc, body=body, code=body, start_line=1, end_line=4,
                     start_byte=0, end_byte=len(body), is_test=is_test)
 
@@ -161,8 +163,9 @@ def test_search_types_leave_other_pairs_and_splits_alone():
     units = [unit(repo=f"r{i}", symbol=f"area_{i}", body=BODY.replace("area", f"area_{i}")) for i in range(40)]
     files = [("r0", "pkg/plugins.py", "python", PY_FILE)]
     units.append(unit(repo="r3", symbol="fetch", body=COMMENTED))
+    units.append(unit(repo="r0", symbol="square", doc="", body="def square(s):\n    return area_0(s, s)\n"))
     base, _ = build_pairs(units, [], PairsConfig(test_fraction=0.1, val_fraction=0.1), seed=0)
-    search_types = ["identifier-def", "doc-file", "question-body", "comment-block"]
+    search_types = ["identifier-def", "doc-file", "question-body", "comment-block", "call-doc"]
     cfg = PairsConfig(test_fraction=0.1, val_fraction=0.1, types=["doc-body", "signature-body", "readme-file",
                                                                   *search_types])
     more, _ = build_pairs(units, [], cfg, seed=0, files=files)
@@ -213,3 +216,39 @@ def test_comment_pairs_skip_directives_code_and_short_blocks():
     assert len(list(comment_pairs([unit(body=longer)], PairsConfig(max_comments_per_unit=1), Counter()))) == 1
     quoted = longer.replace("# back off a little", "# 'backoff': 'a little")  # a commented-out dict entry
     assert len(list(comment_pairs([unit(body=quoted)], PairsConfig(), Counter()))) == 1
+
+
+JSON_DOC = "Serialize obj to a JSON formatted str.\n\nArgs:\n    obj: anything"
+
+
+def test_call_pairs_pair_a_short_caller_with_the_doc_of_the_one_function_it_calls():
+    units = [
+        unit(repo="stdlib", symbol="dumps", path="json/__init__.py", doc=JSON_DOC, body="def dumps(obj):\n    ...\n"),
+        unit(repo="stdlib", symbol="dumps", path="pickle.py", doc="Return the pickled bytes of an object.",
+             body="def dumps(obj):\n    ...\n"),
+        unit(repo="app", symbol="load_config", doc="Read the settings file.", body="def load_config():\n    ...\n"),
+        unit(repo="app", symbol="to_json", doc="", body="def to_json(d):\n    return json.dumps(d, indent=2)\n"),
+        unit(repo="app", symbol="save", doc="", body="def save(obj):\n    return dumps(obj)\n"),  # which dumps?
+        unit(repo="app", symbol="main", doc="", body="def main():\n    cfg = load_config()\n    run(cfg)\n"),
+        unit(repo="app", symbol="both", doc="", body="def both():\n    load_config()\n    json.dumps({})\n"),
+        unit(repo="app", symbol="long", doc="", body="def long():\n" + "    load_config()\n" * 13),
+        unit(repo="app", symbol="documented", body="def documented():\n    return json.dumps(1)\n"),
+    ]
+    stats = Counter()
+    pairs = {p.symbol: p for p in call_pairs(units, PairsConfig(), random.Random(0), stats)}
+    assert set(pairs) == {"to_json", "main"}
+    assert pairs["to_json"].query == "Serialize obj to a JSON formatted str."  # the json one, by its module
+    assert pairs["to_json"].pair_type == "call-doc" and pairs["to_json"].code == units[3].code
+    assert pairs["main"].query == "Read the settings file."  # the caller's own repository's load_config
+    assert stats["call:none"] == 1 and stats["call:several"] == 1 and stats["call:length"] == 1
+
+
+def test_call_pairs_give_one_doc_a_few_callers_at_most():
+    callers = [unit(repo="app", symbol=f"f{i}", doc="", body=f"def f{i}(d):\n    return json.dumps(d, {i})\n")
+               for i in range(MAX_CALLERS_PER_DOC + 3)]
+    api = unit(repo="stdlib", symbol="dumps", path="json/__init__.py", doc=JSON_DOC, body="def dumps(o):\n    ...\n")
+    stats = Counter()
+    pairs = list(call_pairs([api, *callers], PairsConfig(), random.Random(0), stats))
+    assert len(pairs) == MAX_CALLERS_PER_DOC and stats["call:popular-doc"] == 3
+    again = list(call_pairs([api, *callers], PairsConfig(), random.Random(0), Counter()))
+    assert [p.symbol for p in again] == [p.symbol for p in pairs]  # a seeded choice

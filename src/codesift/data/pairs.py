@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from codesift.config import HELDOUT_TYPES, PairsConfig
 from codesift.data.doccomments import doc_summary
 from codesift.data.extract import is_test_path
-from codesift.data.search_pairs import comment_pairs, file_pairs, identifier_pairs, question_pairs
+from codesift.data.search_pairs import call_pairs, comment_pairs, file_pairs, identifier_pairs, question_pairs
 from codesift.records import CodeUnit, CommitUnit, DocSection, Pair
 
 URL = re.compile(r"https?://\S+|www\.\S+")
@@ -184,6 +184,8 @@ def build_pairs(units: Iterable[CodeUnit], sections: Iterable[DocSection], cfg: 
         pairs.extend(question_pairs(kept_units, cfg, search_rng))
     if "comment-block" in cfg.types:
         pairs.extend(comment_pairs(kept_units, cfg, stats))
+    if "call-doc" in cfg.types:
+        pairs.extend(call_pairs(kept_units, cfg, search_rng, stats))
     if "doc-file" in cfg.types:
         pairs.extend(file_pairs((f for f in files if keep_tests or not is_test_path(f[1])), cfg, stats))
     seen: set[tuple[str, str]] = set()

@@ -10,6 +10,9 @@ Three pair types, each weighted (or dropped with 0) by `train.pair_type_weights`
   `load_plugins` work", "how do i parse the header line") -> the body, as doc-body gives it.
 - `comment-block`: a comment inside a body ("# retry once the connection was reset") -> the lines it introduces:
   a developer's own words for a few lines of code, the shape of most typed queries.
+- `call-doc`: the doc summary of a function that a short undocumented function calls -> that caller ("Serialize
+  obj to a JSON formatted str" -> `def to_json(d): return json.dumps(d, indent=2)`): the small wrappers people
+  search for, described by the API they wrap, in words a user types about what the code does.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import random
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from pathlib import PurePosixPath
 
 from codesift.config import PairsConfig
 from codesift.data.doccomments import block_doc, doc_summary, line_doc
@@ -260,4 +264,75 @@ def comment_pairs(units: Iterable[CodeUnit], cfg: PairsConfig, stats: Counter[st
                 continue
             made += 1
             yield Pair(query=comment.rstrip(".:"), code=block, pair_type="comment-block", language=unit.language,
+                       repo=unit.repo, path=unit.path, symbol=unit.symbol, split="train")
+
+
+# --------------------------------------------------------------------------------------------------- calls
+
+MAX_CALLER_LINES = 12  # a longer function does more than the one call it is paired with says
+MAX_CALLERS_PER_DOC = 4  # `os.path.join` is called everywhere: one popular doc must not fill the pair type
+_CALL = re.compile(r"(?:\b(\w+)(?:\.|::))?\b([A-Za-z_]\w*)\s*\(")
+_FILE_STEMS = frozenset({"__init__", "mod", "index", "lib", "main"})  # the module is the folder's name
+
+
+def _module(unit: CodeUnit) -> str:
+    """The name a call site qualifies `unit` with: its class, or its module (`json/__init__.py` -> json,
+    `strings/strings.go` -> strings, `fs/mod.rs` -> fs)."""
+    if unit.parent:
+        return re.sub(r"<.*", "", unit.parent.split(".")[-1].split("::")[-1]).strip().lower()
+    path = PurePosixPath(unit.path)
+    if unit.language == "go" or path.stem in _FILE_STEMS:
+        return path.parent.name.lower()
+    return path.stem.lower()
+
+
+def _resolve(qualifier: str, name: str, caller: CodeUnit, documented: dict[str, list[CodeUnit]],
+             max_defs: int) -> CodeUnit | None:
+    """The documented definition a call `qualifier.name(` most likely reaches: the one in the caller's own
+    repository, else the one whose class or module is the qualifier, else the only one; None when ambiguous."""
+    defs = [d for d in documented.get(name, ()) if d.language == caller.language
+            and (d.repo, d.path, d.symbol) != (caller.repo, caller.path, caller.symbol)]
+    if not defs or len(defs) > max_defs and not qualifier:
+        return None
+    for pick in ([d for d in defs if d.repo == caller.repo],
+                 [d for d in defs if qualifier and _module(d) == qualifier.lower()], defs):
+        if len({doc_summary(d.doc) for d in pick}) == 1:
+            return pick[0]
+        if pick:
+            return None
+    return None
+
+
+def call_pairs(units: Iterable[CodeUnit], cfg: PairsConfig, rng: random.Random,
+               stats: Counter[str]) -> Iterator[Pair]:
+    """Short undocumented functions that call exactly one documented function -> that function's doc summary as
+    the query; a doc pairs with `MAX_CALLERS_PER_DOC` callers at most (a seeded choice)."""
+    units = list(units)
+    documented: dict[str, list[CodeUnit]] = {}
+    for unit in units:
+        if unit.doc and unit.kind != "class":
+            documented.setdefault(unit.symbol, []).append(unit)
+    callers: dict[str, list[CodeUnit]] = {}
+    for unit in units:
+        if unit.doc or unit.kind == "class":
+            continue
+        lines = [line for line in unit.body.strip().splitlines() if line.strip()]
+        if not 2 <= len(lines) <= MAX_CALLER_LINES:
+            stats["call:length"] += 1
+            continue
+        body = "\n".join(lines[1:])  # the header line holds the unit's own name, not a call
+        callees = {id(d): d for q, n in _CALL.findall(body)
+                   if (d := _resolve(q, n, unit, documented, cfg.max_identifier_defs)) is not None}
+        if len(callees) != 1:
+            stats["call:none" if not callees else "call:several"] += 1
+            continue
+        query = doc_summary(next(iter(callees.values())).doc)
+        if cfg.min_tokens <= len(query.split()) <= cfg.max_tokens:
+            callers.setdefault(query, []).append(unit)
+    for query, group in callers.items():
+        if len(group) > MAX_CALLERS_PER_DOC:
+            stats["call:popular-doc"] += len(group) - MAX_CALLERS_PER_DOC
+            group = rng.sample(group, MAX_CALLERS_PER_DOC)
+        for unit in group:
+            yield Pair(query=query, code=unit.code, pair_type="call-doc", language=unit.language,
                        repo=unit.repo, path=unit.path, symbol=unit.symbol, split="train")

@@ -259,6 +259,7 @@ PAIR_TYPE_WORDS = {
     "commit-body": "commit message -> changed definitions", "identifier-def": "name -> definition",
     "doc-file": "file doc -> file", "question-body": "doc as a question -> body",
     "comment-block": "comment in a body -> the lines it introduces",
+    "call-doc": "doc of the function a short function calls -> the caller",
 }
 
 
