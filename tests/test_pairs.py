@@ -252,3 +252,29 @@ def test_call_pairs_give_one_doc_a_few_callers_at_most():
     assert len(pairs) == MAX_CALLERS_PER_DOC and stats["call:popular-doc"] == 3
     again = list(call_pairs([api, *callers], PairsConfig(), random.Random(0), Counter()))
     assert [p.symbol for p in again] == [p.symbol for p in pairs]  # a seeded choice
+
+
+def test_call_pairs_never_ask_a_held_out_repositorys_doc():
+    api = unit(repo="stdlib", symbol="dumps", path="json/__init__.py", doc=JSON_DOC, body="def dumps(o):\n    ...\n")
+    own = unit(repo="app", symbol="load_config", doc="Read the settings file.", body="def load_config():\n    ...\n")
+    to_json = unit(repo="app", symbol="to_json", doc="", body="def to_json(d):\n    return json.dumps(d)\n")
+    main = unit(repo="app", symbol="main", doc="", body="def main():\n    cfg = load_config()\n    run(cfg)\n")
+    stats = Counter()
+    pairs = list(call_pairs([api, own, to_json, main], PairsConfig(), random.Random(0), stats, held_out={"app"}))
+    assert [p.symbol for p in pairs] == ["to_json"]  # a held-out repository's caller of another's doc still trains
+    assert stats["call:held-out-doc"] == 1
+
+
+def test_build_pairs_keep_held_out_docs_out_of_call_doc_queries():
+    units = []
+    for i in range(40):
+        doc = f"Compute the area of rectangle number {i} in square metres."
+        units.append(unit(repo=f"r{i}", symbol=f"area_{i}", doc=doc, body=BODY.replace("area", f"area_{i}")))
+        units.append(unit(repo=f"r{i}", symbol=f"square_{i}", doc="",
+                          body=f"def square_{i}(s):\n    return area_{i}(s, s)\n"))
+    cfg = PairsConfig(test_fraction=0.2, val_fraction=0.2, types=["doc-body", "call-doc"])
+    pairs, stats = build_pairs(units, [], cfg, seed=0)
+    held_out = {p.query for p in pairs if p.split != "train"}
+    calls = [p for p in pairs if p.pair_type == "call-doc"]
+    assert held_out and calls and stats["call:held-out-doc"] > 0
+    assert not held_out & {p.query for p in calls}

@@ -152,7 +152,8 @@ def build_pairs(units: Iterable[CodeUnit], sections: Iterable[DocSection], cfg: 
     doc-file pairs.
 
     The search-shaped types (search_pairs.py) come after the others and draw from a random stream of their own,
-    and splits are assigned from the held-out types' counts alone: adding them changes no other pair and no split.
+    and splits are assigned from the held-out types' counts alone, before them: adding them changes no other pair
+    and no split, and a call-doc pair never asks a held-out repository's doc.
     """
     rng = random.Random(seed)
     stats: Counter[str] = Counter()
@@ -177,6 +178,11 @@ def build_pairs(units: Iterable[CodeUnit], sections: Iterable[DocSection], cfg: 
         made = list(commit_pairs(changed, cfg))
         stats["drop:no-commit-pair"] += not made
         pairs.extend(made)
+    first_repo: dict[tuple[str, str], str] = {}
+    for pair in pairs:
+        if pair.pair_type in HELDOUT_TYPES:
+            first_repo.setdefault((pair.query, pair.code), pair.repo)
+    splits = assign_splits(Counter(first_repo.values()), cfg, seed)
     search_rng = random.Random(f"{seed}:search")
     if "identifier-def" in cfg.types:
         pairs.extend(identifier_pairs(kept_units, cfg, search_rng, stats))
@@ -185,7 +191,8 @@ def build_pairs(units: Iterable[CodeUnit], sections: Iterable[DocSection], cfg: 
     if "comment-block" in cfg.types:
         pairs.extend(comment_pairs(kept_units, cfg, stats))
     if "call-doc" in cfg.types:
-        pairs.extend(call_pairs(kept_units, cfg, search_rng, stats))
+        held_out = {repo for repo, split in splits.items() if split != "train"}
+        pairs.extend(call_pairs(kept_units, cfg, search_rng, stats, held_out))
     if "doc-file" in cfg.types:
         pairs.extend(file_pairs((f for f in files if keep_tests or not is_test_path(f[1])), cfg, stats))
     seen: set[tuple[str, str]] = set()
@@ -197,7 +204,6 @@ def build_pairs(units: Iterable[CodeUnit], sections: Iterable[DocSection], cfg: 
             continue
         seen.add(key)
         unique.append(pair)
-    splits = assign_splits(Counter(p.repo for p in unique if p.pair_type in HELDOUT_TYPES), cfg, seed)
     for pair in unique:
         pair.split = splits.get(pair.repo, "train")
         stats[f"pairs:{pair.split}"] += 1

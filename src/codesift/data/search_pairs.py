@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import PurePosixPath
 
 from codesift.config import PairsConfig
@@ -303,10 +303,11 @@ def _resolve(qualifier: str, name: str, caller: CodeUnit, documented: dict[str, 
     return None
 
 
-def call_pairs(units: Iterable[CodeUnit], cfg: PairsConfig, rng: random.Random,
-               stats: Counter[str]) -> Iterator[Pair]:
+def call_pairs(units: Iterable[CodeUnit], cfg: PairsConfig, rng: random.Random, stats: Counter[str],
+               held_out: Collection[str] = ()) -> Iterator[Pair]:
     """Short undocumented functions that call exactly one documented function -> that function's doc summary as
-    the query; a doc pairs with `MAX_CALLERS_PER_DOC` callers at most (a seeded choice)."""
+    the query; a doc pairs with `MAX_CALLERS_PER_DOC` callers at most (a seeded choice). A doc of a `held_out`
+    repository is never a query (the held-out benchmark asks it), though its callers elsewhere train."""
     units = list(units)
     documented: dict[str, list[CodeUnit]] = {}
     for unit in units:
@@ -326,7 +327,11 @@ def call_pairs(units: Iterable[CodeUnit], cfg: PairsConfig, rng: random.Random,
         if len(callees) != 1:
             stats["call:none" if not callees else "call:several"] += 1
             continue
-        query = doc_summary(next(iter(callees.values())).doc)
+        callee = next(iter(callees.values()))
+        if callee.repo in held_out:
+            stats["call:held-out-doc"] += 1
+            continue
+        query = doc_summary(callee.doc)
         if cfg.min_tokens <= len(query.split()) <= cfg.max_tokens:
             callers.setdefault(query, []).append(unit)
     for query, group in callers.items():
