@@ -261,7 +261,7 @@ def test_call_pairs_never_ask_a_held_out_repositorys_doc():
     main = unit(repo="app", symbol="main", doc="", body="def main():\n    cfg = load_config()\n    run(cfg)\n")
     stats = Counter()
     pairs = list(call_pairs([api, own, to_json, main], PairsConfig(), random.Random(0), stats, held_out={"app"}))
-    assert [p.symbol for p in pairs] == ["to_json"]  # a held-out repository's caller of another's doc still trains
+    assert [p.symbol for p in pairs] == ["to_json"]  # the pair's split comes from its caller
     assert stats["call:held-out-doc"] == 1
 
 

@@ -2,6 +2,8 @@
 export through the gate, and the recipe checks that keep static and transformer settings apart."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -42,6 +44,23 @@ def test_sentence_transformers_loads_it_with_the_same_vectors(tmp_path, tiny_enc
     np.testing.assert_allclose(st, ours, atol=1e-6)
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-6)
     np.testing.assert_allclose(StaticEmbedder.load(folder).encode(TEXTS), ours, atol=1e-7)
+
+
+@torch.no_grad()
+def test_postprocessed_tables_move_every_embedding_alike(tmp_path, tiny_encoder, tiny_pairs):  # noqa: F811
+    """bench/static_postprocess.py edits rows to edit embeddings: a mean taken out of every row is taken out of every
+    text's mean, and a token weight is a row scaled by it (the same direction once normalized)."""
+    folder = static_model(tiny_encoder).save(tmp_path / "m")
+    subprocess.run([sys.executable, str(REPO / "bench" / "static_postprocess.py"), str(folder), str(tiny_pairs),
+                    str(tmp_path / "post"), "--sample", "50"], check=True, capture_output=True)
+    model, centered = StaticEmbedder.load(folder), StaticEmbedder.load(tmp_path / "post" / "center-all")
+    shift = model(**model.tokenize(TEXTS)) - centered(**centered.tokenize(TEXTS))
+    assert shift.norm(dim=1).min() > 0
+    torch.testing.assert_close(shift, shift[:1].expand_as(shift))
+    weighted = StaticEmbedder.load(tmp_path / "post" / "sif-0.001").embedding.weight
+    scale = (weighted * model.embedding.weight).sum(1) / model.embedding.weight.pow(2).sum(1)
+    assert 0 < scale.min() and scale.max() <= 1
+    torch.testing.assert_close(weighted, model.embedding.weight * scale[:, None])
 
 
 def test_case_folding_shares_rows_and_saves_them_folded(tmp_path, tiny_encoder):  # noqa: F811

@@ -307,7 +307,7 @@ def call_pairs(units: Iterable[CodeUnit], cfg: PairsConfig, rng: random.Random, 
                held_out: Collection[str] = ()) -> Iterator[Pair]:
     """Short undocumented functions that call exactly one documented function -> that function's doc summary as
     the query; a doc pairs with `MAX_CALLERS_PER_DOC` callers at most (a seeded choice). A doc of a `held_out`
-    repository is never a query (the held-out benchmark asks it), though its callers elsewhere train."""
+    repository is never a query: the held-out benchmark asks it."""
     units = list(units)
     documented: dict[str, list[CodeUnit]] = {}
     for unit in units:
