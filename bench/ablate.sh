@@ -148,3 +148,5 @@ variant temp-0.07 -- train.temperature=0.07
 variant call-doc pairs -- \
     "pairs.types=[doc-body,signature-body,readme-file,commit-body,comment-block,identifier-def,doc-file,call-doc]" \
     "train.soup=[{weight: 1, set: {pair_type_weights: {signature-body: 0.3, comment-block: 0, identifier-def: 0, doc-file: 0, call-doc: 0}}}, {weight: 1, set: {steps: 230, own_batch_types: [comment-block], pair_type_weights: {signature-body: 0.3, comment-block: 1, identifier-def: 0, doc-file: 0, call-doc: 0}}}, {weight: 1, set: {own_batch_types: [identifier-def, doc-file, call-doc], pair_type_weights: {signature-body: 0.3, comment-block: 0, identifier-def: 0.3, doc-file: 1, call-doc: 1}}}]"
+# the query->code direction of InfoNCE alone (no code->query term), all three soup models
+variant one-way -- train.symmetric=false
