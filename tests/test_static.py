@@ -63,6 +63,22 @@ def test_postprocessed_tables_move_every_embedding_alike(tmp_path, tiny_encoder,
     torch.testing.assert_close(weighted, model.embedding.weight * scale[:, None])
 
 
+def test_runs_soup_is_the_weighted_mean_of_their_tables(tmp_path, tiny_encoder):  # noqa: F811
+    tables = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        model = StaticEmbedder(Tokenizer.from_file(str(tiny_encoder / "tokenizer.json")), 16, 12)
+        model.save(tmp_path / f"run{seed}" / "train" / "model")
+        tables.append(model.embedding.weight.detach())
+    script = [sys.executable, str(REPO / "bench" / "soup_runs.py"), str(tmp_path / "soup"),
+              str(tmp_path / "run0"), str(tmp_path / "run1")]
+    subprocess.run([*script, "--weights", "3", "1"], check=True, capture_output=True)
+    soup = StaticEmbedder.load(tmp_path / "soup").embedding.weight
+    torch.testing.assert_close(soup, 0.75 * tables[0] + 0.25 * tables[1])
+    wrong = subprocess.run([*script, "--weights", "1"], capture_output=True, text=True)
+    assert wrong.returncode != 0 and "1 weights for 2 runs" in wrong.stderr
+
+
 def test_case_folding_shares_rows_and_saves_them_folded(tmp_path, tiny_encoder):  # noqa: F811
     tok = Tokenizer.from_file(str(tiny_encoder / "tokenizer.json"))
     vocab = tok.get_vocab()
