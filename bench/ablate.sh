@@ -150,3 +150,4 @@ variant call-doc pairs -- \
     "train.soup=[{weight: 1, set: {pair_type_weights: {signature-body: 0.3, comment-block: 0, identifier-def: 0, doc-file: 0, call-doc: 0}}}, {weight: 1, set: {steps: 230, own_batch_types: [comment-block], pair_type_weights: {signature-body: 0.3, comment-block: 1, identifier-def: 0, doc-file: 0, call-doc: 0}}}, {weight: 1, set: {own_batch_types: [identifier-def, doc-file, call-doc], pair_type_weights: {signature-body: 0.3, comment-block: 0, identifier-def: 0.3, doc-file: 1, call-doc: 1}}}]"
 # the query->code direction of InfoNCE alone (no code->query term), all three soup models
 variant one-way -- train.symmetric=false
+variant temp-learned -- train.temperature=learned  # the temperature a trainable parameter (CLIP's logit scale)
