@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 import torch
 
@@ -53,12 +52,14 @@ def embed(model: StaticEmbedder, texts: list[str], batch: int = 2048) -> torch.T
     return torch.cat([model(**model.tokenize(texts[i:i + batch])) for i in range(0, len(texts), batch)])
 
 
-def variants(codes: torch.Tensor, queries: torch.Tensor) -> dict[str, tuple[torch.Tensor, int]]:
-    """name -> (vector subtracted from every row, number of top principal directions projected out)."""
+def variants(codes: torch.Tensor, queries: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+    """name -> (vector subtracted from every row, principal directions then projected out, or None)."""
     both = torch.cat([codes, queries])
-    return {"center-code": (codes.mean(0), 0), "center-all": (both.mean(0), 0),
-            "half-center": (both.mean(0) / 2, 0), "center-pc1": (both.mean(0), 1),
-            "center-pc2": (both.mean(0), 2), "center-pc4": (both.mean(0), 4)}
+    mean = both.mean(0)
+    directions = torch.linalg.svd(both - mean, full_matrices=False).Vh  # (dim, dim), strongest first
+    return {"center-code": (codes.mean(0), None), "center-all": (mean, None), "half-center": (mean / 2, None),
+            "center-pc1": (mean, directions[:1]), "center-pc2": (mean, directions[:2]),
+            "center-pc4": (mean, directions[:4])}
 
 
 def main() -> None:
@@ -78,17 +79,15 @@ def main() -> None:
         model.embedding.weight.data.copy_(table * (a / (a + frequencies)).float()[:, None])
         model.save(args.out / f"sif-{a:g}")
         print(f"sif-{a:g}: rows scaled by a / (a + p(token)) -> {args.out / f'sif-{a:g}'}")
-    for name, (mean, top) in variants(codes, queries).items():
+    for name, (mean, directions) in variants(codes, queries).items():
         rows = table - mean
-        if top:
-            centered = torch.cat([codes, queries]) - mean
-            directions = torch.linalg.svd(centered, full_matrices=False).Vh[:top]  # (top, dim)
+        if directions is not None:
             rows = rows - (rows @ directions.T) @ directions
         model.embedding.weight.data.copy_(rows)
         model.save(args.out / name)
-        print(f"{name}: mean norm {mean.norm():.3f}, {top} directions out -> {args.out / name}")
-    norms = np.linalg.norm(codes.numpy(), axis=1)
-    print(f"sample: {len(code_texts):,} pairs; code embedding norm {norms.mean():.3f} (mean), "
+        out = 0 if directions is None else len(directions)
+        print(f"{name}: mean norm {mean.norm():.3f}, {out} directions out -> {args.out / name}")
+    print(f"sample: {len(code_texts):,} pairs; code embedding norm {codes.norm(dim=1).mean():.3f} (mean), "
           f"mean-vector norm {codes.mean(0).norm():.3f}")
 
 

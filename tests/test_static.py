@@ -64,12 +64,11 @@ def test_postprocessed_tables_move_every_embedding_alike(tmp_path, tiny_encoder,
 
 
 def test_runs_soup_is_the_weighted_mean_of_their_tables(tmp_path, tiny_encoder):  # noqa: F811
-    tables = []
-    for seed in (0, 1):
-        torch.manual_seed(seed)
-        model = StaticEmbedder(Tokenizer.from_file(str(tiny_encoder / "tokenizer.json")), 16, 12)
-        model.save(tmp_path / f"run{seed}" / "train" / "model")
-        tables.append(model.embedding.weight.detach())
+    first, second = static_model(tiny_encoder), static_model(tiny_encoder)
+    second.embedding.weight.data.normal_()
+    tables = [first.embedding.weight.detach(), second.embedding.weight.detach()]
+    first.save(tmp_path / "run0" / "train" / "model")
+    second.save(tmp_path / "run1" / "train" / "model")
     script = [sys.executable, str(REPO / "bench" / "soup_runs.py"), str(tmp_path / "soup"),
               str(tmp_path / "run0"), str(tmp_path / "run1")]
     subprocess.run([*script, "--weights", "3", "1"], check=True, capture_output=True)
