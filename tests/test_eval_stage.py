@@ -77,6 +77,22 @@ def test_cli_eval_needs_exactly_one_mode(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("views, message", [
+    ("doc=x", "'x' is not a number"),
+    ("title=1", "expected 'off' or 'doc=W,name=W'"),
+])
+def test_cli_refuses_bad_document_views(tmp_path, capsys, views, message):
+    argv = ["eval", "--systems", "bm25", "--benchmarks", REPO_SPEC, "--document-views", views, "--out", str(tmp_path)]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_document_views_are_not_for_repo_search(tmp_path, capsys):
+    argv = ["eval", "--systems", "dense", "--benchmarks", "repo-search", "--document-views", "off"]
+    assert main(argv) == 2
+    assert "--document-views is for the retrieval benchmarks" in capsys.readouterr().err
+
+
 def test_cli_reports_a_bad_system(tmp_path, capsys):
     assert main(["eval", "--systems", "bm26", "--benchmarks", REPO_SPEC, "--out", str(tmp_path)]) == 2
     assert "unknown system 'bm26'" in capsys.readouterr().err
@@ -106,6 +122,7 @@ def test_stage_evaluates_the_trained_model_and_baselines(tmp_path, tiny_recipe_p
     recipe = load_recipe(tiny_recipe_path, [
         "eval.benchmarks=[heldout, repo]", "eval.baselines=[bm25, hybrid:bm25+model]",
         f"eval.repo_folder={FIXTURE / 'code'}", f"eval.repo_queries={FIXTURE / 'queries.json'}",
+        "export.document_views.name=0.3",
     ])
     out = tmp_path / "eval"
     summary = stage.run(StageContext(recipe, out, {"pairs": pairs, "train": train}))
@@ -113,6 +130,7 @@ def test_stage_evaluates_the_trained_model_and_baselines(tmp_path, tiny_recipe_p
     assert summary["heldout.mrr"] == 1.0  # four easy queries
     results = json.loads((out / "metrics.json").read_text())
     assert set(results["systems"]) == {"model", "bm25", "hybrid:bm25+model"}
+    assert results["systems"]["model"]["document_views"] == {"doc": 0.0, "name": 0.3}  # as the export will embed
     assert set(results["benchmarks"]["heldout"]["results"]["model"]["breakdown"]["language"]) == {"go", "python"}
 
 

@@ -146,6 +146,19 @@ def test_export_folder_layout_and_gate_report(exported, source):
     assert (folder / "tokenizer.json").is_file()
 
 
+def test_document_views_are_written_after_the_gate(tmp_path, tiny_model, pairs_parquet):
+    """The gate compares the graph's own vectors with torch's; the views only change how the runtime adds them."""
+    from codesift.runtime.onnx import load_encoder
+    from codesift.runtime.views import DocumentViews
+
+    summary = export_and_gate(tiny_model, tmp_path, gate_config(int8=False, document_views={"doc": 0.35, "name": 0.3}),
+                              pairs_parquet)
+    meta = json.loads((tmp_path / ENCODER_JSON).read_text())
+    assert meta["document_views"] == {"doc": 0.35, "name": 0.3} and summary["cosine.fp32"] > 0.99999
+    encoder = load_encoder(tmp_path)
+    assert encoder.document_views == DocumentViews(0.35, 0.3) and encoder.revision != meta["revision"]
+
+
 def test_revision_changes_with_the_weights(source):
     before = source.revision()
     key = next(iter(source.weights))

@@ -1,5 +1,6 @@
 """The torch-free runtime encoder: the Encoder contract, truncation reporting, length bucketing, thread and arena
-settings, prefixes, int8 output, errors for bad folders, and the eval system over an export folder."""
+settings, prefixes, document views, int8 output, errors for bad folders, and the eval system over an export
+folder."""
 
 import json
 import shutil
@@ -15,6 +16,7 @@ from codesift.export.exporter import export_model
 from codesift.export.source import write_random_model
 from codesift.runtime.base import Encoder
 from codesift.runtime.onnx import ENCODER_JSON, ExportFolderError, OnnxEncoder, load_encoder
+from codesift.runtime.views import DocumentViews, add_views
 from codesift.tokenizer import train_tokenizer
 
 WORDS = "read parse sort merge split load save count filter format json url list dict csv path file lines".split()
@@ -22,13 +24,17 @@ TEXTS = ["parse a url", "def read(path):\n    return open(path).read()", "sort "
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory) -> Path:
+def model_dir(tmp_path_factory) -> Path:
     corpus = [" ".join(WORDS[i:] + WORDS[:i]) for i in range(len(WORDS))] + TEXTS
     tok = train_tokenizer(corpus * 5, TokenizerConfig(kind="bpe", vocab_size=512))
     cfg = ModelConfig(layers=2, hidden=64, heads=4, intermediate=96, max_seq_len=32)
-    model = write_random_model(tmp_path_factory.mktemp("model") / "model", cfg, tok, initializer_range=0.08)
+    return write_random_model(tmp_path_factory.mktemp("model") / "model", cfg, tok, initializer_range=0.08)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, model_dir) -> Path:
     out = tmp_path_factory.mktemp("export")
-    export_model(model, out, ExportConfig())
+    export_model(model_dir, out, ExportConfig())
     return out
 
 
@@ -102,6 +108,55 @@ def test_prefixes_are_applied_per_kind(folder, encoder):
         enc.encode(["x"], kind="code")
     with pytest.raises(TypeError, match="not one string"):
         enc.encode("parse a url")
+
+
+DEFINITIONS = ['def read(path):\n    """Read a json file."""\n    return open(path).read()',
+               "// Sort the list.\nfunc sortList(xs []int) {\n}", "parse a url", "x y z"]
+
+
+def with_views(folder: Path, tmp_path: Path, views: dict) -> Path:
+    out = tmp_path / "views"
+    shutil.copytree(folder, out)
+    meta = json.loads((out / ENCODER_JSON).read_text())
+    (out / ENCODER_JSON).write_text(json.dumps({**meta, "document_views": views}))
+    return out
+
+
+def test_document_views_from_encoder_json_change_documents_only(folder, encoder, tmp_path):
+    viewed = load_encoder(with_views(folder, tmp_path, {"doc": 0.35, "name": 0.3}), quantization="fp32")
+    views = DocumentViews(0.35, 0.3)
+    assert viewed.document_views == views and viewed.revision == views.revision(encoder.revision) != encoder.revision
+    plain = encoder.encode(DEFINITIONS).vectors
+    expected = add_views(DEFINITIONS, plain, views, lambda parts: encoder.encode(parts).vectors)
+    got = viewed.encode(DEFINITIONS)
+    np.testing.assert_allclose(got.vectors, expected, atol=1e-6)
+    assert not np.allclose(got.vectors[0], plain[0], atol=1e-3)
+    np.testing.assert_allclose(got.vectors[2:], plain[2:], atol=1e-6)  # no definition: the plain vectors
+    assert got.token_counts == encoder.encode(DEFINITIONS).token_counts  # of the whole texts
+    np.testing.assert_array_equal(viewed.encode(DEFINITIONS, kind="query").vectors,
+                                  encoder.encode(DEFINITIONS, kind="query").vectors)
+    off = load_encoder(viewed.folder, quantization="fp32", document_views=DocumentViews())
+    assert off.revision == encoder.revision
+    np.testing.assert_array_equal(off.encode(DEFINITIONS).vectors, plain)
+    bad = with_views(folder, tmp_path / "bad", {"doc": -1})
+    with pytest.raises(ExportFolderError, match="bad document_views"):
+        load_encoder(bad)
+
+
+def test_the_eval_harness_embeds_documents_with_views_as_the_runtime_does(model_dir, folder, tmp_path):
+    """The eval stage scores the torch model; the index embeds with the export: one rule for both."""
+    from codesift.eval.systems import build_systems
+
+    views = DocumentViews(0.35, 0.3)
+    systems = build_systems([str(model_dir), f"onnx-fp32:{folder}"], document_views=views, precision="fp32")
+    torch_system, onnx_system = systems.values()
+    for system in (torch_system, onnx_system):
+        system.index(DEFINITIONS)
+    np.testing.assert_allclose(torch_system._corpus, onnx_system._corpus, atol=1e-4)
+    assert torch_system.describe()["document_views"] == onnx_system.describe()["document_views"] == views.to_json()
+    np.testing.assert_allclose(onnx_system._corpus, load_encoder(with_views(folder, tmp_path, views.to_json()),
+                                                                 quantization="fp32").encode(DEFINITIONS).vectors,
+                               atol=1e-6)
 
 
 def test_lone_surrogates_are_encoded_as_replacement_characters(encoder):

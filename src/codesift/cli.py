@@ -15,6 +15,7 @@ from codesift import __version__
 from codesift.config import RecipeError, load_recipe
 from codesift.log import get_logger, setup_logging
 from codesift.runs import RunDir, StageNotBuilt
+from codesift.runtime.views import DocumentViews
 from codesift.stages import PIPELINE, STAGES, select
 
 log = get_logger("codesift")
@@ -94,6 +95,9 @@ def _add_eval_args(p: argparse.ArgumentParser) -> None:
                    f"heldout:PAIRS.parquet, val:PAIRS.parquet (default: {EVAL_BENCHMARKS}); or repo-search alone: "
                    "the real search stack on repositories, systems search[:MODEL], dense[:MODEL], bm25-blocks, "
                    "semble")
+    g.add_argument("--document-views", metavar="off|doc=W,name=W",
+                   help="how every dense system embeds documents: a definition's doc and name added at these weights "
+                   "(codesift.runtime.views; default: an export's own, none for a model folder)")
     g.add_argument("--repos", help="repo-search: comma-separated repository names (default: all)")
     g.add_argument("--out", help=f"report folder (default: {EVAL_OUT})")
     g.add_argument("--benchmarks-dir", help="folder with cosqa/ and csn-ruby/ (default: $CODESIFT_BENCHMARKS, "
@@ -179,8 +183,8 @@ def cmd_stage(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """`codesift eval RECIPE` runs the stage; `codesift eval --systems ...` evaluates without a recipe."""
-    standalone = [f"--{k.replace('_', '-')}" for k in ("systems", "benchmarks", "out", "benchmarks_dir", "repos")
-                  if getattr(args, k) is not None]
+    standalone = [f"--{k.replace('_', '-')}" for k in ("systems", "benchmarks", "out", "benchmarks_dir", "repos",
+                                                       "document_views") if getattr(args, k) is not None]
     if args.recipe is not None:
         if standalone:
             log.error("codesift eval: %s cannot be combined with a RECIPE (they are for runs without one)",
@@ -193,9 +197,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from codesift.eval.benchmarks import benchmarks_dir
 
     benchmarks = _csv(args.benchmarks or EVAL_BENCHMARKS)
+    views = None if args.document_views is None else DocumentViews.parse(args.document_views)
     if "repo-search" in benchmarks:
         if benchmarks != ["repo-search"]:
             log.error("codesift eval: repo-search runs search systems and cannot be mixed with other benchmarks")
+            return 2
+        if views is not None:
+            log.error("codesift eval: --document-views is for the retrieval benchmarks; repo-search embeds with "
+                      "each model folder's own (its encoder.json)")
             return 2
         from codesift.eval.repo_eval import evaluate_repo_search, load_set
 
@@ -205,7 +214,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from codesift.eval.stage import evaluate_specs
 
     evaluate_specs(_csv(args.systems), benchmarks, args.out or EVAL_OUT,
-                   benchmarks_dir(args.benchmarks_dir))
+                   benchmarks_dir(args.benchmarks_dir), document_views=views)
     return 0
 
 

@@ -13,6 +13,8 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from codesift.runtime.views import DocumentViews
+
 LANGUAGES = ("python", "typescript", "javascript", "go", "java", "rust")
 DEFAULT_LICENSES = (
     "MIT", "BSD-2-Clause", "BSD-3-Clause", "Apache-2.0", "ISC", "PSF-2.0", "0BSD",
@@ -387,6 +389,9 @@ class ExportConfig(Section):
     calibration_texts: int = Field(256, ge=8)
     calibration_method: Literal["minmax", "percentile", "entropy"] = "minmax"
     fp16: bool = Field(False, description="also write an fp16 model for GPUs")
+    document_views: DocumentViews = Field(
+        default_factory=DocumentViews, description="{doc: W, name: W}: a document's vector adds W x its definition's "
+        "doc and name vectors (codesift.runtime.views); written into encoder.json, used by the eval stage too")
     min_cosine_fp32: float = Field(0.999, gt=0, le=1)
     min_cosine_int8: float = Field(0.99, gt=0, le=1)
     max_mrr_drop: float = Field(1.0, ge=0, description="MRR points (x100) the ONNX model may lose to torch")

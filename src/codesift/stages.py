@@ -44,7 +44,8 @@ PIPELINE: tuple[Stage, ...] = (
     # model: embedding_dim and max_seq_len; eval: select_metric and benchmarks_dir for the per-round scores
     Stage("train", ("train", "mine", "model", "eval"), ("pairs", "pretrain"), _lazy("codesift.train.contrastive:run"), 6,
           "contrastive training with mining rounds", distributed=True),
-    Stage("eval", ("eval",), ("pairs", "train"), _lazy("codesift.eval.stage:run"), 4,
+    # export: the document views the export will embed documents with
+    Stage("eval", ("eval", "export"), ("pairs", "train"), _lazy("codesift.eval.stage:run"), 4,
           "retrieval metrics against baselines"),
     Stage("export", ("export",), ("train", "pairs"), _lazy("codesift.export.stage:run"), 7,
           "ONNX fp32/int8 export behind a quality gate"),

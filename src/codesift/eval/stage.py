@@ -16,6 +16,7 @@ from codesift.eval.retrieval import evaluate
 from codesift.eval.systems import build_systems
 from codesift.log import get_logger
 from codesift.runs import StageContext
+from codesift.runtime.views import DocumentViews
 
 log = get_logger(__name__)
 
@@ -25,11 +26,13 @@ MODEL = "model"  # the run's trained checkpoint, as named in metrics.json and in
 def evaluate_specs(
     systems: list[str], benchmarks: list[str], out_dir: str | Path, root: str | Path,
     named: Mapping[str, str | Path] | None = None, max_seq_len: int = 256,
+    document_views: DocumentViews | None = None,
 ) -> dict[str, Any]:
-    """Evaluate system specs on benchmark specs, print the table, write metrics.json, report.md and plots."""
+    """Evaluate system specs on benchmark specs, print the table, write metrics.json, report.md and plots.
+    `document_views`: how every dense system embeds documents (None: an export's own, none for a model folder)."""
     if not systems or not benchmarks:
         raise ValueError("name at least one system and one benchmark")
-    built = build_systems(list(dict.fromkeys(systems)), named, max_seq_len)
+    built = build_systems(list(dict.fromkeys(systems)), named, max_seq_len, document_views=document_views)
     loaded = load_benchmarks(list(dict.fromkeys(benchmarks)), root)
     results = evaluate(built, loaded)
     print_table(results)
@@ -39,7 +42,8 @@ def evaluate_specs(
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    """The `eval` stage: the run's trained model and the recipe's baselines on the recipe's benchmarks."""
+    """The `eval` stage: the run's trained model and the recipe's baselines on the recipe's benchmarks, documents
+    embedded as the export will embed them (`export.document_views`)."""
     cfg = ctx.recipe.eval
     model = ctx.inputs["train"] / "model"
     if not (model / "modules.json").is_file():
@@ -53,7 +57,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
         else:
             specs.append(name)
     root = benchmarks_dir(configured=cfg.benchmarks_dir)
-    results = evaluate_specs([MODEL, *cfg.baselines], specs, ctx.out_dir, root, {MODEL: model}, cfg.max_seq_len)
+    results = evaluate_specs([MODEL, *cfg.baselines], specs, ctx.out_dir, root, {MODEL: model}, cfg.max_seq_len,
+                             ctx.recipe.export.document_views)
     metric = cfg.select_metric
     return {f"{bench}.{metric}": round(entry["results"][MODEL][metric], 4)
             for bench, entry in results["benchmarks"].items()}

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from codesift.log import get_logger
+from codesift.runtime.views import DocumentViews, add_views
 
 log = get_logger(__name__)
 
@@ -114,11 +115,12 @@ class DenseSystem(Retriever):
 
     Texts are encoded longest first in fixed-size batches (similar lengths share a batch, so little padding),
     under torch.inference_mode, in bf16 where the hardware has native bf16 (`precision="auto"`). Embeddings are
-    cached per text, so a hybrid or a per-language benchmark over the same texts encodes nothing twice."""
+    cached per text, so a hybrid or a per-language benchmark over the same texts encodes nothing twice. With
+    `document_views`, documents are embedded as the runtime embeds them (codesift.runtime.views)."""
 
     def __init__(
         self, model_dir: str | Path, name: str | None = None, max_seq_len: int = 256, batch_size: int = 32,
-        precision: str = "auto", device: str | None = None,
+        precision: str = "auto", device: str | None = None, document_views: DocumentViews | None = None,
     ):
         if precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
@@ -127,6 +129,7 @@ class DenseSystem(Retriever):
             raise FileNotFoundError(f"{self.model_dir}: not a sentence-transformers model folder (no modules.json)")
         self.name = name or str(model_dir)
         self.max_seq_len, self.batch_size, self.precision, self.device = max_seq_len, batch_size, precision, device
+        self.document_views = document_views or DocumentViews()
         self._model = None
         self._cache: dict[str, np.ndarray] = {}
         self._corpus: np.ndarray | None = None
@@ -135,10 +138,11 @@ class DenseSystem(Retriever):
 
     def describe(self) -> dict[str, object]:
         return {"kind": "dense", "model_dir": str(self.model_dir), "max_seq_len": self.max_seq_len,
-                "batch_size": self.batch_size, "precision": self.precision}
+                "batch_size": self.batch_size, "precision": self.precision,
+                **({"document_views": self.document_views.to_json()} if self.document_views.active else {})}
 
     def index(self, texts: list[str]) -> None:
-        self._corpus = self.encode(texts)
+        self._corpus = add_views(texts, self.encode(texts), self.document_views, self.encode)
 
     def score(self, queries: list[str]) -> np.ndarray:
         if self._corpus is None:
@@ -211,6 +215,7 @@ class OnnxSystem(Retriever):
 
     def __init__(self, folder: str | Path, name: str | None = None, quantization: str = "auto", batch_size: int = 32,
                  **encoder_options):
+        """`encoder_options` go to `load_encoder` (e.g. `document_views`, replacing the export's own)."""
         from codesift.runtime.onnx import load_encoder
 
         self.folder = Path(folder)
@@ -223,7 +228,8 @@ class OnnxSystem(Retriever):
 
     def describe(self) -> dict[str, object]:
         return {"kind": "onnx", "folder": str(self.folder), "quantization": self.encoder.quantization,
-                "revision": self.encoder.revision, "max_seq_len": self.encoder.max_seq_len}
+                "revision": self.encoder.revision, "max_seq_len": self.encoder.max_seq_len,
+                **({"document_views": views.to_json()} if (views := self.encoder.document_views).active else {})}
 
     def encode(self, texts: list[str], kind: str = "document") -> np.ndarray:
         todo = list(dict.fromkeys(t for t in texts if (t, kind) not in self._cache))
@@ -353,10 +359,12 @@ def minilm_dir() -> Path:
 
 def build_systems(
     specs: list[str], named: Mapping[str, str | Path] | None = None, max_seq_len: int = 256,
-    precision: str = "auto",
+    precision: str = "auto", document_views: DocumentViews | None = None,
 ) -> dict[str, Retriever]:
     """Systems from specs; `named` maps extra names (e.g. 'model' -> the run's checkpoint) to model folders.
-    A system named twice, alone or inside hybrids, is one instance, so its index and embeddings are shared."""
+    A system named twice, alone or inside hybrids, is one instance, so its index and embeddings are shared.
+    `document_views` applies to every dense and ONNX system (None: an export's own, none for a model folder)."""
+    onnx_views = {} if document_views is None else {"document_views": document_views}
     named = dict(named or {})
     made: dict[str, Retriever] = {}
 
@@ -366,13 +374,13 @@ def build_systems(
                 made[spec] = BM25System()
             elif spec == "minilm" or spec in named:
                 folder = minilm_dir() if spec == "minilm" else Path(named[spec])
-                made[spec] = DenseSystem(folder, spec, max_seq_len, precision=precision)
+                made[spec] = DenseSystem(folder, spec, max_seq_len, precision=precision, document_views=document_views)
             elif (onnx_spec := parse_onnx_spec(spec)) is not None:
-                made[spec] = OnnxSystem(onnx_spec[0], spec, quantization=onnx_spec[1])
+                made[spec] = OnnxSystem(onnx_spec[0], spec, quantization=onnx_spec[1], **onnx_views)
             elif Path(spec).is_dir() and is_export_folder(spec):
-                made[spec] = OnnxSystem(spec, spec)
+                made[spec] = OnnxSystem(spec, spec, **onnx_views)
             elif Path(spec).is_dir():
-                made[spec] = DenseSystem(spec, spec, max_seq_len, precision=precision)
+                made[spec] = DenseSystem(spec, spec, max_seq_len, precision=precision, document_views=document_views)
             else:
                 choices = ", ".join(["bm25", "minilm", *named, "hybrid:A+B", "hybrid-zscore:A+B",
                                      "a sentence-transformers model folder",

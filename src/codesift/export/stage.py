@@ -23,8 +23,8 @@ log = get_logger(__name__)
 
 def export_and_gate(model_dir: Path, out_dir: Path, cfg: ExportConfig, pairs_parquet: Path,
                     benchmarks_root: Path | None = None, seed: int = 0) -> dict[str, Any]:
-    """Export `model_dir` to `out_dir`, run the gate, write gate.json and the gate's figures into encoder.json;
-    raise GateFailed when a figure misses its threshold. Returns the stage summary."""
+    """Export `model_dir` to `out_dir`, run the gate, write gate.json and the gate's figures (and the document
+    views) into encoder.json; raise GateFailed when a figure misses its threshold. Returns the stage summary."""
     if not (Path(model_dir) / "modules.json").is_file():
         raise FileNotFoundError(f"{model_dir}: not a sentence-transformers model folder (no modules.json)")
     if not Path(pairs_parquet).is_file():
@@ -39,6 +39,8 @@ def export_and_gate(model_dir: Path, out_dir: Path, cfg: ExportConfig, pairs_par
     report["export_seconds"] = exported.seconds
     write_json(out_dir / GATE_JSON, report)
     meta = exported.meta.to_json()
+    if cfg.document_views.active:  # after the gate, which compares the graph's own vectors with torch's
+        meta["document_views"] = cfg.document_views.to_json()
     meta["gate"] = {"passed": report["passed"], "cosine": {q: round(s["mean"], 6) for q, s in report["cosine"].items()},
                     "mrr": report["mrr"]}
     write_json(out_dir / ENCODER_JSON, meta)

@@ -6,9 +6,10 @@
 
 Export folder layout (written by `codesift export`, see codesift.export):
 
-    encoder.json            format, dim, max_seq_len, pooling, lowercase, prefixes, revision (sha256 of the source
-                            weights), the model files per quantization with their sha256, the default quantization
-                            and the quality gate's figures
+    encoder.json            format, dim, max_seq_len, pooling, lowercase, prefixes, document views (a definition's
+                            doc and name added to a document's vector: codesift.runtime.views), revision (sha256
+                            of the source weights), the model files per quantization with their sha256, the
+                            default quantization and the quality gate's figures
     tokenizer.json          the model's tokenizer (Hugging Face tokenizers), padding and truncation off
     model.onnx              fp32 graph: (input_ids, attention_mask) int64 [batch, sequence] -> sentence_embedding
                             float32 [batch, dim], pooled and L2-normalized inside the graph
@@ -34,6 +35,7 @@ from typing import Any, Literal
 import numpy as np
 
 from codesift.runtime.base import Encoded, InputKind, valid_text
+from codesift.runtime.views import DocumentViews, add_views
 
 FORMAT_VERSION = 1
 ENCODER_JSON = "encoder.json"
@@ -65,6 +67,7 @@ class EncoderMeta:
     pooling: str = "mean"
     lowercase: bool = False
     prefixes: dict[str, str] = field(default_factory=dict)
+    document_views: DocumentViews = field(default_factory=DocumentViews)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -85,13 +88,19 @@ class EncoderMeta:
         except KeyError as e:
             raise ExportFolderError(f"{path}: missing key {e.args[0]!r}") from None
         optional = {k: raw[k] for k in ("pooling", "lowercase", "prefixes") if k in raw}
-        rest = {k: v for k, v in raw.items() if k not in known and k not in optional}
-        return cls(**known, **optional, extra=rest)
+        try:
+            views = DocumentViews(**raw.get("document_views", {}))
+        except (TypeError, ValueError) as e:
+            raise ExportFolderError(f"{path}: bad document_views {raw.get('document_views')!r} ({e})") from None
+        rest = {k: v for k, v in raw.items() if k not in known and k not in optional and k != "document_views"}
+        return cls(**known, **optional, document_views=views, extra=rest)
 
     def to_json(self) -> dict[str, Any]:
         return {"format_version": FORMAT_VERSION, "dim": self.dim, "max_seq_len": self.max_seq_len,
                 "revision": self.revision, "files": self.files, "default_quantization": self.default_quantization,
-                "pooling": self.pooling, "lowercase": self.lowercase, "prefixes": self.prefixes, **self.extra}
+                "pooling": self.pooling, "lowercase": self.lowercase, "prefixes": self.prefixes,
+                **({"document_views": self.document_views.to_json()} if self.document_views.active else {}),
+                **self.extra}
 
 
 def session_options(intra_op_threads: int | None = None, inter_op_threads: int | None = None,
@@ -124,7 +133,8 @@ class OnnxEncoder:
     def __init__(self, session, tokenizer, meta: EncoderMeta, quantization: str, *, batch_size: int = 32,
                  max_batch_tokens: int | None = None, truncation: Literal["end", "error"] = "end",
                  query_prefix: str | None = None, document_prefix: str | None = None,
-                 output_dtype: Literal["float32", "int8"] = "float32", folder: Path | None = None):
+                 output_dtype: Literal["float32", "int8"] = "float32", folder: Path | None = None,
+                 document_views: DocumentViews | None = None):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if max_batch_tokens is not None and max_batch_tokens < meta.max_seq_len:
@@ -134,7 +144,9 @@ class OnnxEncoder:
         if output_dtype not in ("float32", "int8"):
             raise ValueError(f"output_dtype must be 'float32' or 'int8', got {output_dtype!r}")
         self.session, self.tokenizer, self.meta, self.folder = session, tokenizer, meta, folder
-        self.dim, self.max_seq_len, self.revision = meta.dim, meta.max_seq_len, meta.revision
+        self.document_views = meta.document_views if document_views is None else document_views
+        self.dim, self.max_seq_len = meta.dim, meta.max_seq_len
+        self.revision = self.document_views.revision(meta.revision)
         self.quantization = quantization
         self.batch_size, self.max_batch_tokens, self.truncation = batch_size, max_batch_tokens, truncation
         self.output_dtype = output_dtype
@@ -219,17 +231,24 @@ class OnnxEncoder:
         return self.session.run(None, feed)[0]
 
     def encode(self, texts: Sequence[str], kind: InputKind = "document", dtype: str | None = None) -> Encoded:
-        """Unit vectors for `texts` in input order; `dtype="int8"` (or output_dtype) gives round(v * 127) as int8."""
+        """Unit vectors for `texts` in input order (documents with their views added, when the export has them);
+        `dtype="int8"` (or output_dtype) gives round(v * 127) as int8."""
         dtype = dtype or self.output_dtype
         if dtype not in ("float32", "int8"):
             raise ValueError(f"dtype must be 'float32' or 'int8', got {dtype!r}")
         ids, counts = self.tokenize(texts, kind)
-        vectors = np.zeros((len(ids), self.dim), dtype=np.float32)
-        for batch in self.batches([len(x) for x in ids]):
-            vectors[batch] = self.run_ids([ids[i] for i in batch])
+        vectors = self._run(ids)
+        if kind == "document" and self.document_views.active:
+            vectors = add_views(texts, vectors, self.document_views, lambda parts: self._run(self.tokenize(parts)[0]))
         if dtype == "int8":
             vectors = quantize_vectors(vectors)
         return Encoded(vectors, counts, [c > self.max_seq_len for c in counts])
+
+    def _run(self, ids: list[list[int]]) -> np.ndarray:
+        vectors = np.zeros((len(ids), self.dim), dtype=np.float32)
+        for batch in self.batches([len(x) for x in ids]):
+            vectors[batch] = self.run_ids([ids[i] for i in batch])
+        return vectors
 
 
 def quantize_vectors(vectors: np.ndarray) -> np.ndarray:
@@ -249,13 +268,14 @@ def load_encoder(path: str | Path, *, quantization: Quantization = "auto", intra
                  providers: Sequence[str] | None = None, batch_size: int = 32, max_batch_tokens: int | None = None,
                  truncation: Literal["end", "error"] = "end", query_prefix: str | None = None,
                  document_prefix: str | None = None, output_dtype: Literal["float32", "int8"] = "float32",
-                 ) -> OnnxEncoder:
+                 document_views: DocumentViews | None = None) -> OnnxEncoder:
     """An `OnnxEncoder` over the export folder `path`.
 
     quantization: "auto" takes fp16 on a CUDA provider when exported, else the export's default (int8 when it passed
     the quality gate, else fp32); or name one: fp32, int8, int8-static, fp16. Threads: None leaves onnxruntime's
     default (one per physical core); `arena=False` turns the CPU memory arena off (lower resident memory, slower
     first runs); `spinning` sets whether idle pool threads busy-wait (None: onnxruntime's default, on).
+    `document_views` replaces the export's own (`DocumentViews()`: plain mean pooling).
     """
     import onnxruntime as ort
     from tokenizers import Tokenizer
@@ -286,5 +306,6 @@ def load_encoder(path: str | Path, *, quantization: Quantization = "auto", intra
     session = ort.InferenceSession(str(have[quantization]), so, providers=providers)
     return OnnxEncoder(session, tokenizer, meta, quantization, batch_size=batch_size,
                        max_batch_tokens=max_batch_tokens, truncation=truncation, query_prefix=query_prefix,
-                       document_prefix=document_prefix, output_dtype=output_dtype, folder=folder)
+                       document_prefix=document_prefix, output_dtype=output_dtype, folder=folder,
+                       document_views=document_views)
 
