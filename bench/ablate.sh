@@ -151,3 +151,5 @@ variant call-doc pairs -- \
 # the query->code direction of InfoNCE alone (no code->query term), all three soup models
 variant one-way -- train.symmetric=false
 variant temp-learned -- train.temperature=learned  # the temperature a trainable parameter (CLIP's logit scale)
+# each code trained as the export embeds a document: plus its definition's doc and name vectors (document views)
+variant train-views -- train.document_views.doc=0.35 train.document_views.name=0.3

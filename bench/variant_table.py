@@ -5,6 +5,7 @@ paired with the base run on the same queries (bootstrap 95% interval).
 
     python bench/variant_table.py --runs base=runs/static v1=runs/abl/v1/static \
         --repo base=runs/rs-base/metrics.json v1=runs/rs-v1/metrics.json
+    python bench/variant_table.py --runs plain=runs/eval/metrics.json#models/static views=runs/eval/metrics.json#EXPORT
 """
 
 from __future__ import annotations
@@ -26,17 +27,24 @@ def _pairs(items: list[str]) -> dict[str, Path]:
 
 
 def eval_scores(run: Path) -> dict[str, np.ndarray]:
-    """benchmark -> per-query reciprocal ranks of the trained model (held-out per language included)."""
-    metrics = json.loads((run / "eval" / "metrics.json").read_text())
-    return {bench: reciprocal_ranks(entry["results"]["model"]) for bench, entry in metrics["benchmarks"].items()}
+    """benchmark -> per-query reciprocal ranks (held-out per language included) of a run's trained model (its eval
+    stage), or of one system of a `codesift eval --systems` report given as `metrics.json#SYSTEM`."""
+    path, _, system = str(run).partition("#")
+    metrics = json.loads((Path(path) if system else run / "eval" / "metrics.json").read_text())
+    return {bench: reciprocal_ranks(entry["results"][system or "model"])
+            for bench, entry in metrics["benchmarks"].items()}
 
 
 def dense_scores(metrics_json: Path) -> dict[str, dict[str, dict[str, float]]]:
-    """view -> (system kind: dense / bm25-blocks) -> qid -> NDCG@10, plus the headline under '_headline'."""
-    results = json.loads(metrics_json.read_text())
+    """view -> (system kind: dense / bm25-blocks) -> qid -> NDCG@10, plus the headline under '_headline'.
+    `metrics.json#SYSTEM` reads that system as the dense one (a report of several models)."""
+    path, _, chosen = str(metrics_json).partition("#")
+    results = json.loads(Path(path).read_text())
     out: dict[str, dict] = {}
     for name, r in results.items():
-        kind = name.split(":", 1)[0]
+        kind = "dense" if name == chosen else name.split(":", 1)[0]
+        if chosen and kind == "dense" and name != chosen:
+            continue
         for view in ("span", "file"):
             out.setdefault(view, {})[kind] = r[view]["per_query"]
             out.setdefault(f"{view}-headline", {})[kind] = r[view]["ndcg10"]
@@ -56,8 +64,10 @@ def cell(values: np.ndarray, base: np.ndarray | None) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--runs", nargs="+", required=True, help="NAME=RUN_FOLDER (runs/<dir>/<recipe name>); first: base")
-    p.add_argument("--repo", nargs="*", default=[], help="NAME=repo-search metrics.json (a dense:... system)")
+    p.add_argument("--runs", nargs="+", required=True,
+                   help="NAME=RUN_FOLDER (runs/<dir>/<recipe name>) or NAME=metrics.json#SYSTEM; first: base")
+    p.add_argument("--repo", nargs="*", default=[],
+                   help="NAME=repo-search metrics.json (a dense:... system) or NAME=metrics.json#dense:MODEL")
     args = p.parse_args()
     runs, repos = _pairs(args.runs), _pairs(args.repo)
     base_name = next(iter(runs))

@@ -308,6 +308,41 @@ def test_length_sorted_chunks_give_the_batch_order_loss(tmp_path, tiny_encoder, 
     assert got.item() == pytest.approx(want.item(), rel=1e-5)
 
 
+def test_document_views_make_each_code_as_the_runtime_embeds_it(tmp_path, tiny_encoder, tiny_pairs):  # noqa: F811
+    from codesift.runtime.views import definition_parts
+    from codesift.train.batches import load_examples
+    from codesift.train.losses import matryoshka_info_nce
+
+    views = {"doc": 0.35, "name": 0.3}
+    recipe = tiny_recipe(tmp_path, chunk_size=5, precision="fp32", document_views=views)
+    trainer = contrastive.ContrastiveTrainer(recipe, tiny_encoder, tmp_path)
+    batch = BatchStream(load_examples(tiny_pairs, "train"), 16, seed=0, hard_negatives=1, doc_in_code_rate=0.5).next()
+    inputs = trainer.inputs(batch, step=0)
+    assert [(v["target"], v["weight"]) for v in inputs["views"]] == [(1, 0.35), (1, 0.3), (2, 0.35), (2, 0.3)]
+    assert any(v["present"].any() for v in inputs["views"]) and not all(v["present"].all() for v in inputs["views"])
+    got = trainer.loss_step(inputs)
+
+    emb = trainer.embedder
+    norm = torch.nn.functional.normalize
+
+    def document(codes: list[str]) -> torch.Tensor:
+        out = norm(emb(**emb.tokenize(codes, 64)), dim=-1)
+        parts = [definition_parts(c) for c in codes]
+        for which, weight in ((0, views["doc"]), (1, views["name"])):
+            present = torch.tensor([bool(p[which]) for p in parts], dtype=out.dtype).unsqueeze(1)
+            out = out + weight * present * norm(emb(**emb.tokenize([p[which] for p in parts], 64)), dim=-1)
+        return out
+
+    want = matryoshka_info_nce(emb(**emb.tokenize(batch.queries, 64)), document(batch.positives),
+                               document(batch.negatives), trainer.temperature(), [8],
+                               doc_ids=torch.from_numpy(batch.doc_ids), query_ids=torch.from_numpy(batch.query_ids))
+    assert got.item() == pytest.approx(want.item(), rel=1e-5)
+    plain = contrastive.ContrastiveTrainer(tiny_recipe(tmp_path, chunk_size=5, precision="fp32"), tiny_encoder,
+                                           tmp_path / "plain")
+    assert plain.inputs(batch, step=0)["views"] == []
+    assert got.item() != pytest.approx(plain.loss_step(plain.inputs(batch, step=0)).item(), rel=1e-4)
+
+
 def test_token_dropout_hides_real_tokens_only_keeps_one_and_replays(tmp_path, tiny_encoder, tiny_pairs):  # noqa: F811
     from codesift.train.batches import load_examples
 

@@ -334,6 +334,16 @@ def test_model_card_says_where_training_continued_from_and_what_it_averaged():
             'settings; weight 0.5: steps 230, own_batch_types ["comment-block"])') in _training_lines(manifests)[-1]
 
 
+def test_model_card_says_how_documents_are_embedded():
+    from codesift.export.package import _views_lines
+    from codesift.runtime.views import DocumentViews
+
+    assert _views_lines(DocumentViews()) == []
+    text = " ".join(_views_lines(DocumentViews(0.35, 0.3)))
+    assert "plus 0.35 x its definition's doc vector and 0.3 x its name vector" in text
+    assert "sentence-transformers gives the plain mean" in text
+
+
 def test_model_card_labels_each_fusion():
     from codesift.export.package import eval_table
 

@@ -254,6 +254,9 @@ class TrainConfig(Section):
     query_style_rate: float = Field(
         0.0, ge=0, le=1, description="share of doc->body queries rewritten the way people search (first sentence, "
         "lower case, no markup, sometimes 'how to' or the language's name)")
+    document_views: DocumentViews = Field(
+        default_factory=DocumentViews, description="{doc: W, name: W}: train each code's vector as the runtime embeds "
+        "a document with these views (export.document_views), so the loss sees what search will")
     token_dropout: float = Field(
         0.0, ge=0, lt=1, description="share of a code's tokens hidden from the model at each training step (token "
         "cutoff): a pair cannot be learnt from one rare name alone")

@@ -18,6 +18,7 @@ from typing import Any
 
 from codesift.eval.systems import FUSIONS
 from codesift.log import get_logger
+from codesift.runtime.views import DocumentViews
 
 log = get_logger(__name__)
 
@@ -88,6 +89,7 @@ def model_card(run_dir, recipe_path: Path, manifests: dict[str, dict[str, Any]],
                encoder: dict[str, Any], gate: dict[str, Any], out: Path, overrides: list[str]) -> str:
     name = run_dir.recipe.name
     model = run_dir.recipe.model
+    views = DocumentViews(**encoder.get("document_views", {}))
     (quant, info), = encoder["files"].items()
     if model.arch == "static":
         size = encoder["source"]["vocab_size"] * model.hidden / 1e6
@@ -126,10 +128,11 @@ def model_card(run_dir, recipe_path: Path, manifests: dict[str, dict[str, Any]],
         "as fp16 and run in float32): its vectors match the ONNX runtime's to a cosine above 0.999. "
         "`backend=\"onnx\"` is not offered: sentence-transformers runs ONNX through optimum-onnx, which does not "
         "install beside transformers 5.",
+        *_views_lines(views),
         "",
         "## Evaluation",
         "",
-        eval_table(metrics, encoder.get("revision")),
+        eval_table(metrics, views.revision(encoder["revision"])),
         "",
         _gate_lines(gate),
         "",
@@ -155,6 +158,17 @@ def model_card(run_dir, recipe_path: Path, manifests: dict[str, dict[str, Any]],
         "",
     ]
     return "\n".join(lines)
+
+
+def _views_lines(views: DocumentViews) -> list[str]:
+    if not views.active:
+        return []
+    text = (f"A document (code) is embedded with its document views: its vector plus {views.doc} x its "
+            f"definition's doc vector and {views.name} x its name vector, normalized (`codesift.runtime.views`; "
+            "queries as they are). codesift's runtime, index, service and eval do this from encoder.json; "
+            "sentence-transformers gives the plain mean, so embed documents with `load_encoder(...).encode(texts, "
+            "kind=\"document\")` to match the figures below.")
+    return ["", text]
 
 
 def eval_table(metrics: dict[str, Any], revision: str | None = None) -> str:

@@ -25,13 +25,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_COMMENT = re.compile(r"^\s*(?:#(?![!\[])|//+!?|/\*+|\*+/|\*(?!/))\s?(.*?)\s*(?:\*/)?\s*$")
-_DOCSTRING = re.compile(r"\A\s*[rRuUbB]{0,2}(\"\"\"|'''|\"|')(.*?)\1", re.DOTALL)
+_COMMENT = re.compile(r"\s*(?:#(?![!\[])|//+!?|/\*+|\*+/|\*(?!/))\s?")  # a comment line's marker
+_DOCSTRING = re.compile(r"\s*[rRuUbB]{0,2}(\"\"\"|'''|\"|')(.*?)\1", re.DOTALL)
 _KEYWORD_DEFINITION = re.compile(
     r"\b(?:def|fn|func|function|class|struct|interface|trait|enum|type|impl|module|record)\s+(?:\([^)]*\)\s*)?"
     r"([A-Za-z_$][\w$]*)"
     r"|\b(?:const|let|var)\s+([A-Za-z_$][\w$]*)\s*=\s*(?:async\s*)?(?:function\b|\([^)]*\)\s*=>|\w+\s*=>)")
-_SIGNATURE = re.compile(r"([A-Za-z_$][\w$]*)\s*(?:<[^<>()]*>)?\s*\([^()]*(?:\)[^(){};=]*\{|,)\s*$")
+_SIGNATURE = re.compile(r"(?<![\w$])([A-Za-z_$][\w$]*)\s*(?:<[^<>()]*>)?\s*\([^()]*(?:\)[^(){};=]*\{|,)\s*$")
 _NOT_NAMES = {"if", "for", "while", "switch", "return", "catch", "new", "super", "this", "await", "typeof", "sizeof",
               "function", "async", "else", "elif", "with", "print"}
 _DECORATOR = re.compile(r"^\s*(?:@|#\[)")
@@ -83,20 +83,23 @@ class DocumentViews:
 
 
 def definition_parts(text: str) -> tuple[str, str]:
-    """(doc, name) of the definition `text` starts with; ('', '') when it starts with none."""
-    lines = text.splitlines()
+    """(doc, name) of the definition `text` starts with; ('', '') when it starts with none. Reads only the lines
+    it needs: the index parses every chunk of a repository."""
     doc: list[str] = []
-    code_lines = 0
-    for i, line in enumerate(lines):
+    code_lines = pos = 0
+    while pos < len(text):
+        end = text.find("\n", pos)
+        end = len(text) if end < 0 else end
+        line, start, pos = text[pos:end], pos, end + 1
         stripped = line.strip()
         if not stripped or _DECORATOR.match(line):
             continue
-        if comment := _COMMENT.match(line):
-            if comment.group(1):
-                doc.append(comment.group(1))
+        if marker := _COMMENT.match(line):
+            if said := line[marker.end() :].rstrip().removesuffix("*/").rstrip():
+                doc.append(said)
             continue
         if name := _definition_name(stripped):
-            if docstring := _docstring_after(lines, i):
+            if docstring := _docstring_after(text, start):
                 doc.append(docstring)
             return "\n".join(doc), name
         code_lines += 1
@@ -109,21 +112,26 @@ def definition_parts(text: str) -> tuple[str, str]:
 def _definition_name(line: str) -> str:
     if found := _KEYWORD_DEFINITION.search(line):
         return found.group(1) or found.group(2)
-    if line.startswith(("return ", "if ", "for ", "while ")):
-        return ""
+    if not line.endswith(("{", ",")) or line.startswith(("return ", "if ", "for ", "while ")):
+        return ""  # a signature line opens a body or goes on with more parameters
     found = _SIGNATURE.search(line)
     if found and found.group(1) not in _NOT_NAMES and "=" not in line[: found.start()]:
         return found.group(1)
     return ""
 
 
-def _docstring_after(lines: list[str], start: int) -> str:
-    """The string literal opening the body of a definition whose header (maybe several lines) ends with ':'."""
-    header_end = next((k for k in range(start, min(start + 8, len(lines))) if lines[k].rstrip().endswith(":")), None)
-    if header_end is None:
-        return ""
-    found = _DOCSTRING.match("\n".join(lines[header_end + 1 :]))
-    return found.group(2).strip() if found else ""
+def _docstring_after(text: str, start: int) -> str:
+    """The string literal opening the body of a definition whose header (maybe several lines, from `start`) ends
+    with ':'."""
+    for _ in range(8):
+        end = text.find("\n", start)
+        if end < 0:
+            return ""
+        if text[start:end].rstrip().endswith(":"):
+            found = _DOCSTRING.match(text, end + 1)
+            return found.group(2).strip() if found else ""
+        start = end + 1
+    return ""
 
 
 def add_views(texts: Sequence[str], vectors: np.ndarray, views: DocumentViews,

@@ -37,6 +37,7 @@ from codesift.log import get_logger
 from codesift.model.embedder import Embedder
 from codesift.model.static import STATIC_DIR, StaticEmbedder, is_static_folder
 from codesift.runs import StageContext, atomic_write, write_json
+from codesift.runtime.views import definition_parts
 from codesift.train.accel import adamw, compiled
 from codesift.train.batches import Batch, BatchStream, Examples, load_examples
 from codesift.train.checkpoint import (
@@ -224,6 +225,14 @@ class ContrastiveTrainer:
         generator = None
         if cfg.token_dropout:  # seeded by step and rank: a resumed run replays it, ranks drop different tokens
             generator = torch.Generator().manual_seed((self.recipe.seed * 1_000_003 + step) * size + self.world.rank)
+        views = []  # a view group per code group and weighted view, after the query and code groups
+        for target, (items, max_len) in enumerate(list(texts[1:]) if cfg.document_views.active else [], start=1):
+            parts = [definition_parts(code) for code in items]
+            for which, weight in enumerate((cfg.document_views.doc, cfg.document_views.name)):
+                if weight > 0:
+                    texts.append(([p[which] for p in parts], max_len))
+                    views.append({"target": target, "weight": weight,
+                                  "present": torch.tensor([bool(p[which]) for p in parts])})
         for items, max_len in texts:
             per = len(items) // size
             order = [r * per + i for r in range(size)
@@ -235,7 +244,7 @@ class ContrastiveTrainer:
             groups.append(features)
             restore.append(torch.argsort(torch.tensor(order)))  # gathered row -> batch row
         lengths = [g["attention_mask"].sum(1).numpy() for g in groups]
-        return {"groups": groups, "restore": restore, "doc_ids": torch.from_numpy(batch.doc_ids),
+        return {"groups": groups, "restore": restore, "views": views, "doc_ids": torch.from_numpy(batch.doc_ids),
                 "query_ids": torch.from_numpy(batch.query_ids), "pairs": len(batch.queries),
                 "tokens": int(sum(x.sum() for x in lengths)), "flops": embedding_training_flops(self.embedder, lengths)}
 
@@ -245,6 +254,7 @@ class ContrastiveTrainer:
 
         def loss_fn(reps: list[torch.Tensor]) -> torch.Tensor:
             reps = [r[back] for r, back in zip(reps, restore, strict=True)]
+            reps = with_views(reps, inputs["views"])
             negatives = reps[2] if len(reps) > 2 else None
             return matryoshka_info_nce(reps[0], reps[1], negatives, self.temperature(), cfg.matryoshka_dims,
                                        symmetric=cfg.symmetric, doc_ids=inputs["doc_ids"],
@@ -277,6 +287,20 @@ class ContrastiveTrainer:
         if self.temperature.learned:
             with torch.no_grad():
                 self.temperature.log_scale.fill_(math.log(1 / temperature))
+
+
+def with_views(reps: list[torch.Tensor], views: list[dict[str, Any]]) -> list[torch.Tensor]:
+    """The query and code groups, each code group's rows made as the runtime makes a document's vector: its unit
+    vector plus each view's weighted unit vector where the code has that view (codesift.runtime.views)."""
+    if not views:
+        return reps
+    out = reps[: len(reps) - len(views)]
+    for target in sorted({v["target"] for v in views}):
+        out[target] = nn.functional.normalize(out[target], dim=-1)
+    for view, rep in zip(views, reps[len(out) :], strict=True):
+        present = view["present"].to(rep.dtype).unsqueeze(1)
+        out[view["target"]] = out[view["target"]] + view["weight"] * present * nn.functional.normalize(rep, dim=-1)
+    return out
 
 
 def average_states(states: list[dict[str, torch.Tensor]], weights: list[float]) -> dict[str, torch.Tensor]:
