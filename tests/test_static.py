@@ -248,3 +248,23 @@ def test_training_continues_from_a_static_model_of_the_recipes_shape(tmp_path, t
                                                                       ["model.hidden=32", "model.max_seq_len=64"]))
     with pytest.raises(FileNotFoundError, match="expected a train stage's model/ folder of a static model"):
         contrastive.continued_model(tiny_encoder, tiny_encoder, static_recipe(tmp_path))
+
+
+def test_document_views_grid_scores_each_weight_pair_as_the_eval_harness_does(tmp_path, tiny_encoder, tiny_pairs):  # noqa: F811
+    """bench/document_views.py: its (0, 0) cell is the harness's plain MRR, any other cell the harness's MRR with
+    those views."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from document_views import grid_mrr
+
+    from codesift.eval.benchmarks import load_heldout
+    from codesift.eval.retrieval import evaluate
+    from codesift.eval.systems import DenseSystem
+    from codesift.runtime.views import DocumentViews
+
+    folder = static_model(tiny_encoder).save(tmp_path / "m")
+    bench = load_heldout(tiny_pairs)
+    grid = grid_mrr(DenseSystem(folder, precision="fp32"), bench, (0.0, 0.35), (0.0, 0.3))
+    for (i, j), views in (((0, 0), DocumentViews()), ((1, 1), DocumentViews(0.35, 0.3))):
+        system = DenseSystem(folder, precision="fp32", document_views=views)
+        mrr = evaluate({"m": system}, [bench])["benchmarks"][bench.name]["results"]["m"]["mrr"]
+        assert grid[i, j] == pytest.approx(100 * mrr, abs=1e-6)
