@@ -9,7 +9,7 @@ from codesift.runtime.views import DocumentViews, add_views, definition_parts
 DEFINITIONS = {
     "python, docstring after a signature over two lines": (
         ('def read_config(path,\n                encoding="utf-8"):\n    """Read the config file.\n\n    More.\n    """\n'
-         "    return load(path)"), ("Read the config file.\n\n    More.", "read_config")),
+         "    return load(path)"), ("Read the config file.", "read_config")),  # the doc's summary
     "python method under the index's header line and a decorator": (
         "pkg/files.py Store.size\n    @property\n    def size(self):\n        'Bytes on disk.'\n        return self.n",
         ("Bytes on disk.", "size")),
@@ -21,7 +21,7 @@ DEFINITIONS = {
         ("Parses a header line.", "parse_header")),
     "java, a block doc and a method signature": (
         ("/**\n * Returns the first element.\n * @return the head\n */\npublic static <T> T first(List<T> xs) {\n"
-         "    return xs.get(0);\n}"), ("Returns the first element.\n@return the head", "first")),
+         "    return xs.get(0);\n}"), ("Returns the first element.", "first")),
     "typescript method": ("async fetchUser(id: string): Promise<User> {\n  return get(id);\n}", ("", "fetchUser")),
     "javascript arrow function": ("/** Joins paths. */\nexport const joinPaths = (a, b) => {\n  return a + b\n}",
                                   ("Joins paths.", "joinPaths")),
@@ -71,9 +71,11 @@ def test_a_documents_vector_adds_its_weighted_views_and_is_normalized_again():
 
     plain = np.eye(3, dtype=np.float32)[[0, 0, 0]]
     out = add_views(texts, plain, DocumentViews(doc=0.5, name=0.25), encode)
-    assert asked == [["Load a file."], ["load", "Run"]]  # a view is embedded only where a text has it
+    assert asked == [["Load a file.", "load", "Run"]]  # one call, a view only where a text has it
     expected0 = np.array([1.0, 0.25, 0.5]) / np.linalg.norm([1.0, 0.25, 0.5])
     np.testing.assert_allclose(out[0], expected0, rtol=1e-6)
     np.testing.assert_array_equal(out[1], plain[1])  # no definition: the plain vector
     np.testing.assert_allclose(out[2], np.array([1.15, 0.2, 0.0]) / np.linalg.norm([1.15, 0.2, 0.0]), rtol=1e-6)
-    assert add_views(texts, plain, DocumentViews(), encode) is plain and len(asked) == 2  # off: nothing embedded
+    assert add_views(texts, plain, DocumentViews(), encode) is plain and len(asked) == 1  # off: nothing embedded
+    twice = add_views(texts[:1] * 2, plain[:2], DocumentViews(doc=0.5, name=0.25), encode)
+    assert asked[-1] == ["Load a file.", "load"] and np.array_equal(twice[0], twice[1])  # each distinct text once

@@ -12,7 +12,7 @@ the index reads, so an index, the service and the eval harness embed a document 
 - doc: the comment lines before that definition line (`//`, `///`, `#`, `/** */`) and the docstring right after it.
 
 A text with no definition line (a body without its signature, a Markdown section) has neither and keeps its plain
-vector. Weights are chosen on CoSQA dev and the validation pairs (BENCHMARKS.md, "Document views").
+vector. Weights are chosen on CoSQA dev and the validation pairs (BENCHMARKS.md, issue 23, sixth round).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from codesift.data.doccomments import doc_summary
 
 _COMMENT = re.compile(r"\s*(?:#(?![!\[])|//+!?|/\*+|\*+/|\*(?!/))\s?")  # a comment line's marker
 _DOCSTRING = re.compile(r"\s*[rRuUbB]{0,2}(\"\"\"|'''|\"|')(.*?)\1", re.DOTALL)
@@ -101,7 +103,7 @@ def definition_parts(text: str) -> tuple[str, str]:
         if name := _definition_name(stripped):
             if docstring := _docstring_after(text, start):
                 doc.append(docstring)
-            return "\n".join(doc), name
+            return doc_summary("\n".join(doc)), name
         code_lines += 1
         if code_lines >= CODE_LINES:
             break
@@ -137,13 +139,18 @@ def _docstring_after(text: str, start: int) -> str:
 def add_views(texts: Sequence[str], vectors: np.ndarray, views: DocumentViews,
               encode: Callable[[list[str]], np.ndarray]) -> np.ndarray:
     """`vectors` (the whole texts' unit vectors) plus each view's weighted unit vector, normalized again;
-    `encode` embeds the views' texts as documents."""
+    `encode` embeds the views' texts as documents, each distinct text once, in one call."""
     if not views.active or not len(texts):
         return vectors
     parts = [definition_parts(t) for t in texts]
+    weighted = [(which, weight) for which, weight in ((0, views.doc), (1, views.name)) if weight > 0]
+    distinct = list(dict.fromkeys(p[which] for p in parts for which, _ in weighted if p[which]))
+    if not distinct:
+        return vectors
+    row = {text: i for i, text in enumerate(distinct)}
+    embedded = encode(distinct)
     out = np.array(vectors, dtype=np.float32)
-    for weight, which in ((views.doc, 0), (views.name, 1)):
+    for which, weight in weighted:
         rows = [i for i, p in enumerate(parts) if p[which]]
-        if weight > 0 and rows:
-            out[rows] += weight * encode([parts[i][which] for i in rows])
+        out[rows] += weight * embedded[[row[parts[i][which]] for i in rows]]
     return out / np.linalg.norm(out, axis=1, keepdims=True).clip(min=1e-12)
