@@ -66,24 +66,28 @@ def main() -> None:
     p.add_argument("benchmarks", help="comma-separated selection benchmarks, e.g. cosqa-dev,val:PAIRS.parquet")
     p.add_argument("--out", default="runs/document-views", help="folder for grid.md and grid.png")
     p.add_argument("--benchmarks-dir", help="folder with cosqa/ (default: $CODESIFT_BENCHMARKS or data/benchmarks)")
+    p.add_argument("--doc-weights", default=",".join(map(str, DOC_WEIGHTS)), help="comma-separated (rows)")
+    p.add_argument("--name-weights", default=",".join(map(str, NAME_WEIGHTS)), help="comma-separated (columns)")
     args = p.parse_args()
+    doc_weights = tuple(float(w) for w in args.doc_weights.split(","))
+    name_weights = tuple(float(w) for w in args.name_weights.split(","))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     system = DenseSystem(args.model, precision="fp32")
     benches = load_benchmarks(args.benchmarks.split(","), benchmarks_dir(args.benchmarks_dir))
-    grids = {b.name: grid_mrr(system, b, DOC_WEIGHTS, NAME_WEIGHTS) for b in benches if not b.name.startswith(
-        "heldout-")}
+    grids = {b.name: grid_mrr(system, b, doc_weights, name_weights) for b in benches
+             if not b.name.startswith("heldout-")}
     mean = np.mean(list(grids.values()), axis=0)
     i, j = np.unravel_index(mean.argmax(), mean.shape)
     lines = [f"Document views of `{args.model}`: MRR x100 per (doc weight row, name weight column)", ""]
     for name, grid in {**grids, "mean": mean}.items():
-        lines += [f"**{name}**", "", "| doc \\ name | " + " | ".join(map(str, NAME_WEIGHTS)) + " |",
-                  "|---|" + "---|" * len(NAME_WEIGHTS)]
-        lines += [f"| {d} | " + " | ".join(f"{v:.1f}" for v in row) + " |" for d, row in zip(DOC_WEIGHTS, grid)]
+        lines += [f"**{name}**", "", "| doc \\ name | " + " | ".join(map(str, name_weights)) + " |",
+                  "|---|" + "---|" * len(name_weights)]
+        lines += [f"| {d} | " + " | ".join(f"{v:.1f}" for v in row) + " |" for d, row in zip(doc_weights, grid)]
         lines.append("")
-    lines.append(f"Best mean: doc {DOC_WEIGHTS[i]}, name {NAME_WEIGHTS[j]} ({mean[i, j]:.1f}).")
+    lines.append(f"Best mean: doc {doc_weights[i]}, name {name_weights[j]} ({mean[i, j]:.1f}).")
     (out / "grid.md").write_text("\n".join(lines) + "\n")
-    plot(grids, DOC_WEIGHTS, NAME_WEIGHTS, out / "grid.png")
+    plot(grids, doc_weights, name_weights, out / "grid.png")
     print("\n".join(lines))
 
 
