@@ -340,7 +340,7 @@ def test_model_card_says_how_documents_are_embedded():
 
     assert _views_lines(DocumentViews()) == []
     text = " ".join(_views_lines(DocumentViews(0.35, 0.3)))
-    assert "plus 0.35 x its definition's doc vector and 0.3 x its name vector" in text
+    assert "plus 0.35 x its definition's doc summary vector and 0.3 x its name vector" in text
     assert "sentence-transformers gives the plain mean" in text
 
 
