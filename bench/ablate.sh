@@ -152,4 +152,4 @@ variant call-doc pairs -- \
 variant one-way -- train.symmetric=false
 variant temp-learned -- train.temperature=learned  # the temperature a trainable parameter (CLIP's logit scale)
 # each code trained as the export embeds a document: plus its definition's doc and name vectors (document views)
-variant train-views -- train.document_views.doc=0.35 train.document_views.name=0.3
+variant train-views -- train.document_views.doc=0.65 train.document_views.name=0.4
