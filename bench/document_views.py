@@ -18,7 +18,7 @@ import numpy as np
 from codesift.eval.benchmarks import benchmarks_dir, load_benchmarks
 from codesift.eval.metrics import relevant_ranks
 from codesift.eval.systems import DenseSystem
-from codesift.runtime.views import DocumentViews, add_views
+from codesift.runtime.views import combine, part_vectors
 
 DOC_WEIGHTS = (0.0, 0.35, 0.5, 0.65, 0.8, 1.0)  # the grid recipes/static.yaml's weights were chosen on
 NAME_WEIGHTS = (0.0, 0.3, 0.4, 0.5, 0.6)
@@ -28,14 +28,14 @@ def grid_mrr(system: DenseSystem, bench, doc_weights, name_weights) -> np.ndarra
     """MRR x100 for every (doc, name) pair: rows doc weights, columns name weights."""
     ids = list(bench.corpus)
     texts = [bench.corpus[i] for i in ids]
-    whole = system.encode(texts)
+    whole, parts = system.encode(texts), part_vectors(texts, system.encode)
     queries = system.encode([bench.queries[q] for q in bench.queries])
     position = {doc_id: row for row, doc_id in enumerate(ids)}
     relevant = [[position[r] for r in bench.relevant[q] if r in position] for q in bench.queries]
     out = np.zeros((len(doc_weights), len(name_weights)))
     for i, doc in enumerate(doc_weights):
         for j, name in enumerate(name_weights):
-            scores = queries @ add_views(texts, whole, DocumentViews(doc, name), system.encode).T
+            scores = queries @ combine(whole, parts, (doc, name)).T
             first = [relevant_ranks(row, rel).min() for row, rel in zip(scores, relevant, strict=True)]
             out[i, j] = 100 * np.mean(1.0 / np.array(first))
     return out

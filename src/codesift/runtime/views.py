@@ -138,19 +138,37 @@ def _docstring_after(text: str, start: int) -> str:
 
 def add_views(texts: Sequence[str], vectors: np.ndarray, views: DocumentViews,
               encode: Callable[[list[str]], np.ndarray]) -> np.ndarray:
-    """`vectors` (the whole texts' unit vectors) plus each view's weighted unit vector, normalized again;
-    `encode` embeds the views' texts as documents, each distinct text once, in one call."""
+    """`vectors` (the whole texts' unit vectors) with `views` added; `encode` embeds the views' texts as
+    documents."""
     if not views.active or not len(texts):
         return vectors
+    weighted = [(which, weight) for which, weight in enumerate((views.doc, views.name)) if weight > 0]
+    parts = part_vectors(texts, encode, [which for which, _ in weighted])
+    return combine(vectors, parts, [weight for _, weight in weighted])
+
+
+def part_vectors(texts: Sequence[str], encode: Callable[[list[str]], np.ndarray],
+                 which: Sequence[int] = (0, 1)) -> list[np.ndarray]:
+    """Per part in `which` (0: doc, 1: name), each text's unit vector of that part, zeros where it has none; every
+    distinct part text is embedded once, in one call."""
     parts = [definition_parts(t) for t in texts]
-    weighted = [(which, weight) for which, weight in ((0, views.doc), (1, views.name)) if weight > 0]
-    distinct = list(dict.fromkeys(p[which] for p in parts for which, _ in weighted if p[which]))
-    if not distinct:
-        return vectors
+    distinct = list(dict.fromkeys(p[w] for p in parts for w in which if p[w]))
+    embedded = encode(distinct) if distinct else None
     row = {text: i for i, text in enumerate(distinct)}
-    embedded = encode(distinct)
+    out = []
+    for w in which:
+        rows = [i for i, p in enumerate(parts) if p[w]]
+        vectors = np.zeros((len(texts), embedded.shape[1] if embedded is not None else 0), np.float32)
+        if rows:
+            vectors[rows] = embedded[[row[parts[i][w]] for i in rows]]
+        out.append(vectors)
+    return out
+
+
+def combine(vectors: np.ndarray, parts: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    """The whole texts' unit vectors plus each part's vectors at its weight, normalized again."""
     out = np.array(vectors, dtype=np.float32)
-    for which, weight in weighted:
-        rows = [i for i, p in enumerate(parts) if p[which]]
-        out[rows] += weight * embedded[[row[parts[i][which]] for i in rows]]
+    for part, weight in zip(parts, weights, strict=True):
+        if part.shape[1]:  # no text had any part: nothing to add
+            out += weight * part
     return out / np.linalg.norm(out, axis=1, keepdims=True).clip(min=1e-12)
