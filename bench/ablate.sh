@@ -153,3 +153,10 @@ variant one-way -- train.symmetric=false
 variant temp-learned -- train.temperature=learned  # the temperature a trainable parameter (CLIP's logit scale)
 # each code trained as the export embeds a document: plus its definition's doc and name vectors (document views)
 variant train-views -- train.document_views.doc=0.65 train.document_views.name=0.4
+# commit message -> changed definition pairs left out: the control for a recipe with git sources (same files,
+# tokenizer input and held-out split; commit-body is not a held-out type)
+variant no-commit-pairs pairs -- \
+    "pairs.types=[doc-body, signature-body, readme-file, comment-block, identifier-def, doc-file]"
+# commit pairs drawn by the soup's third model only, in batches of their own beside names and file docs
+variant commits-own -- \
+    "train.soup=[{weight: 1, set: {pair_type_weights: {signature-body: 0.3, comment-block: 0, identifier-def: 0, doc-file: 0, commit-body: 0}}}, {weight: 1, set: {steps: 230, own_batch_types: [comment-block], pair_type_weights: {signature-body: 0.3, comment-block: 1, identifier-def: 0, doc-file: 0, commit-body: 0}}}, {weight: 1, set: {own_batch_types: [identifier-def, doc-file, commit-body], pair_type_weights: {signature-body: 0.3, comment-block: 0, identifier-def: 0.3, doc-file: 1, commit-body: 1}}}]"
