@@ -165,9 +165,9 @@ def _views_lines(views: DocumentViews) -> list[str]:
         return []
     text = (f"A document (code) is embedded with its document views: its vector plus {views.doc} x its "
             f"definition's doc summary vector and {views.name} x its name vector, normalized "
-            "(`codesift.runtime.views`; queries as they are). codesift's runtime, index, service and eval do this from encoder.json; "
-            "sentence-transformers gives the plain mean, so embed documents with `load_encoder(...).encode(texts, "
-            "kind=\"document\")` to match the figures below.")
+            "(`codesift.runtime.views`; queries as they are). codesift's runtime, index, service and eval do this "
+            "from encoder.json; sentence-transformers gives the plain mean, so embed documents with "
+            "`load_encoder(...).encode(texts, kind=\"document\")` to match the figures below.")
     return ["", text]
 
 
