@@ -22,7 +22,7 @@ _FINDERS = {
     "java": java.find_units,
     "rust": rust.find_units,
 }
-_TEST_DIRS = frozenset({"test", "tests", "__tests__", "testdata"})
+_TEST_DIRS = frozenset({"test", "tests", "testsuite", "__tests__", "testdata"})
 _TEST_FILE = re.compile(r"^test_.*\.py$|_test\.(py|go)$|\.(test|spec)\.[cm]?[jt]sx?$")
 
 
@@ -47,7 +47,8 @@ def extract_units(text: str, language: str, *, repo: str, path: str, license: st
 
 
 def is_test_path(path: str) -> bool:
-    """Test files by name (test_x.py, x_test.go, x.spec.ts) or by folder (tests/, __tests__/, Java's src/test/)."""
+    """Test files by name (test_x.py, x_test.go, x.spec.ts) or by folder (tests/, testsuite/, __tests__/, Java's
+    src/test/); a `testing/` package is library code (numpy.testing)."""
     *folders, name = path.split("/")
     return bool(_TEST_FILE.search(name)) or any(folder in _TEST_DIRS for folder in folders)
 
