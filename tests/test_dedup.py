@@ -51,6 +51,7 @@ def test_benchmark_guard_catches_exact_and_near():
     assert guard.contaminated(exact_key(edited), sig(edited))
     fresh = "def unrelated(a):\n    return sorted(a, key=len)\n"
     assert not guard.contaminated(exact_key(fresh), sig(fresh))
+    assert guard.contains(BASE + "\n") and guard.contains(edited) and not guard.contains(fresh)
 
 
 def test_benchmark_texts_reads_the_repositorys_benchmarks():

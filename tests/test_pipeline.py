@@ -83,6 +83,32 @@ def test_data_and_pairs_stages(tmp_path):
     assert {"tokenizer.json", "tokenizer_config.json", "validation.json", "report.md"} <= set(tok["outputs"])
 
 
+def test_pairs_stage_builds_doc_pairs_without_benchmark_code(tmp_path):
+    cosqa = next(iter(json.loads((BENCHMARKS / "cosqa" / "code_idx_map.txt").read_text())))
+    repo = tmp_path / "fileio"
+    repo.mkdir()
+    (repo / "LICENSE").write_text(MIT)
+    (repo / "fileio.py").write_text('def read_all(path):\n    """Read a whole file."""\n    with open(path) as f:\n'
+                                    '        return f.read()\n')
+    (repo / "README.md").write_text(
+        "# fileio\n\nTo read a whole file into memory, call read_all with its path:\n\n```python\n"
+        "data = read_all('notes.txt')\nprint(len(data))\n```\n\nA function that the benchmark holds, shown here "
+        f"as an example of use:\n\n```python\n{cosqa}\n```\n")
+    sources = [{"kind": "local", "path": str(repo), "name": "fileio"}]
+    run = RunDir(load_recipe(REPO / "recipes" / "tiny.yaml", [
+        f"data.sources={json.dumps(sources)}", f"data.decontaminate_against={BENCHMARKS}",
+        "pairs.types=[doc-body, doc-example, api-doc]", "pairs.test_fraction=0.0", "pairs.val_fraction=0.0"]),
+        tmp_path / "runs")
+    run.run_stage(STAGES["data"], log=lambda _: None)
+    run.run_stage(STAGES["pairs"], log=lambda _: None)
+    rows = pq.read_table(run.stage_dir("pairs") / "pairs.parquet").to_pylist()
+    examples = [(r["query"], r["code"], r["language"]) for r in rows if r["pair_type"] == "doc-example"]
+    assert examples == [("To read a whole file into memory, call read_all with its path",
+                         "data = read_all('notes.txt')\nprint(len(data))", "python")]
+    counts = json.loads((run.stage_dir("pairs") / "stats.json").read_text())["counts"]
+    assert counts["drop:doc-example-contaminated"] == 1
+
+
 def test_ray_executor_gives_identical_units(tmp_path, local_ray):
     local = RunDir(recipe(tmp_path / "a"), tmp_path / "runs-local")
     ray = RunDir(recipe(tmp_path / "b", "ray"), tmp_path / "runs-ray")

@@ -160,6 +160,21 @@ def test_python_stdlib():
     assert all(f.repo == "cpython/" + p.split("/")[0].removesuffix(".py") for (_, p), f in files.items())
 
 
+def test_python_docs_reads_sphinx_sources_as_rst(tmp_path):
+    sources = tmp_path / "_sources"
+    for rel in ("library/os.path.rst.txt", "tutorial/index.rst.txt", "glossary.rst.txt", "c-api/list.rst.txt",
+                "whatsnew/3.11.rst.txt", "_static/x.js"):
+        (sources / rel).parent.mkdir(parents=True, exist_ok=True)
+        (sources / rel).write_text(".. function:: getsize(path)\n\n   Return the size.\n")
+    files, stats = read("python", sources, name="docs")
+    assert set(files) == {("python-docs/library", "library/os.path.rst"), ("python-docs/tutorial", "tutorial/index.rst"),
+                          ("python-docs/glossary", "glossary.rst")}  # C API and what's new left out
+    assert {(f.language, f.license) for f in files.values()} == {("markdown", "PSF-2.0")}
+    assert stats["skip:not-code"] == 1  # _static/x.js is Sphinx's, not a page source
+    with pytest.raises(SourceError, match="python source: path .* does not exist"):
+        read("python", tmp_path / "missing", name="docs")
+
+
 def test_npm_prefers_shipped_sources_over_compiled_output():
     files, stats = read("npm", FIXTURES)  # a folder holding node_modules works like node_modules itself
     assert set(files) == {

@@ -24,9 +24,11 @@ DEFAULT_LICENSES = (
 # What a training pair teaches (codesift.data.pairs, search_pairs): doc -> body, signature -> body, README section
 # -> file (the held-out benchmark's three), commit message -> the definitions the commit changed (git sources), and
 # the search-shaped ones: a name -> its definition, a file's own doc -> the file, a doc asked as a question -> body,
-# a comment inside a body -> the lines it introduces, the doc of the one function a short function calls -> it.
+# a comment inside a body -> the lines it introduces, the doc of the one function a short function calls -> it;
+# from documentation (doc_pairs): the paragraph above a code example -> the example, an API entry's description ->
+# its signature.
 PairType = Literal["doc-body", "signature-body", "readme-file", "commit-body", "identifier-def", "doc-file",
-                   "question-body", "comment-block", "call-doc"]
+                   "question-body", "comment-block", "call-doc", "doc-example", "api-doc"]
 PAIR_TYPES: tuple[str, ...] = get_args(PairType)
 # The types the held-out benchmark scores and splits are assigned from: adding a search-shaped type to training
 # changes neither the held-out queries and documents nor which repository is held out.
@@ -81,7 +83,8 @@ class PairsConfig(Section):
     types: list[PairType] = Field(
         ["doc-body", "signature-body", "readme-file", "commit-body"], description="pair types to build (commit-body "
         "only from git sources); identifier-def, doc-file, question-body, comment-block and call-doc are the "
-        "search-shaped ones (codesift.data.search_pairs), off until they measure better")
+        "search-shaped ones (codesift.data.search_pairs), doc-example and api-doc come from documentation "
+        "(codesift.data.doc_pairs); each is off until it measures better")
     max_identifier_defs: int = Field(
         3, ge=1, description="identifier-def: a name defined more often than this in the corpus is no query")
     max_comments_per_unit: int = Field(

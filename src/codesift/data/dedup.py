@@ -86,6 +86,7 @@ class BenchmarkGuard:
     def __init__(self, texts: Iterable[str], threshold: float, num_perm: int, shingle_size: int):
         self.exact: set[str] = set()
         self.near = NearDuplicateFilter(threshold, num_perm)
+        self.num_perm, self.shingle_size = num_perm, shingle_size
         for text in texts:
             self.exact.add(exact_key(text))
             self.near.add(minhash_signature(text, num_perm, shingle_size))
@@ -95,6 +96,10 @@ class BenchmarkGuard:
 
     def contaminated(self, exact: str, signature: np.ndarray) -> bool:
         return exact in self.exact or self.near.matches(signature)
+
+    def contains(self, text: str) -> bool:
+        """`contaminated` for a text whose key and signature were not computed yet."""
+        return self.contaminated(exact_key(text), minhash_signature(text, self.num_perm, self.shingle_size))
 
 
 def benchmark_texts(benchmarks_dir: Path) -> list[str]:

@@ -3,34 +3,27 @@
 Four pair types teach four kinds of query: a doc summary (what the code does), a signature
 (what it is called and takes), a README section (how a project describes a piece of itself) and a
 commit message (what a change to the code did, in the words of the person who made it).
-The search-shaped types (names, file docs, questions, comments) are built in search_pairs.py.
+The search-shaped types (names, file docs, questions, comments) are built in search_pairs.py, the ones from
+documentation (code examples, API reference entries) in doc_pairs.py.
 """
 
 from __future__ import annotations
 
 import hashlib
-import html
 import random
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from codesift.config import HELDOUT_TYPES, PairsConfig
+from codesift.data.doc_pairs import doc_pairs, main_languages
 from codesift.data.doccomments import doc_summary
 from codesift.data.extract import is_test_path
+from codesift.data.query_text import WORD, clean_query, token_count
 from codesift.data.search_pairs import call_pairs, comment_pairs, file_pairs, identifier_pairs, question_pairs
 from codesift.records import CodeUnit, CommitUnit, DocSection, Pair
 
-URL = re.compile(r"https?://\S+|www\.\S+")
-HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
-WORD = re.compile(r"\w+|[^\w\s]")
 INLINE_CODE = re.compile(r"`([A-Za-z_][\w.]*)(?:\(\))?`")
-
-
-def clean_query(text: str) -> str:
-    """Strip URLs and HTML, collapse whitespace: queries should read like what a person types."""
-    text = html.unescape(HTML_TAG.sub(" ", URL.sub(" ", text)))
-    return " ".join(text.split())
 
 
 def strip_signature(body: str, signature: str) -> str | None:
@@ -65,10 +58,6 @@ def _walk(body: str, start: int, wanted: list[str]) -> int | None:
         if i == len(wanted):
             return pos + 1
     return None
-
-
-def token_count(text: str) -> int:
-    return len(WORD.findall(text))
 
 
 def _fits(query: str, cfg: PairsConfig) -> bool:
@@ -146,16 +135,19 @@ def assign_splits(pair_counts: Counter[str], cfg: PairsConfig, seed: int) -> dic
 
 def build_pairs(units: Iterable[CodeUnit], sections: Iterable[DocSection], cfg: PairsConfig, seed: int,
                 keep_tests: bool = False, commits: Iterable[CommitUnit] = (),
-                files: Iterable[tuple[str, str, str, str]] = ()) -> tuple[list[Pair], Counter[str]]:
+                files: Iterable[tuple[str, str, str, str]] = (),
+                contaminated: Callable[[str], bool] = lambda code: False) -> tuple[list[Pair], Counter[str]]:
     """All pairs with splits assigned, plus counters of what was dropped and why. `commits`: the definitions
     git sources' commits changed; `files` ((repo, path, language, text) of the cleaned files) are only read for
-    doc-file pairs.
+    doc-file pairs; `contaminated` says which documentation examples duplicate benchmark code (doc-example pairs:
+    their code never went through the data stage's decontamination).
 
     The search-shaped types (search_pairs.py) come after the others and draw from a random stream of their own,
     and splits are assigned from the held-out types' counts alone, before them: adding them changes no other pair
     and no split, and a call-doc pair never asks a held-out repository's doc.
     """
     rng = random.Random(seed)
+    sections = list(sections)
     stats: Counter[str] = Counter()
     pairs: list[Pair] = []
     by_repo: dict[str, dict[str, CodeUnit]] = {}
@@ -195,6 +187,8 @@ def build_pairs(units: Iterable[CodeUnit], sections: Iterable[DocSection], cfg: 
         pairs.extend(call_pairs(kept_units, cfg, search_rng, stats, held_out))
     if "doc-file" in cfg.types:
         pairs.extend(file_pairs((f for f in files if keep_tests or not is_test_path(f[1])), cfg, stats))
+    if "doc-example" in cfg.types or "api-doc" in cfg.types:
+        pairs.extend(doc_pairs(sections, main_languages(kept_units), cfg, stats, contaminated))
     seen: set[tuple[str, str]] = set()
     unique = []
     for pair in pairs:

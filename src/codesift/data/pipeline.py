@@ -186,14 +186,9 @@ def run_data(ctx: StageContext) -> dict[str, Any]:
         stats.update(r.stats)
 
     t0 = time.perf_counter()
-    bench_dir = resolve_path(cfg.decontaminate_against)
-    guard = None
-    if bench_dir.is_dir():
-        guard = BenchmarkGuard(benchmark_texts(bench_dir), cfg.near_dup_threshold, cfg.minhash_permutations,
-                               cfg.shingle_size)
+    guard = benchmark_guard(cfg)
+    if guard is not None:
         stats["benchmark-functions"] = len(guard)
-    else:
-        log.warning("benchmark folder %s not found: training data is NOT decontaminated", bench_dir)
     units, sections, file_kept = dedup_and_decontaminate(results, cfg, guard, stats)
     timings["dedup_s"] = time.perf_counter() - t0
 
@@ -213,6 +208,16 @@ def run_data(ctx: StageContext) -> dict[str, Any]:
     write_json(ctx.out_dir / "stats.json", {"counts": dict(sorted(stats.items())), "timings": timings})
     write_data_report(ctx.out_dir, kept_files, units, stats, timings)
     return summary
+
+
+def benchmark_guard(cfg: DataConfig) -> BenchmarkGuard | None:
+    """The external benchmarks' code, which training data must not contain; None (warned) without the folder."""
+    bench_dir = resolve_path(cfg.decontaminate_against)
+    if not bench_dir.is_dir():
+        log.warning("benchmark folder %s not found: training data is NOT decontaminated", bench_dir)
+        return None
+    return BenchmarkGuard(benchmark_texts(bench_dir), cfg.near_dup_threshold, cfg.minhash_permutations,
+                          cfg.shingle_size)
 
 
 def read_commit_units(cfg: DataConfig, sources: list[SourceConfig], guard: BenchmarkGuard | None,
@@ -245,8 +250,11 @@ def run_pairs(ctx: StageContext) -> dict[str, Any]:
     if "doc-file" in ctx.recipe.pairs.types:  # the files' own docs: only this type reads the (large) file texts
         table = pq.read_table(data_dir / "files.parquet", columns=["repo", "path", "language", "text"])
         files = [tuple(row.values()) for row in table.to_pylist() if row["language"] not in (None, "markdown")]
+    # documentation examples are code that the data stage did not decontaminate
+    guard = benchmark_guard(ctx.recipe.data) if "doc-example" in ctx.recipe.pairs.types else None
     pairs, stats = build_pairs(units, sections, ctx.recipe.pairs, ctx.recipe.seed,
-                               keep_tests=ctx.recipe.data.keep_tests_for_pairs, commits=changed, files=files)
+                               keep_tests=ctx.recipe.data.keep_tests_for_pairs, commits=changed, files=files,
+                               contaminated=guard.contains if guard else lambda code: False)
     write_parquet(ctx.out_dir / "pairs.parquet", [p.to_row() for p in pairs])
     write_json(ctx.out_dir / "stats.json", {"counts": dict(sorted(stats.items()))})
     write_pairs_report(ctx.out_dir, pairs, stats)

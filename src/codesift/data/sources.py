@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.parser
 import errno
+import functools
 import gzip
 import importlib.metadata
 import json
@@ -49,6 +50,9 @@ GO_PRUNE = {"testdata", "vendor"}  # the go tool ignores both; vendor/ copies ot
 GENERATED_GO_TREES = {"github.com/aws/aws-sdk-go", "github.com/aws/aws-sdk-go-v2", "google.golang.org/genproto"}
 RUST_PRUNE = {"target"}
 JAVA_PRUNE = {"debian", ".pc"}  # packaging, and quilt's copies of the files its patches touch
+# CPython's documentation sources as Debian's pythonX.Y-doc installs them, and the parts about C or past releases
+PYTHON_DOCS = "/usr/share/doc/python{version}/html/_sources"
+PYTHON_DOCS_PRUNE = {"c-api", "extending", "whatsnew", "includes", "distutils"}
 GOCODE = "/usr/share/gocode/src"
 CARGO_REGISTRY = "/usr/share/cargo/registry"
 GITIGNORE_MAX_BYTES = 1 << 20  # far above any real .gitignore
@@ -262,10 +266,18 @@ def read_git(cfg: SourceConfig, reader: _Reader) -> Iterator[SourceFile]:
 
 
 def read_python(cfg: SourceConfig, reader: _Reader) -> Iterator[SourceFile]:
-    """name 'stdlib': CPython's stdlib (PSF-2.0); otherwise the distributions in a site-packages folder
-    (`path`, a venv folder, or with name 'site-packages' the running interpreter's)."""
+    """name 'stdlib': CPython's stdlib (PSF-2.0); name 'docs': CPython's documentation (its reST sources, from
+    Debian's pythonX.Y-doc or `path`); otherwise the distributions in a site-packages folder (`path`, a venv
+    folder, or with name 'site-packages' the running interpreter's)."""
     if cfg.path is None and cfg.name == "stdlib":
         return _read_stdlib(reader)
+    if cfg.name == "docs":
+        major, minor = platform.python_version_tuple()[:2]
+        default = PYTHON_DOCS.format(version=f"{major}.{minor}")
+        if cfg.path is None and not Path(default).is_dir():
+            raise SourceError(f"python source 'docs': {default} does not exist; install Debian's python{major}.{minor}"
+                              "-doc, or set `path` to a Sphinx build's _sources folder")
+        return _read_python_docs(_root(cfg, default), reader)
     if cfg.path is None and cfg.name != "site-packages":
         raise SourceError("python source needs name 'stdlib', name 'site-packages' or a path to a site-packages")
     site = _site_packages(_root(cfg)) if cfg.path else Path(sysconfig.get_paths()["purelib"])
@@ -280,6 +292,22 @@ def _read_stdlib(reader: _Reader) -> Iterator[SourceFile]:
     for path in _walk(reader, root, prune=lambda d: d.name in STDLIB_PRUNE or d.name.startswith("config-")):
         top = path.relative_to(root).parts[0].removesuffix(".py")
         if f := reader.source_file(Package(f"cpython/{top}", root, "PSF-2.0", meta), path, "python"):
+            yield f
+
+
+def _read_python_docs(root: Path, reader: _Reader) -> Iterator[SourceFile]:
+    """Sphinx keeps each page's reST source as `page.rst.txt`; read as `page.rst`. Each top folder (library,
+    tutorial, howto, faq, reference) is its own repository, `python-docs/library`; the C API, extending and
+    embedding, and the what's-new pages (a changelog) are left out."""
+    meta = {"version": platform.python_version()}
+    for path in _walk(reader, root, prune=lambda d: d.name in PYTHON_DOCS_PRUNE):
+        rel = path.relative_to(root).as_posix()
+        if not rel.endswith(".rst.txt"):
+            reader.skip("not-code")
+            continue
+        top = rel.split("/")[0].removesuffix(".rst.txt")
+        pkg = Package(f"python-docs/{top}", root, "PSF-2.0", meta)
+        if f := reader.file_at(pkg, rel.removesuffix(".txt"), "python", functools.partial(reader.read, path)):
             yield f
 
 

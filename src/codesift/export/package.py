@@ -274,6 +274,8 @@ PAIR_TYPE_WORDS = {
     "doc-file": "file doc -> file", "question-body": "doc as a question -> body",
     "comment-block": "comment in a body -> the lines it introduces",
     "call-doc": "doc of the function a short function calls -> the caller",
+    "doc-example": "documentation paragraph -> the code example under it",
+    "api-doc": "API reference entry -> its signature",
 }
 
 
