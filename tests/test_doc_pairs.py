@@ -61,6 +61,17 @@ Path functions
 
       :noindex:
 
+   .. attribute:: code
+
+      .. deprecated:: 3.9
+         Deprecated in favor of :attr:`status`.
+
+   .. attribute:: status
+
+      .. versionadded:: 3.9
+
+      The HTTP status code of the response.
+
 .. method:: Walker.close()
 
    Release the open handles of the walker.
@@ -170,8 +181,9 @@ def test_api_doc_pairs_qualify_signatures_by_module_and_class():
         ("os.path.getsize(path)", "Return the size, in bytes, of path."),
         ("os.path.Walker(root, *, follow=False)\nos.path.Walker(root, depth)", "Walk a tree of folders from root."),
         ("os.path.Walker.walk()", "Yield each folder under the root, deepest join last."),
+        ("os.path.Walker.status", "The HTTP status code of the response."),
         ("os.path.Walker.close()", "Release the open handles of the walker."),
-    ]  # the attribute has no description
+    ]  # depth has no description, code only a deprecation note; status's note comes before its description
     assert pairs[0].symbol == "os.path.getsize" and pairs[0].language == "python"
     # the module directive sits in the section before the entries: it carries over within a file, not across files
     other = sections(".. function:: getsize(path)\n\n   Return the size of the file at path.\n", "library/b.rst")

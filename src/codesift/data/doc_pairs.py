@@ -72,8 +72,8 @@ def main_languages(units: Iterable[CodeUnit]) -> dict[str, str]:
 
 
 def markdown_examples(text: str) -> Iterator[tuple[str, str, str]]:
-    """(paragraph above, fence tag, code) for each fenced code block; the paragraph is '' when a heading, list
-    marker-less table, html or another block comes between."""
+    """(paragraph above, fence tag, code) for each fenced code block; the paragraph is '' when a heading, a table,
+    html or another code block comes between."""
     lines = text.splitlines()
     paragraph: list[str] = []
     blank = True
@@ -222,8 +222,12 @@ def _api_pairs(section: DocSection, modules: dict[str, str], classes: dict[str, 
                 and not lines[j].strip().startswith((":", "..")):
             signatures.append(lines[j].strip())  # more signatures of the same entry
             j += 1
-        while j < len(lines) and (not lines[j].strip() or lines[j].strip().startswith(":")):
-            j += 1  # options (:noindex:, :type:) and blank lines
+        while j < len(lines) and (not lines[j].strip() or lines[j].strip().startswith(":")
+                                  or (lines[j].strip().startswith("..") and _indent(lines[j]) > indent)):
+            if lines[j].strip().startswith(".."):  # a note or deprecation before the description: not it
+                j = _indented_block(lines, j + 1, _indent(lines[j]))[1]
+            else:
+                j += 1  # options (:noindex:, :type:) and blank lines
         description = []
         while j < len(lines) and lines[j].strip() and _indent(lines[j]) > indent:
             description.append(lines[j].strip())
