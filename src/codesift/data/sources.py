@@ -276,7 +276,7 @@ def read_python(cfg: SourceConfig, reader: _Reader) -> Iterator[SourceFile]:
         default = PYTHON_DOCS.format(version=f"{major}.{minor}")
         if cfg.path is None and not Path(default).is_dir():
             raise SourceError(f"python source 'docs': {default} does not exist; install Debian's python{major}.{minor}"
-                              "-doc, or set `path` to a Sphinx build's _sources folder")
+                              "-doc, or set `path` to the _sources folder of a Sphinx build of CPython's Doc/")
         return _read_python_docs(_root(cfg, default), reader)
     if cfg.path is None and cfg.name != "site-packages":
         raise SourceError("python source needs name 'stdlib', name 'site-packages' or a path to a site-packages")
