@@ -19,7 +19,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 
 from codesift.config import PairsConfig
-from codesift.data.query_text import WORD, clean_query, token_count
+from codesift.data.markdown import FENCE, closes_fence
+from codesift.data.query_text import WORD, fit_query
 from codesift.records import CodeUnit, DocSection, Pair
 
 MIN_WORDS = 4  # "For example:" is no query
@@ -30,7 +31,6 @@ LANGUAGE_TAGS = {
     "javascript": "javascript", "js": "javascript", "jsx": "javascript", "mjs": "javascript", "cjs": "javascript",
     "typescript": "typescript", "ts": "typescript", "tsx": "typescript",
 }
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*([\w+#.-]*)")
 _NOT_PROSE = re.compile(r"^ {0,3}(?:#|\||<|!\[|\[!)")  # headings, tables, html, badges
 _CODE_DIRECTIVE = re.compile(r"^\.\. (?:code-block|code|sourcecode|testcode|doctest)::[ \t]*(\S*)")
 _API = re.compile(r"^\.\. (?:py:)?(function|method|classmethod|staticmethod|class|exception|decorator|attribute|"
@@ -80,10 +80,10 @@ def markdown_examples(text: str) -> Iterator[tuple[str, str, str]]:
     i = 0
     while i < len(lines):
         line = lines[i]
-        if match := _FENCE.match(line):
+        if match := FENCE.match(line):
             fence = match.group(1)
             end = i + 1
-            while end < len(lines) and not _closes(lines[end], fence):
+            while end < len(lines) and not closes_fence(lines[end], fence):
                 end += 1
             yield " ".join(paragraph), match.group(2).lower(), textwrap.dedent("\n".join(lines[i + 1 : end]))
             paragraph, blank, i = [], True, end + 1
@@ -96,11 +96,6 @@ def markdown_examples(text: str) -> Iterator[tuple[str, str, str]]:
             paragraph = [line.strip()] if blank else [*paragraph, line.strip()]
             blank = False
         i += 1
-
-
-def _closes(line: str, fence: str) -> bool:
-    stripped = line.strip()
-    return stripped.startswith(fence) and not stripped.strip(fence[0])
 
 
 def rst_examples(text: str) -> Iterator[tuple[str, str, str]]:
@@ -169,7 +164,7 @@ def _example_pair(section: DocSection, paragraph: str, tag: str, code: str, main
         stats["drop:doc-example-language"] += 1
         return None
     code = _doctest_code(code)
-    query = _query(prose(paragraph).rstrip(": "), cfg)
+    query = fit_query(prose(paragraph).rstrip(": "), cfg.min_tokens, cfg.max_tokens)
     if len(code.split()) < 2:
         stats["drop:doc-example-short-code"] += 1
         return None
@@ -186,14 +181,6 @@ def _doctest_code(code: str) -> str:
     if not any(line.startswith(">>>") for line in lines):
         return code
     return "\n".join(line[4:] for line in lines if line.startswith((">>> ", "... ")) or line in (">>>", "..."))
-
-
-def _query(text: str, cfg: PairsConfig) -> str | None:
-    """The text cut to `cfg.max_tokens` tokens; None when it is shorter than `cfg.min_tokens`."""
-    text = clean_query(text)
-    if token_count(text) > cfg.max_tokens:
-        text = " ".join(WORD.findall(text)[: cfg.max_tokens])
-    return text if token_count(text) >= cfg.min_tokens else None
 
 
 def prose(text: str) -> str:
@@ -237,7 +224,7 @@ def _api_pairs(section: DocSection, modules: dict[str, str], classes: dict[str, 
         if kind in ("class", "exception"):
             classes[section.path] = signatures[0].split("(")[0].strip().rpartition(".")[2]
         summary = _SENTENCE_END.split(prose(" ".join(description)), maxsplit=1)[0]
-        query = _query(summary, cfg)
+        query = fit_query(summary, cfg.min_tokens, cfg.max_tokens)
         if query is None or sum(w.isalpha() for w in WORD.findall(query)) < MIN_API_WORDS:
             stats["drop:api-doc-no-description"] += 1
             continue

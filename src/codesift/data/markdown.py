@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from codesift.records import DocSection
 
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*([\w+#.-]*)")  # a code fence opening, and its info string (`python`)
 _ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 # Lines that cannot be part of a paragraph above a setext underline: list items, quotes, tables, html, code.
@@ -57,10 +57,10 @@ def _markdown_headings(lines: list[str], start: int) -> list[_Heading]:
     for i in range(paragraph, len(lines)):
         line = lines[i]
         if fence:
-            if line.strip().startswith(fence) and not line.strip().strip(fence[0]):
+            if closes_fence(line, fence):
                 fence, paragraph = "", i + 1
             continue
-        if match := _FENCE.match(line):
+        if match := FENCE.match(line):
             fence = match.group(1)
         elif match := _ATX.match(line):
             headings.append(_Heading(i, i + 1, len(match.group(1)), (match.group(2) or "").strip()))
@@ -71,6 +71,12 @@ def _markdown_headings(lines: list[str], start: int) -> list[_Heading]:
             continue  # the paragraph goes on
         paragraph = i + 1
     return headings
+
+
+def closes_fence(line: str, fence: str) -> bool:
+    """Whether `line` closes the code block that `fence` (its opening run of backticks or tildes) opened."""
+    stripped = line.strip()
+    return stripped.startswith(fence) and not stripped.strip(fence[0])
 
 
 def _front_matter_end(lines: list[str]) -> int:

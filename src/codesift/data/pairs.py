@@ -19,7 +19,7 @@ from codesift.config import HELDOUT_TYPES, PairsConfig
 from codesift.data.doc_pairs import doc_pairs, main_languages
 from codesift.data.doccomments import doc_summary
 from codesift.data.extract import is_test_path
-from codesift.data.query_text import WORD, clean_query, token_count
+from codesift.data.query_text import clean_query, fit_query, token_count
 from codesift.data.search_pairs import call_pairs, comment_pairs, file_pairs, identifier_pairs, question_pairs
 from codesift.records import CodeUnit, CommitUnit, DocSection, Pair
 
@@ -84,10 +84,8 @@ def readme_pairs(section: DocSection, units_by_symbol: dict[str, CodeUnit], cfg:
     """A README section that names a symbol of its own repository (in `backticks`) -> that symbol's code."""
     if "readme-file" not in cfg.types:
         return
-    query = clean_query(f"{section.heading.split(' > ')[-1]}: {_prose(section.text)}")
-    if not _fits(query, cfg):
-        query = " ".join(WORD.findall(query)[: cfg.max_tokens]) if token_count(query) > cfg.max_tokens else ""
-    if not query:
+    query = fit_query(f"{section.heading.split(' > ')[-1]}: {_prose(section.text)}", cfg.min_tokens, cfg.max_tokens)
+    if query is None:
         return
     for name in dict.fromkeys(m.group(1).split(".")[-1] for m in INLINE_CODE.finditer(section.text)):
         unit = units_by_symbol.get(name)

@@ -19,3 +19,11 @@ def clean_query(text: str) -> str:
 
 def token_count(text: str) -> int:
     return len(WORD.findall(text))
+
+
+def fit_query(text: str, min_tokens: int, max_tokens: int) -> str | None:
+    """The cleaned text, cut to its first `max_tokens` tokens when longer; None when shorter than `min_tokens`."""
+    text = clean_query(text)
+    if token_count(text) > max_tokens:
+        text = " ".join(WORD.findall(text)[:max_tokens])
+    return text if text and token_count(text) >= min_tokens else None
